@@ -1,0 +1,197 @@
+r"""How good is a generative model? Likelihood bounds, mode coverage, and sample statistics.
+
+* :func:`negative_elbo` and :func:`iwae_bound`: upper bounds on :math:`-\log p(x)` in nats per
+  example on held-out data (lower is better; the IWAE bound is tighter).
+* :func:`mode_coverage`: on 2D mixtures with known centres (VEEGAN/PacGAN definitions).
+* :func:`frechet_distance`, :func:`precision_recall`: compare sample clouds of features,
+  e.g. from :func:`genlearn.features.feature_extractor`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from ._checks import check_positive_int, check_tensor
+from .data.base import as_tensors
+
+
+# ============================================================================ likelihood
+
+
+@torch.no_grad()
+def negative_elbo(model, data, *, batch_size: int = 512, seed: int = 0) -> float:
+    """Mean of -ELBO(x) over ``data``, in nats per example (one z sample per x, seeded)."""
+    x_all, y_all = as_tensors(data)
+    device = model.device
+    gen = torch.Generator(device=device).manual_seed(seed)
+    was_training = model.training
+    model.eval()
+    total = 0.0
+    for i in range(0, len(x_all), batch_size):
+        x = x_all[i:i + batch_size].to(device)
+        y = None if not model.config.n_classes else y_all[i:i + batch_size].to(device)
+        total += float(-model.elbo(x, y, generator=gen).elbo.sum())
+    model.train(was_training)
+    return total / len(x_all)
+
+
+@torch.no_grad()
+def iwae_bound(model, data, *, k: int = 64, batch_size: int = 64, seed: int = 0) -> float:
+    r"""Importance-weighted bound (Burda et al., 2016), nats per example:
+
+    .. math:: -\log p(x) \le -\log \frac1k \sum_{i=1}^k \frac{p(x|z_i)\,p(z)}{q(z_i|x)},
+              \quad z_i \sim q(z|x)
+
+    ``k = 1`` is the negative ELBO; the bound tightens as ``k`` grows.
+    """
+    check_positive_int("k", k)
+    x_all, y_all = as_tensors(data)
+    device = model.device
+    gen = torch.Generator(device=device).manual_seed(seed)
+    was_training = model.training
+    model.eval()
+    total = 0.0
+    for i in range(0, len(x_all), batch_size):
+        x = x_all[i:i + batch_size].to(device)
+        y = None if not model.config.n_classes else y_all[i:i + batch_size].to(device)
+        B = len(x)
+        mu, logvar = model.encode(x, y)                                   # (B, Z)
+        std = (0.5 * logvar).exp()
+        eps = torch.randn((k,) + mu.shape, generator=gen, device=device)  # (k, B, Z)
+        z = mu + std * eps
+        log_q = (-0.5 * eps.square() - 0.5 * logvar - 0.5 * math.log(2 * math.pi)).sum(-1)
+        log_prior = (-0.5 * z.square() - 0.5 * math.log(2 * math.pi)).sum(-1)  # (k, B)
+        xk = x.expand(k, *x.shape).reshape(k * B, *x.shape[1:])
+        yk = None if y is None else y.repeat(k)
+        log_lik = model.log_likelihood(model.decode(z.reshape(k * B, -1), yk), xk).view(k, B)
+        log_w = log_lik + log_prior - log_q
+        total += float(-(torch.logsumexp(log_w, 0) - math.log(k)).sum())
+    model.train(was_training)
+    return total / len(x_all)
+
+
+# ============================================================================ 2D mixtures
+
+
+def mode_coverage(samples, centers, std: float) -> dict:
+    """Mode statistics of 2D samples against a mixture with known centres and std.
+
+    As in VEEGAN and PacGAN: a sample is *high quality* if it lies within 3 std of its
+    nearest centre; a mode is *covered* if at least one high-quality sample is nearest to
+    it. ``kl_to_uniform`` is KL(mode histogram of the high-quality samples || uniform), in
+    nats (0 when every mode gets the same share; log K when all fall on one mode).
+    """
+    samples = check_tensor("samples", torch.as_tensor(samples), ndim=2, shape_tail=(2,))
+    centers = check_tensor("centers", torch.as_tensor(centers), ndim=2, shape_tail=(2,))
+    if std <= 0:
+        raise ValueError(f"std must be > 0, got {std}")
+    samples, centers = samples.double().cpu(), centers.double().cpu()
+    dist = torch.cdist(samples, centers)                   # (N, K)
+    nearest_dist, nearest = dist.min(dim=1)
+    good = nearest_dist <= 3 * std
+    counts = torch.bincount(nearest[good], minlength=len(centers)).double()
+    k = len(centers)
+    if counts.sum() > 0:
+        p = counts / counts.sum()
+        nz = p > 0
+        kl = float((p[nz] * (p[nz] * k).log()).sum())
+    else:
+        kl = math.log(k)
+    return {
+        "modes_covered": int((counts > 0).sum()),
+        "modes_total": k,
+        "high_quality_fraction": float(good.double().mean()) if len(samples) else 0.0,
+        "kl_to_uniform": kl,
+        "counts": counts.long().tolist(),
+    }
+
+
+# ============================================================================ feature statistics
+
+
+def _as_2d_array(name, feats) -> np.ndarray:
+    a = feats.detach().cpu().double().numpy() if isinstance(feats, torch.Tensor) else np.asarray(feats, float)
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be a 2D (N, F) array of features, got shape {a.shape}")
+    if len(a) < 2:
+        raise ValueError(f"{name} needs at least 2 rows to estimate a covariance, got {len(a)}")
+    return a
+
+
+def sqrtm_psd(a: np.ndarray) -> np.ndarray:
+    """The symmetric square root of a symmetric positive semi-definite matrix (via eigh)."""
+    w, v = np.linalg.eigh((a + a.T) / 2)
+    return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+
+
+def frechet_distance_gaussians(mu1, cov1, mu2, cov2) -> float:
+    r"""Squared Frechet (Wasserstein-2) distance between two Gaussians:
+
+    .. math:: \|\mu_1 - \mu_2\|^2 + \mathrm{tr}\left(\Sigma_1 + \Sigma_2
+              - 2 (\Sigma_1^{1/2} \Sigma_2 \Sigma_1^{1/2})^{1/2}\right)
+
+    Written with the symmetric form of the cross term, so the square root is of a PSD
+    matrix and stays real (``tr sqrtm(S1 S2)`` equals it in exact arithmetic).
+    """
+    mu1, mu2 = np.atleast_1d(np.asarray(mu1, float)), np.atleast_1d(np.asarray(mu2, float))
+    cov1, cov2 = np.atleast_2d(np.asarray(cov1, float)), np.atleast_2d(np.asarray(cov2, float))
+    if mu1.shape != mu2.shape or cov1.shape != cov2.shape or cov1.shape != (len(mu1), len(mu1)):
+        raise ValueError(f"shapes do not match: mu {mu1.shape} {mu2.shape}, cov {cov1.shape} {cov2.shape}")
+    s1 = sqrtm_psd(cov1)
+    cross = sqrtm_psd(s1 @ cov2 @ s1)
+    value = float(np.sum((mu1 - mu2) ** 2) + np.trace(cov1) + np.trace(cov2) - 2 * np.trace(cross))
+    return max(value, 0.0)
+
+
+def frechet_distance(feats_a, feats_b) -> float:
+    """Frechet distance between Gaussians fitted to two (N, F) feature clouds (FID-style)."""
+    a, b = _as_2d_array("feats_a", feats_a), _as_2d_array("feats_b", feats_b)
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"feature sizes differ: {a.shape[1]} vs {b.shape[1]}")
+    return frechet_distance_gaussians(a.mean(0), np.cov(a, rowvar=False),
+                                      b.mean(0), np.cov(b, rowvar=False))
+
+
+def precision_recall(real_feats, fake_feats, k: int = 3) -> dict:
+    """k-NN precision and recall (Kynkaanniemi et al., 2019).
+
+    Each cloud's manifold is the union of balls around its points, with radius the distance
+    to the point's k-th nearest neighbour. *Precision*: the fraction of generated samples
+    inside the real manifold (fidelity). *Recall*: the fraction of real samples inside the
+    generated manifold (coverage).
+    """
+    check_positive_int("k", k)
+    real = torch.as_tensor(_as_2d_array("real_feats", real_feats))
+    fake = torch.as_tensor(_as_2d_array("fake_feats", fake_feats))
+    if real.shape[1] != fake.shape[1]:
+        raise ValueError(f"feature sizes differ: {real.shape[1]} vs {fake.shape[1]}")
+    if k >= min(len(real), len(fake)):
+        raise ValueError(f"k={k} needs more than {k} samples in each cloud")
+
+    def radii(x):  # distance to the k-th neighbour, not counting the point itself
+        return torch.cdist(x, x).kthvalue(k + 1, dim=1).values
+
+    r_real, r_fake = radii(real), radii(fake)
+    d = torch.cdist(fake, real)                                       # (N_fake, N_real)
+    precision = (d <= r_real[None, :]).any(dim=1).double().mean()
+    recall = (d.T <= r_fake[None, :]).any(dim=1).double().mean()
+    return {"precision": float(precision), "recall": float(recall)}
+
+
+def nearest_neighbour_distances(queries, reference, *, exclude_self: bool = False) -> torch.Tensor:
+    """Euclidean distance from each query row to its nearest reference row: (N,).
+
+    Used to look for memorization: generated samples much closer to training images
+    than held-out images are is a warning sign. Inputs are flattened to (N, -1).
+    """
+    q = torch.as_tensor(queries).flatten(1).double()
+    r = torch.as_tensor(reference).flatten(1).double()
+    if q.shape[1] != r.shape[1]:
+        raise ValueError(f"queries have {q.shape[1]} features but the reference has {r.shape[1]}")
+    d = torch.cdist(q, r)
+    if exclude_self:
+        d = d.masked_fill(d == 0, math.inf)
+    return d.min(dim=1).values

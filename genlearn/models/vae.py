@@ -1,0 +1,220 @@
+r"""The variational autoencoder (Kingma & Welling, 2014), read top to bottom.
+
+Notation (lesson 03):
+
+* encoder  :math:`q(z|x) = \mathcal N(z;\ \mu(x),\ \mathrm{diag}\,\sigma^2(x))`, with
+  ``mu`` and ``logvar`` = :math:`\log \sigma^2`;
+* prior    :math:`p(z) = \mathcal N(0, I)`;
+* decoder  :math:`p(x|z)`: Bernoulli with logits (binary pixels) or Gaussian with a learned
+  scale (continuous data);
+* the evidence lower bound, per example, in nats:
+
+  .. math::
+     \mathrm{ELBO}(x) = \underbrace{\mathbb E_{q(z|x)} \log p(x|z)}_{\text{recon}}
+                        - \underbrace{\mathrm{KL}(q(z|x)\,\|\,p(z))}_{\text{kl}}
+                        \le \log p(x)
+
+* training minimizes :math:`-(\text{recon} - \beta\,\text{kl})`, averaged over the batch
+  (``beta = 1`` is the ELBO; ``beta > 1`` is the beta-VAE of lesson 04).
+
+Optionally conditional on a label ``y`` (a CVAE): ``q(z|x, y)`` and ``p(x|z, y)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .._checks import check_choice, check_positive_int
+from .blocks import ConvDown, ConvUp, mlp, one_hot
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+@dataclass
+class VAEConfig:
+    x_shape: tuple[int, ...] = (1, 8, 8)   # (C, H, W) images or (D,) vectors
+    latent_dim: int = 16
+    arch: str = "mlp"                      # "mlp" | "conv" (square images of side 8, 16, 32, ...)
+    hidden: tuple[int, ...] = (256, 256)   # MLP widths, encoder (the decoder mirrors them)
+    base_channels: int = 16                # conv: channels of the first layer, doubling down
+    likelihood: str = "bernoulli"          # "bernoulli" (binary data) | "gaussian"
+    beta: float = 1.0                      # weight of the KL term in the training loss
+    n_classes: int = 0                     # > 0: conditional VAE on labels 0..n_classes-1
+
+    def __post_init__(self):
+        self.x_shape = tuple(int(s) for s in self.x_shape)
+        self.hidden = tuple(int(h) for h in self.hidden)
+        check_positive_int("latent_dim", self.latent_dim)
+        check_choice("arch", self.arch, ("mlp", "conv"))
+        check_choice("likelihood", self.likelihood, ("bernoulli", "gaussian"))
+        check_positive_int("n_classes", self.n_classes, allow_zero=True)
+        if self.beta < 0:
+            raise ValueError(f"beta must be >= 0, got {self.beta}")
+
+
+class ELBO(NamedTuple):
+    """Per-example terms, each (B,), in nats: ``elbo = recon - kl``."""
+
+    elbo: torch.Tensor
+    recon: torch.Tensor
+    kl: torch.Tensor
+
+
+def kl_normal_std(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    r"""KL( N(mu, diag exp(logvar)) || N(0, I) ), summed over the latent dimensions.
+
+    .. math:: \mathrm{KL} = \tfrac12 \sum_j \left(\mu_j^2 + \sigma_j^2 - 1 - \log\sigma_j^2\right)
+
+    It is 0 exactly when mu = 0 and logvar = 0. Shapes: (B, Z) -> (B,).
+    """
+    return 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar).sum(dim=-1)
+
+
+def reparameterize(mu: torch.Tensor, logvar: torch.Tensor,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    r"""A sample :math:`z = \mu + \sigma \odot \epsilon,\ \epsilon \sim \mathcal N(0, I)`.
+
+    The randomness sits in ``eps``, outside the network, so gradients flow to mu and logvar.
+    """
+    eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+    return mu + (0.5 * logvar).exp() * eps
+
+
+def bernoulli_log_likelihood(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    r""":math:`\log p(x|z) = \sum_i x_i \log \pi_i + (1 - x_i) \log(1 - \pi_i)`,
+    with :math:`\pi = \mathrm{sigmoid}(\text{logits})`, summed per example: (B, ...) -> (B,)."""
+    return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
+
+
+def gaussian_log_likelihood(mean: torch.Tensor, log_sigma: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    r""":math:`\log \mathcal N(x;\ \text{mean},\ \sigma^2 I) =
+    \sum_i -\tfrac12 \left(\tfrac{x_i - \text{mean}_i}{\sigma}\right)^2 - \log\sigma - \tfrac12\log 2\pi`."""
+    z = (x - mean) * torch.exp(-log_sigma)
+    return (-0.5 * z.square() - log_sigma - 0.5 * LOG_2PI).flatten(1).sum(1)
+
+
+class VAE(nn.Module):
+    def __init__(self, config: VAEConfig | None = None, **overrides):
+        super().__init__()
+        self.config = cfg = config or VAEConfig(**overrides)
+        x_dim = math.prod(cfg.x_shape)
+        c = cfg.n_classes
+        if cfg.arch == "conv":
+            # The label enters after the convolutions, beside the image features.
+            self.enc_body = ConvDown(cfg.x_shape, cfg.base_channels)
+            feat = self.enc_body.out_features
+            self.enc_head = nn.Linear(feat + c, 2 * cfg.latent_dim)
+            self.dec = ConvUp(cfg.latent_dim + c, cfg.x_shape, cfg.base_channels)
+            out_layer = self.dec.out_layer
+        else:
+            self.enc_body = nn.Flatten()
+            self.enc_head = mlp([x_dim + c, *cfg.hidden, 2 * cfg.latent_dim])
+            self.dec = mlp([cfg.latent_dim + c, *reversed(cfg.hidden), x_dim])
+            out_layer = self.dec[-1]
+        self._out_layer = [out_layer]  # a plain list: not registered twice as a submodule
+        # Gaussian likelihood: one learned log-scale for all pixels (the "sigma-VAE"),
+        # so the reconstruction/KL balance is learned instead of hand-tuned.
+        self.log_sigma = nn.Parameter(torch.zeros(())) if cfg.likelihood == "gaussian" else None
+
+    # ----------------------------------------------------------------- the three parts
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None):
+        """q(z|x[, y]): returns ``mu``, ``logvar``, each (B, Z)."""
+        self._check_x(x)
+        h = self.enc_body(x)  # (B, F)
+        y1 = one_hot(y, self.config.n_classes, len(x))
+        if y1 is not None:
+            h = torch.cat([h, y1.to(h.device)], dim=1)
+        mu, logvar = self.enc_head(h).chunk(2, dim=1)
+        return mu, logvar.clamp(-30.0, 20.0)  # keeps exp(logvar) finite early in training
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """p(x|z[, y]): the decoder's raw output (B, *x_shape): logits (Bernoulli) or mean (Gaussian)."""
+        if z.dim() != 2 or z.shape[1] != self.config.latent_dim:
+            raise ValueError(f"z must be (B, {self.config.latent_dim}), got {tuple(z.shape)}")
+        y1 = one_hot(y, self.config.n_classes, len(z))
+        if y1 is not None:
+            z = torch.cat([z, y1.to(z.device)], dim=1)
+        return self.dec(z).view(len(z), *self.config.x_shape)
+
+    def log_likelihood(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """log p(x|z) per example (B,), from the decoder output for z."""
+        if self.config.likelihood == "bernoulli":
+            return bernoulli_log_likelihood(out, x)
+        return gaussian_log_likelihood(out, self.log_sigma, x)
+
+    def mean(self, out: torch.Tensor) -> torch.Tensor:
+        """The decoder's expected x, E[x|z], from its raw output (pixel probabilities or means)."""
+        return torch.sigmoid(out) if self.config.likelihood == "bernoulli" else out
+
+    # ----------------------------------------------------------------- the objective
+    def elbo(self, x: torch.Tensor, y: torch.Tensor | None = None,
+             generator: torch.Generator | None = None) -> ELBO:
+        """One-sample Monte Carlo ELBO per example, split into reconstruction and KL."""
+        mu, logvar = self.encode(x, y)                # (B, Z) each
+        z = reparameterize(mu, logvar, generator)     # (B, Z)
+        recon = self.log_likelihood(self.decode(z, y), x)  # E_q log p(x|z), one sample: (B,)
+        kl = kl_normal_std(mu, logvar)                # KL(q(z|x) || p(z)), closed form: (B,)
+        return ELBO(recon - kl, recon, kl)
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+        """The training loss -(recon - beta * kl), batch mean, and its parts for the history."""
+        terms = self.elbo(x, y)
+        loss = -(terms.recon - self.config.beta * terms.kl).mean()
+        return loss, {"loss": loss.detach(), "recon": terms.recon.mean().detach(),
+                      "kl": terms.kl.mean().detach(), "elbo": terms.elbo.mean().detach()}
+
+    # ----------------------------------------------------------------- using the model
+    @torch.no_grad()
+    def sample(self, n: int, y: torch.Tensor | None = None, *, generator=None,
+               temperature: float = 1.0, mean: bool = True) -> torch.Tensor:
+        """``n`` new x from z ~ p(z): decoder means (or random draws with ``mean=False``)."""
+        check_positive_int("n", n)
+        device = self.device
+        z = temperature * torch.randn(n, self.config.latent_dim, generator=generator, device=device)
+        if y is not None:
+            y = torch.as_tensor(y, device=device).expand(n) if torch.as_tensor(y).dim() == 0 else y
+        out = self.decode(z, y)
+        x = self.mean(out)
+        if mean:
+            return x
+        if self.config.likelihood == "bernoulli":
+            return torch.bernoulli(x, generator=generator)
+        return x + self.log_sigma.exp() * torch.randn(x.shape, generator=generator, device=device)
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Decode the encoder's mean: the model's best reconstruction of x."""
+        mu, _ = self.encode(x, y)
+        return self.mean(self.decode(mu, y))
+
+    @torch.no_grad()
+    def init_output_bias(self, x_mean: torch.Tensor) -> None:
+        """Start the decoder at the data's mean image, skipping the "blank image" plateau
+        that conv VAEs sit on for several epochs from the default initialization."""
+        layer = self._out_layer[0]
+        x_mean = x_mean.to(layer.bias.device).float()
+        if self.config.likelihood == "bernoulli":
+            x_mean = torch.logit(x_mean.clamp(1e-3, 1 - 1e-3))
+        if isinstance(layer, nn.Linear):
+            layer.bias.copy_(x_mean.reshape(-1))
+        else:  # a conv: one bias per channel
+            layer.bias.copy_(x_mean.reshape(self.config.x_shape[0], -1).mean(1))
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def _check_x(self, x: torch.Tensor) -> None:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+        if tuple(x.shape[1:]) != self.config.x_shape:
+            raise ValueError(
+                f"x must have shape (B, {', '.join(map(str, self.config.x_shape))}), "
+                f"got {tuple(x.shape)}"
+            )

@@ -1,0 +1,247 @@
+"""Training loops for the VAE and the GAN: plain PyTorch, each fits on one screen.
+
+Both loops are seeded, device-aware (:func:`genlearn.device.get_device`), show a
+``tqdm.auto`` progress bar (a widget in JupyterLab, text in a terminal), keep a
+:class:`History` of losses, call ``callbacks`` (e.g. a live plot) every ``log_every`` steps,
+and stop at ``max_seconds`` if given, so a lesson can train for the time it has.
+
+Data is held as tensors on the training device and batched by index: the datasets here
+are small and already in memory, and a ``DataLoader`` collating single items cost more
+than the model's own step on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ._checks import check_positive_int
+from .data.base import as_tensors
+from .device import get_device, synchronize
+from .models.gan import GAN
+from .models.gan_losses import d_loss, g_loss, gradient_penalty, r1_penalty
+from .models.vae import VAE
+
+Callback = Callable[["History"], "bool | None"]  # return True to stop training
+
+
+@dataclass
+class History:
+    """What happened during training: one record (a dict) per log point."""
+
+    records: list[dict] = field(default_factory=list)
+    steps: int = 0
+    seconds: float = 0.0
+    stopped: str = "finished"  # or "time budget" or "callback"
+
+    def series(self, key: str) -> np.ndarray:
+        """The values of ``key`` over the records that have it, as an array."""
+        return np.array([r[key] for r in self.records if key in r], dtype=float)
+
+    def last(self, key: str) -> float:
+        values = self.series(key)
+        if not len(values):
+            raise KeyError(f"no record has {key!r}; keys seen: {sorted({k for r in self.records for k in r})}")
+        return float(values[-1])
+
+    def to_dict(self) -> dict:
+        return {"records": self.records, "steps": self.steps, "seconds": self.seconds,
+                "stopped": self.stopped}
+
+
+def batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    """Index batches over one shuffled epoch; the last, smaller batch is dropped unless it is all."""
+    order = torch.randperm(n, generator=generator)
+    stop = n - n % batch_size if n >= batch_size else n
+    for i in range(0, stop, batch_size):
+        yield order[i:i + batch_size]
+
+
+class _Loop:
+    """The bookkeeping both loops share: clock, progress bar, history, callbacks, budget."""
+
+    def __init__(self, total: int, unit: str, max_seconds, callbacks, progress, log_every, device):
+        if max_seconds is not None and max_seconds <= 0:
+            raise ValueError(f"max_seconds must be > 0, got {max_seconds}")
+        self.history, self.device = History(), device
+        self.max_seconds, self.callbacks = max_seconds, list(callbacks)
+        self.log_every = check_positive_int("log_every", log_every)
+        self.bar = tqdm(total=total, unit=unit, disable=not progress, leave=False)
+        self.pending: dict[str, list[torch.Tensor]] = {}
+        self.start = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def add(self, parts: dict[str, torch.Tensor]) -> None:
+        """Keep this step's losses as tensors; averaging them at log time avoids a GPU sync per step."""
+        self.history.steps += 1
+        for k, v in parts.items():
+            self.pending.setdefault(k, []).append(v)
+
+    def log(self, **extra) -> bool:
+        """Write a record; return True if training should stop."""
+        record = {"step": self.history.steps, "time": round(self.elapsed(), 3), **extra}
+        for k, values in self.pending.items():
+            record[k] = float(torch.stack(values).mean())
+        self.pending.clear()
+        self.history.records.append(record)
+        self.bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k not in ("step", "time")},
+                             refresh=False)
+        stop = False
+        for cb in self.callbacks:
+            stop = bool(cb(self.history)) or stop
+        if stop:
+            self.history.stopped = "callback"
+        return stop
+
+    def out_of_time(self) -> bool:
+        if self.max_seconds is not None and self.elapsed() > self.max_seconds:
+            self.history.stopped = "time budget"
+            return True
+        return False
+
+    def close(self) -> History:
+        if self.pending:
+            self.log()
+        synchronize(self.device)
+        self.history.seconds = self.elapsed()
+        self.bar.close()
+        return self.history
+
+
+# ============================================================================ VAE
+
+
+def train_vae(model: VAE, data, *, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3,
+              max_seconds: float | None = None, seed: int = 0, device=None,
+              callbacks: Iterable[Callback] = (), progress: bool = True,
+              log_every: int = 50) -> History:
+    """Fit ``model`` by maximizing the (beta-weighted) ELBO with Adam. Returns the history.
+
+    ``callbacks`` run every ``log_every`` steps and at the end of each epoch (records then
+    carry ``epoch``). The model is left on ``device`` in eval mode.
+    """
+    check_positive_int("epochs", epochs)
+    check_positive_int("batch_size", batch_size)
+    device = get_device(device)
+    torch.manual_seed(seed)
+    order = torch.Generator().manual_seed(seed)
+    x_all, y_all = as_tensors(data)
+    x_all = x_all.to(device)
+    y_all = y_all.to(device) if (y_all is not None and model.config.n_classes) else None
+    model.to(device).train()
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    steps_per_epoch = max(1, len(x_all) // batch_size)
+    loop = _Loop(epochs * steps_per_epoch, "step", max_seconds, callbacks, progress, log_every, device)
+    for epoch in range(epochs):
+        for idx in batches(len(x_all), batch_size, order):
+            idx = idx.to(device)
+            x, y = x_all[idx], (None if y_all is None else y_all[idx])
+            loss, parts = model.loss(x, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loop.add(parts)
+            loop.bar.update()
+            if loop.history.steps % log_every == 0 and loop.log():
+                break
+            if loop.out_of_time():
+                break
+        else:
+            if not loop.log(epoch=epoch + 1):
+                continue
+        break
+    model.eval()
+    return loop.close()
+
+
+# ============================================================================ GAN
+
+
+def train_gan(gan: GAN, data, *, steps: int = 2000, batch_size: int = 256,
+              lr_g: float = 2e-4, lr_d: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999),
+              n_critic: int = 1, ema_decay: float | None = None, lr_decay: bool = False,
+              max_seconds: float | None = None, seed: int = 0, device=None,
+              callbacks: Iterable[Callback] = (), progress: bool = True,
+              log_every: int = 100) -> History:
+    """Alternate ``n_critic`` discriminator steps and one generator step, ``steps`` times.
+
+    ``ema_decay``: keep an exponential moving average of G (used by ``gan.sample``).
+    ``lr_decay``: anneal both learning rates linearly to 0 over ``steps``, which lets the
+    samples settle onto the modes instead of jittering around them.
+    """
+    check_positive_int("steps", steps)
+    check_positive_int("batch_size", batch_size)
+    check_positive_int("n_critic", n_critic)
+    cfg = gan.config
+    device = get_device(device)
+    torch.manual_seed(seed)
+    order = torch.Generator().manual_seed(seed)
+    x_all, y_all = as_tensors(data)
+    x_all = x_all.to(device)
+    y_all = y_all.to(device) if (y_all is not None and cfg.n_classes) else None
+    gan.to(device).train()
+    if ema_decay is not None:
+        gan.enable_ema()
+    opt_g = torch.optim.Adam(gan.G.parameters(), lr=lr_g, betas=betas)
+    opt_d = torch.optim.Adam(gan.D.parameters(), lr=lr_d, betas=betas)
+    schedules = [torch.optim.lr_scheduler.LambdaLR(o, lambda s: 1.0 - s / steps)
+                 for o in (opt_g, opt_d)] if lr_decay else []
+    bs = min(batch_size, len(x_all))
+    epoch = iter(())
+    loop = _Loop(steps, "step", max_seconds, callbacks, progress, log_every, device)
+
+    def real_batch():
+        nonlocal epoch
+        idx = next(epoch, None)
+        if idx is None:
+            epoch = batches(len(x_all), bs, order)
+            idx = next(epoch)
+        idx = idx.to(device)
+        return x_all[idx], (None if y_all is None else y_all[idx])
+
+    for _ in range(steps):
+        # ---- discriminator: n_critic steps on fresh real and generated batches
+        for _ in range(n_critic):
+            x, y = real_batch()
+            with torch.no_grad():
+                fake = gan.G(gan.noise(len(x)), y)
+            critic = lambda t: gan.D(t, y)  # noqa: E731  (the same labels for real and fake)
+            loss_d = d_loss(cfg.loss, critic(x), critic(fake))
+            if cfg.loss == "wgan-gp":
+                loss_d = loss_d + cfg.gp_weight * gradient_penalty(critic, x, fake)
+            if cfg.r1_gamma > 0:
+                loss_d = loss_d + cfg.r1_gamma * r1_penalty(critic, x)
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+        # ---- generator: one step against the updated discriminator
+        fake = gan.G(gan.noise(len(x)), y)
+        loss_g = g_loss(cfg.loss, gan.D(fake, y))
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        if ema_decay is not None:
+            gan.update_ema(ema_decay)
+        for s in schedules:
+            s.step()
+        loop.add({"loss_d": loss_d.detach(), "loss_g": loss_g.detach()})
+        loop.bar.update()
+        if loop.history.steps % log_every == 0 and loop.log():
+            break
+        if loop.out_of_time():
+            break
+    gan.eval()
+    return loop.close()
+
+
+def steps_per_second(history: History) -> float:
+    """Training throughput, for benchmarks and lessons that plan a time budget."""
+    return history.steps / history.seconds if history.seconds > 0 else math.nan
