@@ -170,7 +170,8 @@ def train_gan(gan: GAN, data, *, steps: int = 2000, batch_size: int = 256,
               n_critic: int = 1, ema_decay: float | None = None, lr_decay: bool = False,
               max_seconds: float | None = None, seed: int = 0, device=None,
               callbacks: Iterable[Callback] = (), progress: bool = True,
-              log_every: int = 100) -> History:
+              log_every: int = 100, r1_every: int = 1, top_k: float = 1.0,
+              ema_start: float = 0.0) -> History:
     """Alternate ``n_critic`` discriminator steps and one generator step, ``steps`` times.
 
     ``ema_decay``: keep an exponential moving average of G (used by ``gan.sample``).
@@ -180,6 +181,11 @@ def train_gan(gan: GAN, data, *, steps: int = 2000, batch_size: int = 256,
     check_positive_int("steps", steps)
     check_positive_int("batch_size", batch_size)
     check_positive_int("n_critic", n_critic)
+    check_positive_int("r1_every", r1_every)
+    if not 0 < top_k <= 1:
+        raise ValueError(f"top_k must be in (0, 1], got {top_k}")
+    if not 0 <= ema_start < 1:
+        raise ValueError(f"ema_start must be in [0, 1), got {ema_start}")
     cfg = gan.config
     device = get_device(device)
     torch.manual_seed(seed)
@@ -207,7 +213,8 @@ def train_gan(gan: GAN, data, *, steps: int = 2000, batch_size: int = 256,
         idx = idx.to(device)
         return x_all[idx], (None if y_all is None else y_all[idx])
 
-    for _ in range(steps):
+    d_steps = 0
+    for step in range(steps):
         # ---- discriminator: n_critic steps on fresh real and generated batches
         for _ in range(n_critic):
             x, y = real_batch()
@@ -217,19 +224,24 @@ def train_gan(gan: GAN, data, *, steps: int = 2000, batch_size: int = 256,
             loss_d = d_loss(cfg.loss, critic(x), critic(fake))
             if cfg.loss == "wgan-gp":
                 loss_d = loss_d + cfg.gp_weight * gradient_penalty(critic, x, fake)
-            if cfg.r1_gamma > 0:
-                loss_d = loss_d + cfg.r1_gamma * r1_penalty(critic, x)
+            if cfg.r1_gamma > 0 and d_steps % r1_every == 0:
+                loss_d = loss_d + cfg.r1_gamma * r1_every * r1_penalty(critic, x)
+            d_steps += 1
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             opt_d.step()
         # ---- generator: one step against the updated discriminator
         fake = gan.G(gan.noise(len(x)), y)
-        loss_g = g_loss(cfg.loss, gan.D(fake, y))
+        scores = gan.D(fake, y)
+        if top_k < 1:
+            frac = 1.0 - (1.0 - top_k) * step / max(steps - 1, 1)
+            scores = scores.topk(max(1, round(frac * len(scores)))).values
+        loss_g = g_loss(cfg.loss, scores)
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
         if ema_decay is not None:
-            gan.update_ema(ema_decay)
+            gan.update_ema(ema_decay if step >= ema_start * steps else 0.0)
         for s in schedules:
             s.step()
         loop.add({"loss_d": loss_d.detach(), "loss_g": loss_g.detach()})

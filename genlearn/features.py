@@ -1,0 +1,129 @@
+"""Feature spaces for comparing images: small classifiers trained on the embedded data.
+
+FID compares Inception features of ImageNet photos; our images are 8x8 digits and 32x32
+sprites, so we use the penultimate layer of a small classifier trained on the same data:
+deterministic (seeded, a fixed number of steps), cached in memory and on disk
+(``$GENLEARN_CACHE``, default ``~/.cache/genlearn``), trained in about a second on a CPU.
+
+The digits classifier sees images average-pooled to 8x8, so 16x16 and 32x32 digits (from a
+DCGAN) land in the same space; it is trained on grey and binarized digits alike, because
+VAE means are grey and binarized samples are not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ._checks import check_choice
+from .data import digits, sprites
+from .device import CPU
+from .metrics import frechet_distance, precision_recall
+
+FEATURE_DIM = 64
+_VERSION = 1  # bump when the architecture or training changes: it renames the cache file
+
+
+class FeatureNet(nn.Module):
+    """images (B, 1, H, W) -> features (B, 64) -> class logits (B, n_classes)."""
+
+    def __init__(self, kind: str, n_classes: int):
+        super().__init__()
+        self.kind = kind
+        if kind == "digits":
+            self.body = nn.Sequential(nn.Flatten(), nn.Linear(64, 128), nn.ReLU(),
+                                      nn.Linear(128, FEATURE_DIM), nn.ReLU())
+        else:  # sprites, 32x32
+            self.body = nn.Sequential(
+                nn.Conv2d(1, 16, 4, 2, 1), nn.ReLU(),   # (B, 16, 16, 16)
+                nn.Conv2d(16, 32, 4, 2, 1), nn.ReLU(),  # (B, 32, 8, 8)
+                nn.Conv2d(32, 32, 4, 2, 1), nn.ReLU(),  # (B, 32, 4, 4)
+                nn.Flatten(), nn.Linear(512, FEATURE_DIM), nn.ReLU())
+        self.head = nn.Linear(FEATURE_DIM, n_classes)
+
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != 1:
+            raise ValueError(f"images must be (B, 1, H, W), got {tuple(x.shape)}")
+        size = 8 if self.kind == "digits" else 32
+        if x.shape[-1] != size:
+            x = F.adaptive_avg_pool2d(x, size) if x.shape[-1] > size else F.interpolate(x, size=size)
+        return x.float()
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(self.prepare(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def _training_data(kind: str):
+    if kind == "digits":
+        grey, binary = digits("train", binarize=False), digits("train", binarize=True)
+        return torch.cat([grey.x, binary.x]), torch.cat([grey.y, binary.y])
+    data = sprites(6_000, seed=12345)  # a seed no dataset split uses
+    return data.x, data.y
+
+
+def _cache_file(kind: str) -> Path:
+    root = Path(os.environ.get("GENLEARN_CACHE", Path.home() / ".cache" / "genlearn"))
+    tag = hashlib.sha1(f"{kind}-{_VERSION}-{torch.__version__}".encode()).hexdigest()[:10]
+    return root / f"features-{kind}-{tag}.pt"
+
+
+def _train(kind: str, steps: int = 600, seed: int = 0) -> FeatureNet:
+    x, y = _training_data(kind)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        net = FeatureNet(kind, int(y.max()) + 1)
+        opt = torch.optim.Adam(net.parameters(), lr=2e-3)
+        gen = torch.Generator().manual_seed(seed)
+        for _ in range(steps):
+            idx = torch.randint(len(x), (128,), generator=gen)
+            loss = F.cross_entropy(net(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return net.eval()
+
+
+@lru_cache(maxsize=None)
+def feature_extractor(kind: str = "digits") -> FeatureNet:
+    """The (cached) feature network for ``"digits"`` or ``"sprites"``, on the CPU, in eval mode."""
+    check_choice("feature space", kind, ("digits", "sprites"))
+    path = _cache_file(kind)
+    if path.is_file():
+        try:
+            net = FeatureNet(kind, 10 if kind == "digits" else 3)
+            net.load_state_dict(torch.load(path, map_location=CPU, weights_only=True))
+            return net.eval().requires_grad_(False)
+        except Exception:  # a stale or broken cache is rebuilt, never trusted
+            path.unlink(missing_ok=True)
+    net = _train(kind).requires_grad_(False)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        torch.save(net.state_dict(), tmp)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only home only costs the retraining
+    return net
+
+
+@torch.no_grad()
+def extract(images: torch.Tensor, kind: str = "digits", batch_size: int = 1024) -> torch.Tensor:
+    """(N, 1, H, W) images in [0, 1] -> (N, 64) features on the CPU."""
+    net = feature_extractor(kind)
+    images = images.detach().to(CPU)
+    return torch.cat([net.features(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
+
+
+def image_scores(real: torch.Tensor, fake: torch.Tensor, kind: str = "digits", k: int = 3) -> dict:
+    """Frechet distance, precision and recall of ``fake`` against ``real`` in ``kind``'s feature space."""
+    fr, ff = extract(real, kind), extract(fake, kind)
+    return {"frechet_distance": frechet_distance(fr, ff), **precision_recall(fr, ff, k=k)}

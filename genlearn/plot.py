@@ -1,0 +1,149 @@
+"""Matplotlib helpers: image grids, 2D scatters, surfaces, latent maps and training curves.
+
+Every helper draws on an ``ax`` if given, else on a new figure, and returns the figure.
+Figures are made with ``matplotlib.figure.Figure`` rather than ``pyplot``, so they never
+open windows, never pile up in pyplot's memory, and display once in a notebook when they
+are a cell's last value (and save anywhere with :func:`save`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+
+def _np(x) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        return x.detach().float().cpu().numpy()
+    return np.asarray(x)
+
+
+def new_axes(ncols: int = 1, nrows: int = 1, size: float = 3.2, **kw):
+    """A figure with a grid of axes (squeezed like pyplot.subplots)."""
+    fig = Figure(figsize=(size * ncols, size * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, **kw)
+    return fig, axes
+
+
+def _fig_ax(ax, size=3.2):
+    if ax is None:
+        return new_axes(size=size)
+    return ax.figure, ax
+
+
+def tile(images, nrow: int | None = None, pad: int = 1) -> np.ndarray:
+    """(N, C, H, W) or (N, H, W) images -> one (rows*H, cols*W[, C]) mosaic array in [0, 1]."""
+    x = _np(images)
+    if x.ndim == 3:
+        x = x[:, None]
+    if x.ndim != 4:
+        raise ValueError(f"images must be (N, C, H, W) or (N, H, W), got shape {x.shape}")
+    n, c, h, w = x.shape
+    if n == 0:
+        raise ValueError("no images to show")
+    nrow = nrow or int(np.ceil(np.sqrt(n)))
+    ncol = int(np.ceil(n / nrow))
+    canvas = np.ones((c, ncol * (h + pad) + pad, nrow * (w + pad) + pad), dtype=np.float32) * 0.5
+    for i in range(n):
+        r, col = divmod(i, nrow)
+        top, left = pad + r * (h + pad), pad + col * (w + pad)
+        canvas[:, top:top + h, left:left + w] = x[i]
+    canvas = np.clip(canvas, 0, 1)
+    return canvas[0] if c == 1 else canvas.transpose(1, 2, 0)
+
+
+def image_grid(images, nrow: int | None = None, *, ax=None, title: str | None = None, size: float = 4.0):
+    """Show a batch of images as one grid (grey images in black and white)."""
+    fig, ax = _fig_ax(ax, size)
+    ax.imshow(tile(images, nrow), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def scatter2d(samples, *, reference=None, centers=None, ax=None, title: str | None = None,
+              lim: float | None = None, size: float = 3.6):
+    """Generated 2D samples (orange) over reference data (grey) and mode centres (x)."""
+    fig, ax = _fig_ax(ax, size)
+    if reference is not None:
+        r = _np(reference)
+        ax.scatter(r[:, 0], r[:, 1], s=2, c="0.75", alpha=0.5, label="data", rasterized=True)
+    s = _np(samples)
+    ax.scatter(s[:, 0], s[:, 1], s=2, c="tab:orange", alpha=0.6, label="samples", rasterized=True)
+    if centers is not None:
+        c = _np(centers)
+        ax.scatter(c[:, 0], c[:, 1], marker="x", c="k", s=30, label="modes")
+    if lim is None:
+        pts = np.concatenate([s] + ([_np(reference)] if reference is not None else []))
+        lim = float(np.nanpercentile(np.abs(pts), 99.5)) * 1.15 + 0.1
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+@torch.no_grad()
+def surface(fn, *, lim: float = 3.0, n: int = 100, ax=None, title: str | None = None,
+            cmap: str = "RdBu_r", device=None):
+    """Colour the plane by ``fn`` (e.g. a discriminator's D(x)), evaluated on an n x n grid."""
+    fig, ax = _fig_ax(ax)
+    g = torch.linspace(-lim, lim, n)
+    xx, yy = torch.meshgrid(g, g, indexing="xy")
+    pts = torch.stack([xx.reshape(-1), yy.reshape(-1)], 1)
+    if device is not None:
+        pts = pts.to(device)
+    values = _np(fn(pts)).reshape(n, n)
+    im = ax.imshow(values, origin="lower", extent=(-lim, lim, -lim, lim), cmap=cmap, alpha=0.8)
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def latent_scatter(z, labels=None, *, ax=None, title: str | None = None, class_names=None):
+    """Encoded points in a 2D latent space, coloured by label."""
+    fig, ax = _fig_ax(ax, 4.0)
+    z = _np(z)
+    if z.ndim != 2 or z.shape[1] < 2:
+        raise ValueError(f"z must be (N, >=2), got shape {z.shape}")
+    sc = ax.scatter(z[:, 0], z[:, 1], c=None if labels is None else _np(labels), cmap="tab10", s=6)
+    if labels is not None:
+        handles, _ = sc.legend_elements()
+        names = class_names or [str(v) for v in np.unique(_np(labels))]
+        ax.legend(handles, names, fontsize=7, loc="best", markerscale=0.8)
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def curves(history, keys, *, ax=None, title: str | None = None, x: str = "step", logy: bool = False):
+    """Training curves of the given history keys against ``x`` (step, epoch or time)."""
+    fig, ax = _fig_ax(ax, 4.0)
+    keys = [keys] if isinstance(keys, str) else list(keys)
+    for key in keys:
+        recs = [r for r in history.records if key in r and x in r]
+        if not recs:
+            raise KeyError(f"no records with both {x!r} and {key!r}")
+        ax.plot([r[x] for r in recs], [r[key] for r in recs], label=key)
+    ax.set_xlabel(x)
+    if logy:
+        ax.set_yscale("log")
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def save(fig, path: str | Path, dpi: int = 120) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    return path

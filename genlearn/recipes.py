@@ -1,0 +1,145 @@
+"""Tested default settings per dataset, and one function that trains and evaluates by name.
+
+The command line, ``genlearn tour``, the benchmarks and the lessons all start here, so a
+setting that works is written down once. The numbers behind each choice are measured by
+the scripts in ``benchmarks/`` (see ``benchmarks/README.md``).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import torch
+
+from ._checks import check_choice, check_positive_int
+from . import data as datasets
+from .features import image_scores
+from .metrics import iwae_bound, mode_coverage, negative_elbo
+from .models import GAN, VAE, GANConfig, VAEConfig
+from .train import History, train_gan, train_vae
+
+_VAE_2D = {"model": dict(x_shape=(2,), arch="mlp", latent_dim=2, hidden=(128, 128),
+                         likelihood="gaussian"),
+           "train": dict(epochs=30, batch_size=128, lr=2e-3)}
+
+VAE_RECIPES: dict[str, dict] = {
+    # Binarized digits, Bernoulli likelihood (see genlearn.data.digits).
+    "digits": {"model": dict(x_shape=(1, 8, 8), arch="mlp", latent_dim=16, hidden=(256, 256),
+                             likelihood="bernoulli"),
+               "train": dict(epochs=60, batch_size=64, lr=1e-3)},
+    # Decoder bias at the mean image and lr 3e-3 skip the conv VAE's "blank image" plateau.
+    "sprites": {"model": dict(x_shape=(1, 32, 32), arch="conv", latent_dim=10, base_channels=16,
+                              likelihood="bernoulli"),
+                "train": dict(epochs=8, batch_size=128, lr=3e-3)},
+    **{name: _VAE_2D for name in datasets.TOY2D_NAMES},
+}
+
+# The GAN defaults for 2D data: non-saturating loss + R1 penalty + linear learning-rate
+# decay (benchmarks/gan_targets.py measures them); the plain variants stay available
+# through GANConfig/train_gan arguments for the lessons.
+_GAN_2D = {"model": dict(x_shape=(2,), arch="mlp", latent_dim=16, hidden=(256, 256, 256),
+                         loss="nonsaturating", r1_gamma=0.1),
+           "train": dict(steps=3000, batch_size=256, lr_g=1e-3, lr_d=1e-3, lr_decay=True)}
+
+GAN_RECIPES: dict[str, dict] = {
+    **{name: _GAN_2D for name in datasets.TOY2D_NAMES},
+    # Digits upsampled to 16x16 look like digits after ~500 DCGAN steps on a CPU.
+    "digits": {"model": dict(x_shape=(1, 16, 16), arch="dcgan", latent_dim=32, base_channels=32,
+                             loss="nonsaturating"),
+               "train": dict(steps=1000, batch_size=64, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999),
+                             ema_decay=0.99)},
+    "sprites": {"model": dict(x_shape=(1, 32, 32), arch="dcgan", latent_dim=32, base_channels=32,
+                              loss="nonsaturating"),
+                "train": dict(steps=2000, batch_size=64, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999),
+                              ema_decay=0.99)},
+}
+
+_DATA_KW = {("gan", "digits"): dict(binarize=False, size=16)}
+
+
+def recipe(kind: str, data_name: str) -> dict:
+    """A deep copy of the default ``{"model": ..., "train": ...}`` settings."""
+    check_choice("model kind", kind, ("vae", "gan"))
+    check_choice("dataset", data_name, datasets.DATASET_NAMES)
+    return copy.deepcopy((VAE_RECIPES if kind == "vae" else GAN_RECIPES)[data_name])
+
+
+def load_data(kind: str, data_name: str, split: str = "train", seed: int = 0):
+    """The dataset the recipe trains on (e.g. 16x16 grey digits for the DCGAN)."""
+    return datasets.load(data_name, split, seed=seed, **_DATA_KW.get((kind, data_name), {}))
+
+
+def build(kind: str, data_name: str, seed: int = 0, **model_overrides):
+    """A fresh model with the recipe's config (plus overrides), initialized from ``seed``."""
+    cfg = {**recipe(kind, data_name)["model"], **model_overrides}
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return VAE(VAEConfig(**cfg)) if kind == "vae" else GAN(GANConfig(**cfg))
+
+
+@dataclass
+class Result:
+    model: VAE | GAN
+    history: History
+    metrics: dict
+    samples: torch.Tensor = field(repr=False)   # n_eval samples in data space
+    test_data: object = field(repr=False)
+
+
+def fit(kind: str, data_name: str, *, seed: int = 0, epochs: int | None = None,
+        steps: int | None = None, max_seconds: float | None = None, device=None,
+        progress: bool = True, n_eval: int = 2500, **train_overrides) -> Result:
+    """Train the recipe's model on ``data_name`` and evaluate it on held-out data.
+
+    Metrics: ``device``, ``train_seconds``, ``steps``; VAEs: ``test_nelbo_nats`` and
+    ``test_iwae_nats`` (k = 64); GANs on 2D mixtures: ``modes_covered``, ``modes_total``,
+    ``high_quality_fraction``, ``kl_to_uniform``; GANs and VAEs on images: ``frechet_distance``,
+    ``precision``, ``recall`` in the feature space of :mod:`genlearn.features`.
+    """
+    if epochs is not None and kind != "vae":
+        raise ValueError("--epochs applies to VAEs; GANs train for --steps")
+    if steps is not None and kind != "gan":
+        raise ValueError("--steps applies to GANs; VAEs train for --epochs")
+    check_positive_int("n_eval", n_eval)
+    settings = recipe(kind, data_name)
+    train_kw = {**settings["train"], **train_overrides}
+    if epochs is not None:
+        train_kw["epochs"] = check_positive_int("epochs", epochs)
+    if steps is not None:
+        train_kw["steps"] = check_positive_int("steps", steps)
+    train_set = load_data(kind, data_name, "train", seed)
+    test_set = load_data(kind, data_name, "test", seed)
+    model = build(kind, data_name, seed)
+    trainer = train_vae if kind == "vae" else train_gan
+    if kind == "vae":
+        model.init_output_bias(train_set.x.mean(0))
+    history = trainer(model, train_set, seed=seed, device=device, max_seconds=max_seconds,
+                      progress=progress, **train_kw)
+    metrics = {"model": kind, "data": data_name, "seed": seed, "device": str(model.device),
+               "train_seconds": round(history.seconds, 3), "steps": history.steps,
+               "stopped": history.stopped}
+    scores, samples = evaluate(model, test_set, n_eval=n_eval, seed=seed)
+    metrics.update(scores)
+    return Result(model, history, metrics, samples, test_set)
+
+
+@torch.no_grad()
+def evaluate(model, test_set, *, n_eval: int = 2500, seed: int = 0) -> tuple[dict, torch.Tensor | None]:
+    """The held-out metrics :func:`fit` reports, and the ``n_eval`` samples they were computed on."""
+    out: dict = {}
+    gen = torch.Generator(device=model.device).manual_seed(seed + 1)
+    y = None
+    if model.config.n_classes:  # conditional: every class in turn
+        y = torch.arange(n_eval, device=model.device) % model.config.n_classes
+    if isinstance(model, VAE):
+        out["test_nelbo_nats"] = round(negative_elbo(model, test_set, seed=seed), 4)
+        out["test_iwae_nats"] = round(iwae_bound(model, test_set, k=64, seed=seed), 4)
+    samples = model.sample(n_eval, y, generator=gen)
+    if getattr(test_set, "centers", None) is not None:
+        stats = mode_coverage(samples, test_set.centers, test_set.std)
+        stats.pop("counts")
+        out.update(stats)
+    elif samples.dim() == 4 and test_set.name in ("digits", "sprites"):
+        out.update({k: round(v, 4) for k, v in image_scores(test_set.x, samples, test_set.name).items()})
+    return out, samples

@@ -1,0 +1,95 @@
+import os
+
+import pytest
+import torch
+
+from genlearn.checkpoints import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
+from genlearn.models import GAN, GANConfig, VAE, VAEConfig
+
+
+def test_vae_round_trip(tmp_path):
+    torch.manual_seed(0)
+    vae = VAE(VAEConfig(latent_dim=3, hidden=(32,), likelihood="gaussian", beta=2.0))
+    path = save_checkpoint(vae, tmp_path / "sub" / "vae.pt", metadata={"epochs": 3, "shape": (1, 2)})
+    loaded, meta = load_checkpoint(path)
+    assert meta == {"epochs": 3, "shape": [1, 2]}
+    assert loaded.config == vae.config and not loaded.training
+    x = torch.rand(4, 1, 8, 8)
+    assert torch.equal(loaded.reconstruct(x), vae.eval().reconstruct(x))
+
+
+def test_gan_round_trip_keeps_the_ema_generator(tmp_path):
+    torch.manual_seed(0)
+    gan = GAN(GANConfig(hidden=(16,), n_classes=3))
+    gan.enable_ema()
+    with torch.no_grad():
+        gan.G_ema.net[0].weight.add_(1.0)
+    loaded, _ = load_checkpoint(save_checkpoint(gan, tmp_path / "gan.pt"), expect="gan")
+    z, y = torch.randn(5, 16), torch.tensor([0, 1, 2, 0, 1])
+    assert torch.equal(loaded.sample(5, y, z=z), gan.sample(5, y, z=z))
+    assert not torch.equal(loaded.sample(5, y, z=z, ema=False), loaded.sample(5, y, z=z))
+
+
+def test_save_is_atomic_and_leaves_no_temp_files(tmp_path, monkeypatch):
+    vae = VAE(VAEConfig(hidden=(8,), latent_dim=2))
+    path = save_checkpoint(vae, tmp_path / "m.pt")
+    good = path.read_bytes()
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", boom)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(VAE(VAEConfig(hidden=(8,), latent_dim=3)), path)
+    assert path.read_bytes() == good  # the old checkpoint survives a failed save
+    assert os.listdir(tmp_path) == ["m.pt"]
+
+
+def test_missing_and_corrupt_files(tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint at"):
+        load_checkpoint(tmp_path / "nope.pt")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError, match="corrupt, truncated"):
+        load_checkpoint(junk)
+    good = save_checkpoint(VAE(VAEConfig(hidden=(8,))), tmp_path / "good.pt")
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[:200])
+    with pytest.raises(CheckpointError, match="corrupt, truncated"):
+        load_checkpoint(truncated)
+
+
+def test_foreign_and_mismatched_files(tmp_path):
+    plain = tmp_path / "plain.pt"
+    torch.save({"weights": torch.zeros(2)}, plain)
+    with pytest.raises(CheckpointError, match="not a genlearn checkpoint"):
+        load_checkpoint(plain)
+    path = save_checkpoint(VAE(VAEConfig(hidden=(8,))), tmp_path / "vae.pt")
+    with pytest.raises(CheckpointError, match="holds a VAE, but a GAN was expected"):
+        load_checkpoint(path, expect="gan")
+    payload = read_checkpoint(path)
+    payload["config"]["hidden"] = [16]
+    torch.save(payload, tmp_path / "mismatch.pt")
+    with pytest.raises(CheckpointError, match="weights do not fit"):
+        load_checkpoint(tmp_path / "mismatch.pt")
+    payload["config"]["colour"] = "blue"
+    torch.save(payload, tmp_path / "future.pt")
+    with pytest.raises(CheckpointError, match="does not know.*colour"):
+        load_checkpoint(tmp_path / "future.pt")
+
+
+def test_pickled_code_is_refused(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo owned > " + str(tmp_path / "owned"),))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "genlearn-checkpoint", "payload": Evil()}, path)
+    with pytest.raises(CheckpointError):
+        load_checkpoint(path)
+    assert not (tmp_path / "owned").exists()
+
+
+def test_only_genlearn_models_can_be_saved(tmp_path):
+    with pytest.raises(TypeError, match="VAE or GAN"):
+        save_checkpoint(torch.nn.Linear(2, 2), tmp_path / "x.pt")

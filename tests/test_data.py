@@ -1,0 +1,114 @@
+import math
+
+import pytest
+import torch
+
+from genlearn import data
+import importlib
+
+sprites_mod = importlib.import_module("genlearn.data.sprites")
+
+
+@pytest.mark.parametrize("name", data.TOY2D_NAMES)
+def test_toy2d_is_deterministic_by_seed(name):
+    a, b, c = data.toy2d(name, 500, seed=1), data.toy2d(name, 500, seed=1), data.toy2d(name, 500, seed=2)
+    assert a.x.shape == (500, 2) and a.y.shape == (500,)
+    assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y)
+    assert not torch.equal(a.x, c.x)
+    assert torch.isfinite(a.x).all()
+
+
+def test_ring_matches_the_papers():
+    ring = data.toy2d("ring", 20_000, seed=0)
+    assert ring.n_modes == 8 and ring.std == 0.02
+    assert torch.allclose(ring.centers.norm(dim=1), torch.full((8,), 2.0), atol=1e-5)
+    # every point sits within a few std of its own component's centre
+    offsets = ring.x - ring.centers[ring.y]
+    assert offsets.std().item() == pytest.approx(0.02, rel=0.05)
+    assert torch.bincount(ring.y, minlength=8).min() > 2000
+
+
+def test_grid_matches_the_papers():
+    grid = data.toy2d("grid", 20_000, seed=0)
+    assert grid.n_modes == 25 and grid.std == 0.05
+    assert sorted(set(grid.centers[:, 0].tolist())) == [-4, -2, 0, 2, 4]
+    assert (grid.x - grid.centers[grid.y]).std().item() == pytest.approx(0.05, rel=0.05)
+
+
+def test_unknown_toy_name_is_clear():
+    with pytest.raises(ValueError, match="unknown 2D dataset 'rings'.*ring, grid"):
+        data.toy2d("rings")
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        data.toy2d("ring", 0)
+
+
+def test_checkerboard_points_fall_on_black_squares():
+    board = data.toy2d("checkerboard", 2000, seed=3)
+    cells = torch.floor((board.x + 4) / 2).long()
+    assert ((cells[:, 0] + cells[:, 1]) % 2 == 0).all()
+
+
+def test_digits_split_is_fixed_and_labelled():
+    train, test = data.digits("train"), data.digits("test")
+    assert len(train) == 1437 and len(test) == 360 and train.shape == (1, 8, 8)
+    assert torch.equal(train.x, data.digits("train").x)
+    assert set(train.y.tolist()) == set(range(10)) and set(test.y.tolist()) == set(range(10))
+    # train and test are disjoint images from one 1797-image set
+    assert len(data.digits("all")) == 1797
+
+
+def test_digits_binarization_is_the_documented_threshold():
+    grey, binary = data.digits("test", binarize=False), data.digits("test")
+    assert grey.x.min() >= 0 and grey.x.max() <= 1 and not grey.binarized
+    assert set(binary.x.unique().tolist()) == {0.0, 1.0} and binary.binarized
+    assert torch.equal(binary.x, (grey.x >= 0.5).float())
+
+
+def test_digits_upsampled_for_dcgans():
+    x16 = data.digits("train", binarize=False, size=16)
+    assert x16.shape == (1, 16, 16) and 0 <= x16.x.min() and x16.x.max() <= 1
+    with pytest.raises(ValueError, match="size"):
+        data.digits(size=12)
+    with pytest.raises(ValueError, match="split"):
+        data.digits("validation")
+
+
+def test_sprites_deterministic_with_factors():
+    a, b = data.sprites(300, seed=5), data.sprites(300, seed=5)
+    assert a.x.shape == (300, 1, 32, 32) and torch.equal(a.x, b.x)
+    assert a.factors.shape == (300, 5) and a.factor_names == ("shape", "scale", "rotation", "x", "y")
+    assert torch.equal(a.y, a.factors[:, 0].long())
+    assert set(a.x.unique().tolist()) <= {0.0, 1.0}
+    assert not torch.equal(a.x, data.sprites(300, seed=6).x)
+
+
+def test_sprite_factors_change_the_picture_as_they_should():
+    base = torch.tensor([[0.0, 1.0, 0.0, 16.0, 16.0]])
+    img = sprites_mod.render(base)[0, 0]
+    # a square of half-width 0.8 * 8 = 6.4 px around 16.0 covers the pixel centres 10.5..21.5
+    assert img.sum().item() == 12 * 12
+    assert img[10:22, 10:22].all()
+    moved = base.clone(); moved[0, 3] += 5
+    assert torch.equal(sprites_mod.render(moved)[0, 0], torch.roll(img, 5, dims=1))
+    smaller = base.clone(); smaller[0, 1] = 0.6
+    assert sprites_mod.render(smaller).sum() < 0.5 * img.sum()
+    turned = base.clone(); turned[0, 2] = math.pi / 4
+    assert not torch.equal(sprites_mod.render(turned)[0, 0], img)
+    shapes = base.repeat(3, 1); shapes[:, 0] = torch.tensor([0.0, 1.0, 2.0])
+    areas = sprites_mod.render(shapes).sum(dim=(1, 2, 3))
+    assert len(set(areas.tolist())) == 3
+
+
+def test_sprites_stay_inside_the_frame():
+    s = data.sprites(2000, seed=0)
+    border = torch.cat([s.x[..., 0, :], s.x[..., -1, :], s.x[..., :, 0], s.x[..., :, -1]], dim=-1)
+    assert border.sum() == 0
+    assert (s.x.sum(dim=(1, 2, 3)) > 30).all()  # every sprite is visible
+
+
+def test_load_by_name_and_errors():
+    assert len(data.load("ring", "test", n=100)) == 100
+    assert not torch.equal(data.load("ring", "train", n=50).x, data.load("ring", "test", n=50).x)
+    assert data.load("digits", "test").name == "digits"
+    with pytest.raises(ValueError, match="unknown dataset 'mnist'"):
+        data.load("mnist")

@@ -1,0 +1,123 @@
+import pytest
+import torch
+
+from genlearn.models import GAN, GANConfig, LOSSES, d_loss, g_loss, gradient_penalty, r1_penalty
+
+
+@pytest.mark.parametrize("kind", LOSSES)
+def test_loss_signs(kind):
+    low, high = torch.full((8,), -2.0), torch.full((8,), 2.0)
+    # D's loss falls when it scores real data higher and fakes lower
+    assert d_loss(kind, real=high, fake=low) < d_loss(kind, real=low, fake=high)
+    # G's loss falls when D scores its samples higher
+    assert g_loss(kind, fake=high) < g_loss(kind, fake=low)
+
+
+def test_minimax_saturates_and_nonsaturating_does_not():
+    fake = torch.full((4,), -8.0, requires_grad=True)  # D confidently rejects the fakes
+    (grad_mm,) = torch.autograd.grad(g_loss("minimax", fake), fake)
+    (grad_ns,) = torch.autograd.grad(g_loss("nonsaturating", fake), fake)
+    assert grad_mm.abs().max() < 1e-3 < 0.2 < grad_ns.abs().min()
+
+
+def test_gan_losses_at_known_values():
+    zero = torch.zeros(3)
+    assert d_loss("nonsaturating", zero, zero).item() == pytest.approx(2 * torch.log(torch.tensor(2.0)).item())
+    assert d_loss("hinge", zero, zero).item() == pytest.approx(2.0)
+    assert d_loss("wgan-gp", torch.ones(3), zero).item() == pytest.approx(-1.0)
+    with pytest.raises(ValueError, match="unknown GAN loss"):
+        g_loss("least-squares", zero)
+
+
+def test_gradient_penalty_is_zero_for_a_unit_slope_linear_critic():
+    w = torch.tensor([0.6, 0.8])  # ||w|| = 1
+    real, fake = torch.randn(16, 2), torch.randn(16, 2)
+    assert gradient_penalty(lambda x: x @ w, real, fake).item() == pytest.approx(0.0, abs=1e-10)
+    assert gradient_penalty(lambda x: x @ (3 * w), real, fake).item() == pytest.approx(4.0, rel=1e-5)
+
+
+def test_gradient_penalty_uses_one_epsilon_per_sample():
+    # critic d(x) = ||x||^2 / 2 has gradient x, so the penalty reveals where x_hat was taken
+    critic = lambda x: 0.5 * x.flatten(1).square().sum(1)  # noqa: E731
+    real, fake = torch.zeros(64, 3, 2, 2), torch.ones(64, 3, 2, 2)
+    got = gradient_penalty(critic, real, fake, generator=torch.Generator().manual_seed(7))
+    eps = torch.rand(64, 1, 1, 1, generator=torch.Generator().manual_seed(7))
+    x_hat = eps * real + (1 - eps) * fake  # one eps per example, shared by its 12 elements
+    expected = (x_hat.flatten(1).norm(dim=1) - 1).square().mean()
+    assert got.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_gradient_penalty_rejects_mismatched_batches():
+    with pytest.raises(ValueError, match="differ in shape"):
+        gradient_penalty(lambda x: x.sum(1), torch.zeros(4, 2), torch.zeros(5, 2))
+
+
+def test_r1_penalty_of_a_linear_critic():
+    w = torch.tensor([3.0, 4.0])
+    assert r1_penalty(lambda x: x @ w, torch.randn(10, 2)).item() == pytest.approx(12.5)
+
+
+def test_penalties_are_differentiable_for_the_critic():
+    lin = torch.nn.Linear(2, 1)
+    pen = gradient_penalty(lambda x: lin(x).squeeze(1), torch.randn(8, 2), torch.randn(8, 2))
+    pen.backward()
+    assert lin.weight.grad is not None and lin.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("cfg", [
+    dict(x_shape=(2,)),
+    dict(x_shape=(1, 8, 8), hidden=(64, 64)),
+    dict(x_shape=(1, 16, 16), arch="dcgan", base_channels=8),
+    dict(x_shape=(1, 32, 32), arch="dcgan", base_channels=8, spectral_norm=True),
+    dict(x_shape=(1, 16, 16), arch="dcgan", base_channels=8, n_classes=10),
+    dict(x_shape=(2,), n_classes=8, spectral_norm=True),
+])
+def test_shapes_and_ranges(cfg):
+    torch.manual_seed(0)
+    gan = GAN(GANConfig(**cfg))
+    y = torch.arange(5) % 3 if gan.config.n_classes else None
+    x = gan.sample(5, y)
+    assert x.shape == (5, *gan.config.x_shape)
+    if gan.config.is_image:
+        assert 0 <= x.min() and x.max() <= 1
+    assert gan.D(x, y).shape == (5,)
+
+
+def test_conditional_discriminator_uses_the_label():
+    torch.manual_seed(0)
+    gan = GAN(GANConfig(x_shape=(2,), n_classes=4))
+    x = torch.randn(3, 2)
+    assert not torch.allclose(gan.D(x, torch.tensor([0, 0, 0])), gan.D(x, torch.tensor([3, 3, 3])))
+
+
+def test_ema_tracks_the_generator():
+    torch.manual_seed(0)
+    gan = GAN(GANConfig(x_shape=(2,), hidden=(8,)))
+    gan.enable_ema()
+    with torch.no_grad():
+        for p in gan.G.parameters():
+            p.add_(1.0)
+    before = [p.clone() for p in gan.G_ema.parameters()]
+    gan.update_ema(0.9)
+    for b, e, g in zip(before, gan.G_ema.parameters(), gan.G.parameters()):
+        assert torch.allclose(e, 0.9 * b + 0.1 * g)
+    assert not any(p.requires_grad for p in gan.G_ema.parameters())
+
+
+def test_sampling_options():
+    torch.manual_seed(0)
+    gan = GAN(GANConfig(x_shape=(2,)))
+    z = torch.randn(4, 16)
+    assert torch.equal(gan.sample(4, z=z), gan.sample(4, z=z))
+    assert torch.equal(gan.sample(4, z=z * 10, truncation=0.5), gan.sample(4, z=(z * 10).clamp(-0.5, 0.5)))
+    with pytest.raises(ValueError, match="z must be"):
+        gan.sample(4, z=torch.randn(3, 16))
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        gan.sample(0)
+
+
+def test_bad_configs_are_clear():
+    with pytest.raises(ValueError, match="unknown loss 'wgan'"):
+        GANConfig(loss="wgan")
+    with pytest.raises(ValueError, match="unknown arch"):
+        GANConfig(arch="stylegan")

@@ -1,0 +1,92 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from genlearn import metrics
+from genlearn.data import toy2d
+from genlearn.models import VAE, VAEConfig
+
+
+def test_mode_coverage_on_perfect_and_collapsed_samples():
+    ring = toy2d("ring", 2500, seed=0)
+    perfect = metrics.mode_coverage(ring.x, ring.centers, ring.std)
+    assert perfect["modes_covered"] == 8 and perfect["modes_total"] == 8
+    assert perfect["high_quality_fraction"] > 0.98  # 3 std of a 2D Gaussian holds 98.9%
+    assert perfect["kl_to_uniform"] < 0.01
+    collapsed = ring.centers[[0]].repeat(2500, 1)
+    c = metrics.mode_coverage(collapsed, ring.centers, ring.std)
+    assert c["modes_covered"] == 1 and c["high_quality_fraction"] == 1.0
+    assert c["kl_to_uniform"] == pytest.approx(math.log(8))
+
+
+def test_mode_coverage_counts_only_high_quality_samples():
+    ring = toy2d("ring", 10, seed=0)
+    far = ring.centers * 1.2  # 0.4 from every centre: 20 std away
+    c = metrics.mode_coverage(far, ring.centers, ring.std)
+    assert c["modes_covered"] == 0 and c["high_quality_fraction"] == 0.0
+    half = torch.cat([ring.centers[:4], far[4:]])
+    c = metrics.mode_coverage(half, ring.centers, ring.std)
+    assert c["modes_covered"] == 4 and c["high_quality_fraction"] == 0.5
+
+
+def test_mode_coverage_validates_input():
+    with pytest.raises(ValueError, match=r"shape \(\.\.\., 2\)"):
+        metrics.mode_coverage(torch.zeros(5, 3), torch.zeros(2, 2), 0.1)
+    with pytest.raises(ValueError, match="std must be > 0"):
+        metrics.mode_coverage(torch.zeros(5, 2), torch.zeros(2, 2), 0)
+
+
+def test_frechet_distance_of_known_gaussians():
+    mu1, mu2 = np.zeros(2), np.array([3.0, 4.0])
+    assert metrics.frechet_distance_gaussians(mu1, np.eye(2), mu2, np.eye(2)) == pytest.approx(25.0)
+    # 1-D: (m1 - m2)^2 + (s1 - s2)^2
+    assert metrics.frechet_distance_gaussians([0.0], [[4.0]], [1.0], [[9.0]]) == pytest.approx(1 + 1)
+    # non-commuting covariances: compare with the eigen-decomposition of S1 S2 computed directly
+    a = np.array([[2.0, 0.5], [0.5, 1.0]]); b = np.array([[1.0, -0.3], [-0.3, 0.5]])
+    tr_sqrt = np.sqrt(np.linalg.eigvals(a @ b)).real.sum()
+    assert metrics.frechet_distance_gaussians(mu1, a, mu1, b) == pytest.approx(np.trace(a + b) - 2 * tr_sqrt)
+
+
+def test_frechet_distance_of_samples_is_small_for_same_and_large_for_shifted():
+    g = np.random.default_rng(0)
+    a, b = g.normal(size=(4000, 3)), g.normal(size=(4000, 3))
+    assert metrics.frechet_distance(a, b) < 0.02
+    assert metrics.frechet_distance(a, b + 2) == pytest.approx(12, rel=0.05)
+    with pytest.raises(ValueError, match="feature sizes differ"):
+        metrics.frechet_distance(a, b[:, :2])
+
+
+def test_precision_recall_separates_fidelity_from_coverage():
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(1000, 2, generator=g)
+    same = metrics.precision_recall(real, torch.randn(1000, 2, generator=g))
+    assert same["precision"] > 0.9 and same["recall"] > 0.9
+    # a generator that only makes points near the centre: faithful but narrow
+    narrow = metrics.precision_recall(real, 0.2 * torch.randn(1000, 2, generator=g))
+    assert narrow["precision"] > 0.9 and narrow["recall"] < 0.3
+    # a generator off the data: neither
+    off = metrics.precision_recall(real, torch.randn(1000, 2, generator=g) + 8)
+    assert off["precision"] == 0 and off["recall"] == 0
+
+
+def test_nearest_neighbour_distances_find_copies():
+    ref = torch.rand(50, 1, 4, 4)
+    q = torch.cat([ref[:5], ref[:5] + 0.5])
+    d = metrics.nearest_neighbour_distances(q, ref)
+    assert torch.allclose(d[:5], torch.zeros(5, dtype=d.dtype)) and (d[5:] > 0).all()
+
+
+def test_iwae_bound_is_tighter_than_the_elbo_and_k1_matches():
+    torch.manual_seed(0)
+    vae = VAE(VAEConfig(latent_dim=4))
+    x = (torch.rand(64, 1, 8, 8) > 0.5).float()
+    nelbo = metrics.negative_elbo(vae, x, seed=0)
+    iw1 = metrics.iwae_bound(vae, x, k=1, seed=0)
+    iw64 = metrics.iwae_bound(vae, x, k=64, seed=0)
+    assert iw1 == pytest.approx(nelbo, rel=0.05)  # both one-sample estimates of -ELBO
+    assert iw64 < nelbo
+    # exact -ELBO over many samples vs. the k=1 estimate
+    many = np.mean([metrics.negative_elbo(vae, x, seed=s) for s in range(20)])
+    assert iw64 < many

@@ -1,0 +1,100 @@
+import pytest
+import torch
+
+from genlearn.data import digits, toy2d
+from genlearn.models import GAN, GANConfig, VAE, VAEConfig
+from genlearn.train import History, train_gan, train_vae
+
+
+def small_vae(seed=0, **kw):
+    torch.manual_seed(seed)
+    return VAE(VAEConfig(latent_dim=4, hidden=(64,), **kw))
+
+
+def test_vae_training_improves_the_elbo_and_logs_epochs():
+    data = digits("train")
+    vae = small_vae()
+    hist = train_vae(vae, data, epochs=6, batch_size=64, lr=3e-3, progress=False)
+    epochs = [r for r in hist.records if "epoch" in r]
+    assert [r["epoch"] for r in epochs] == list(range(1, 7))
+    elbo = hist.series("elbo")
+    assert elbo[-1] > elbo[0] + 5  # nats per image
+    assert hist.steps == 6 * (1437 // 64) and hist.stopped == "finished"
+    assert not vae.training
+
+
+def test_training_is_deterministic_by_seed():
+    data = digits("train")
+    runs = []
+    for _ in range(2):
+        vae = small_vae(seed=3)
+        runs.append(train_vae(vae, data, epochs=2, seed=5, progress=False).series("loss"))
+    assert (runs[0] == runs[1]).all()
+
+
+def test_time_budget_stops_training():
+    data = digits("train")
+    hist = train_vae(small_vae(), data, epochs=10_000, max_seconds=0.5, progress=False)
+    assert hist.stopped == "time budget" and hist.seconds < 3
+    with pytest.raises(ValueError, match="max_seconds"):
+        train_vae(small_vae(), data, epochs=1, max_seconds=-1, progress=False)
+
+
+def test_callbacks_see_the_history_and_can_stop():
+    seen = []
+
+    def cb(history: History):
+        seen.append(history.records[-1]["step"])
+        return len(seen) == 3
+
+    hist = train_gan(GAN(GANConfig(hidden=(16,))), toy2d("ring", 512), steps=1000, batch_size=64,
+                     log_every=5, callbacks=[cb], progress=False)
+    assert seen == [5, 10, 15] and hist.steps == 15 and hist.stopped == "callback"
+
+
+def test_conditional_vae_trains_on_labels():
+    data = digits("train")
+    cvae = small_vae(n_classes=10)
+    hist = train_vae(cvae, data, epochs=1, progress=False)
+    assert hist.steps > 0 and torch.isfinite(torch.tensor(hist.series("loss"))).all()
+
+
+@pytest.mark.parametrize("loss", ["nonsaturating", "minimax", "wgan-gp", "hinge"])
+def test_gan_losses_train_without_nans(loss):
+    torch.manual_seed(0)
+    gan = GAN(GANConfig(hidden=(32, 32), loss=loss, r1_gamma=0.1 if loss == "nonsaturating" else 0))
+    hist = train_gan(gan, toy2d("ring", 1024), steps=40, batch_size=64, n_critic=2,
+                     ema_decay=0.9, lr_decay=True, log_every=10, progress=False)
+    assert hist.steps == 40 and len(hist.series("loss_d")) == 4
+    assert all(torch.isfinite(torch.tensor(hist.series(k))).all() for k in ("loss_d", "loss_g"))
+    assert gan.G_ema is not None
+
+
+def test_gan_training_moves_samples_toward_the_data():
+    ring = toy2d("ring", 4096, seed=0)
+    torch.manual_seed(0)
+    gan = GAN(GANConfig(hidden=(64, 64), r1_gamma=0.1))
+
+    def near_ring():  # the ring has radius 2; an untrained generator's points sit near the origin
+        return ((gan.sample(1000).norm(dim=1) - 2.0).abs() < 0.3).float().mean().item()
+
+    before = near_ring()
+    train_gan(gan, ring, steps=300, batch_size=128, lr_g=1e-3, lr_d=1e-3, progress=False)
+    assert before < 0.2 and near_ring() > 0.5
+
+
+def test_conditional_dcgan_step_runs_on_image_labels():
+    data = digits("train", binarize=False, size=16).subset(128)
+    torch.manual_seed(0)
+    gan = GAN(GANConfig(x_shape=(1, 16, 16), arch="dcgan", base_channels=8, n_classes=10))
+    hist = train_gan(gan, data, steps=3, batch_size=32, progress=False)
+    assert hist.steps == 3
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="steps must be >= 1"):
+        train_gan(GAN(), toy2d("ring", 64), steps=0, progress=False)
+    with pytest.raises(TypeError, match="expected a dataset"):
+        train_vae(small_vae(), "digits", progress=False)
+    with pytest.raises(ValueError, match=r"x must have shape \(B, 1, 8, 8\)"):
+        train_vae(small_vae(), toy2d("ring", 256), progress=False)

@@ -1,0 +1,130 @@
+import math
+
+import pytest
+import torch
+
+from genlearn.models import VAE, VAEConfig, kl_normal_std, reparameterize
+
+
+def test_kl_is_zero_at_the_prior_and_positive_elsewhere():
+    zeros = torch.zeros(4, 3)
+    assert torch.allclose(kl_normal_std(zeros, zeros), torch.zeros(4))
+    mu, logvar = torch.randn(4, 3), torch.randn(4, 3)
+    assert (kl_normal_std(mu, logvar) > 0).all()
+
+
+def test_closed_form_kl_matches_monte_carlo():
+    torch.manual_seed(0)
+    mu, logvar = torch.tensor([[0.5, -1.0]]), torch.tensor([[-0.5, 0.3]])
+    q = torch.distributions.Normal(mu, (0.5 * logvar).exp())
+    z = q.sample((200_000,))
+    p = torch.distributions.Normal(0.0, 1.0)
+    mc = (q.log_prob(z) - p.log_prob(z)).sum(-1).mean()
+    assert kl_normal_std(mu, logvar).item() == pytest.approx(mc.item(), abs=0.01)
+
+
+def test_gradients_flow_through_the_reparameterization():
+    mu = torch.zeros(5, 2, requires_grad=True)
+    logvar = torch.zeros(5, 2, requires_grad=True)
+    z = reparameterize(mu, logvar, torch.Generator().manual_seed(0))
+    (z ** 2).sum().backward()
+    assert mu.grad is not None and logvar.grad is not None
+    assert mu.grad.abs().sum() > 0 and logvar.grad.abs().sum() > 0
+
+
+def test_reparameterized_samples_have_the_right_moments():
+    mu, logvar = torch.full((100_000, 1), 2.0), torch.full((100_000, 1), math.log(0.25))
+    z = reparameterize(mu, logvar, torch.Generator().manual_seed(0))
+    assert z.mean().item() == pytest.approx(2.0, abs=0.01)
+    assert z.std().item() == pytest.approx(0.5, abs=0.01)
+
+
+@pytest.mark.parametrize("arch,shape", [("mlp", (1, 8, 8)), ("conv", (1, 32, 32)), ("conv", (1, 8, 8))])
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_elbo_is_recon_minus_kl_with_right_shapes(arch, shape, likelihood):
+    torch.manual_seed(0)
+    vae = VAE(VAEConfig(x_shape=shape, arch=arch, latent_dim=4, likelihood=likelihood))
+    x = (torch.rand(6, *shape) > 0.5).float()
+    terms = vae.elbo(x)
+    assert terms.elbo.shape == terms.recon.shape == terms.kl.shape == (6,)
+    assert torch.allclose(terms.elbo, terms.recon - terms.kl)
+    assert (terms.kl >= 0).all()
+    if likelihood == "bernoulli":
+        assert (terms.recon <= 0).all()  # log-probabilities of binary data
+    assert vae.sample(3).shape == (3, *shape)
+    assert vae.reconstruct(x).shape == x.shape
+
+
+def test_bernoulli_recon_is_the_log_probability_of_the_pixels():
+    vae = VAE(VAEConfig(x_shape=(4,), latent_dim=2, hidden=(8,)))
+    logits = torch.tensor([[0.0, 2.0, -1.0, 3.0]])
+    x = torch.tensor([[1.0, 0.0, 1.0, 1.0]])
+    p = torch.sigmoid(logits)
+    expected = (x * p.log() + (1 - x) * (1 - p).log()).sum()
+    assert vae.log_likelihood(logits, x).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_gaussian_recon_is_a_normal_log_density():
+    vae = VAE(VAEConfig(x_shape=(3,), latent_dim=2, hidden=(8,), likelihood="gaussian"))
+    with torch.no_grad():
+        vae.log_sigma.fill_(math.log(0.5))
+    mean, x = torch.zeros(1, 3), torch.tensor([[0.1, -0.2, 0.3]])
+    expected = torch.distributions.Normal(mean, 0.5).log_prob(x).sum()
+    assert vae.log_likelihood(mean, x).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_beta_weights_only_the_kl_in_the_loss():
+    torch.manual_seed(0)
+    x = (torch.rand(16, 1, 8, 8) > 0.5).float()
+    losses = {}
+    for beta in (0.0, 1.0, 4.0):
+        torch.manual_seed(1)
+        vae = VAE(VAEConfig(beta=beta))
+        torch.manual_seed(2)
+        loss, parts = vae.loss(x)
+        losses[beta] = (loss.item(), parts)
+    recon, kl = losses[1.0][1]["recon"].item(), losses[1.0][1]["kl"].item()
+    assert losses[0.0][0] == pytest.approx(-recon, rel=1e-5)
+    assert losses[4.0][0] == pytest.approx(-recon + 4 * kl, rel=1e-5)
+
+
+def test_conditional_vae_needs_and_uses_labels():
+    torch.manual_seed(0)
+    cvae = VAE(VAEConfig(n_classes=10, latent_dim=2))
+    x = torch.rand(4, 1, 8, 8).round()
+    y = torch.tensor([0, 1, 2, 3])
+    assert cvae.elbo(x, y).elbo.shape == (4,)
+    z = torch.zeros(2, 2)
+    assert not torch.allclose(cvae.decode(z, torch.tensor([0, 0])), cvae.decode(z, torch.tensor([7, 7])))
+    with pytest.raises(ValueError, match="conditional on 10 classes"):
+        cvae.elbo(x)
+    with pytest.raises(ValueError, match="0..9"):
+        cvae.elbo(x, torch.tensor([0, 1, 2, 10]))
+    assert cvae.sample(5, y=3).shape == (5, 1, 8, 8)
+
+
+def test_bad_inputs_get_clear_errors():
+    vae = VAE(VAEConfig())
+    with pytest.raises(ValueError, match=r"x must have shape \(B, 1, 8, 8\), got \(2, 64\)"):
+        vae.elbo(torch.rand(2, 64))
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        vae.encode([[0.0] * 64])
+    with pytest.raises(ValueError, match="z must be"):
+        vae.decode(torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="unconditional"):
+        vae.elbo(torch.rand(2, 1, 8, 8), torch.tensor([1, 2]))
+    with pytest.raises(ValueError, match="unknown likelihood"):
+        VAEConfig(likelihood="poisson")
+    with pytest.raises(ValueError, match="side of 8, 16, 32"):
+        VAE(VAEConfig(x_shape=(1, 12, 12), arch="conv"))
+
+
+def test_output_bias_starts_the_decoder_at_the_mean_image():
+    vae = VAE(VAEConfig(x_shape=(1, 8, 8), latent_dim=2))
+    mean = torch.rand(1, 8, 8) * 0.8 + 0.1
+    vae.init_output_bias(mean)
+    with torch.no_grad():
+        for p in vae.dec[:-1].parameters():
+            p.zero_()
+        vae.dec[-1].weight.zero_()
+    assert torch.allclose(vae.sample(1)[0], mean, atol=1e-5)
