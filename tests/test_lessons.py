@@ -1,0 +1,60 @@
+"""Every lesson is executed top to bottom, and follows the course's lesson structure."""
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from notebook_runner import execute, outputs
+
+ROOT = Path(__file__).resolve().parents[1]
+LESSONS = sorted((ROOT / "lessons").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted(p for folder in ("lessons", "solutions", "exercises")
+                   for p in (ROOT / folder).rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def test_there_are_lessons():
+    assert len(LESSONS) >= 1, "no lessons/NN_name.ipynb found"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_committed_without_outputs(path):
+    nb = json.loads(path.read_text())
+    dirty = [i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"
+             and (c.get("outputs") or c.get("execution_count") is not None)]
+    assert not dirty, f"{path.name}: cells {dirty} carry outputs or execution counts; strip them before committing"
+    assert nb.get("metadata", {}).get("kernelspec", {}).get("name") == "python3", \
+        f"{path.name}: needs kernelspec python3 metadata (JupyterLab would ask for a kernel)"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
+def test_lesson_structure(path):
+    nb = nbformat.read(path, as_version=4)
+    md = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown").lower()
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# "), "a lesson opens with its title"
+    for needed in ("learning objectives", "prerequisites", "summary", "check yourself"):
+        assert needed in md, f"{path.name} has no '{needed}' section"
+    assert re.search(r"exercises?/|ex\d\d_", md), f"{path.name} does not point to its exercise"
+    assert "genlearn.widgets" in code, f"{path.name} shows no genlearn widget"
+    assert "genlearn" in code
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
+def test_lesson_executes(path):
+    nb, _ = execute(path)
+    errors = outputs(nb, "error")
+    assert not errors, f"{path.name}: {errors[0]['ename']}: {errors[0]['evalue']}"
+    widgets = outputs(nb, mime=WIDGET_MIME)
+    assert widgets, f"{path.name} displayed no live widget"
+    assert all("image/png" in w["data"] for w in widgets), \
+        f"{path.name}: a widget without a static PNG fallback"
+    assert len(outputs(nb, mime="image/png")) >= 2, f"{path.name} shows too few figures"
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            text = out.get("text", "") if out.get("output_type") == "stream" else ""
+            assert "Traceback" not in text, f"{path.name}: a traceback was printed:\n{text[:500]}"
