@@ -1,0 +1,192 @@
+"""Helpers for the grading tests (test_grading.py, test_exchange.py), and the release script.
+
+Regenerate ``exercises/`` after editing ``solutions/`` (the release is never edited by hand)::
+
+    python tests/grading_tools.py            # all assignments
+    python tests/grading_tools.py ex02_vae   # one
+
+It runs ``nbgrader generate_assignment`` in a temporary copy of the course, so no
+gradebook or working folder is ever written into the repository, then copies the release
+back into ``exercises/``.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE, RELEASE = ROOT / "solutions", ROOT / "exercises"
+FIXTURES = Path(__file__).resolve().parent / "grading_fixtures"
+ASSIGNMENTS = sorted(p.name for p in SOURCE.iterdir() if p.is_dir() and re.match(r"ex\d\d_", p.name))
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+
+
+def env() -> dict:
+    """The environment for nbgrader: this Python's bin/ first (nbgrader shells out to alembic)."""
+    e = dict(os.environ)
+    e["PATH"] = os.path.dirname(sys.executable) + os.pathsep + e.get("PATH", "")
+    e.setdefault("PYTHONUNBUFFERED", "1")
+    return e
+
+
+def nbgrader(args: list[str], cwd: Path, timeout: float = 900) -> subprocess.CompletedProcess:
+    """Run the real ``nbgrader`` command line in ``cwd`` (it reads nbgrader_config.py from there)."""
+    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=env(),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def new_course(dest: Path, assignments=None, extra_config: str = "") -> Path:
+    """A throwaway course directory: the repository's nbgrader_config.py and solutions/."""
+    dest.mkdir(parents=True, exist_ok=True)
+    config = (ROOT / "nbgrader_config.py").read_text() + "\n" + extra_config
+    (dest / "nbgrader_config.py").write_text(config)
+    for aid in assignments or ASSIGNMENTS:
+        shutil.copytree(SOURCE / aid, dest / "solutions" / aid)
+    return dest
+
+
+def generate(course: Path, aid: str) -> Path:
+    """``nbgrader generate_assignment`` in ``course``; returns the released notebook's path."""
+    proc = nbgrader(["generate_assignment", aid, "--force"], course)
+    if proc.returncode != 0:
+        raise RuntimeError(f"generate_assignment {aid} failed:\n{proc.stdout}\n{proc.stderr}")
+    return course / "exercises" / aid / f"{aid}.ipynb"
+
+
+def normalized(path: Path) -> dict:
+    """A notebook as a dict, without what legitimately changes between runs."""
+    nb = json.loads(Path(path).read_text())
+    nb["metadata"].pop("language_info", None)
+    for cell in nb["cells"]:
+        cell.pop("execution_count", None)
+        cell.pop("outputs", None)
+        if isinstance(cell.get("source"), list):
+            cell["source"] = "".join(cell["source"])
+    return nb
+
+
+# ----------------------------------------------------------------------------- submissions
+
+
+def cells_by_id(nb) -> dict:
+    return {c.metadata.get("nbgrader", {}).get("grade_id", c.get("id")): c for c in nb.cells}
+
+
+def test_cells(nb) -> dict:
+    """grade_id -> points of the autograded (code) test cells."""
+    return {c.metadata.nbgrader["grade_id"]: c.metadata.nbgrader["points"] for c in nb.cells
+            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")}
+
+
+def student_notebook(source_nb, release_nb):
+    """What a student who solved everything submits: the release, with the solutions typed in."""
+    nb = copy.deepcopy(release_nb)
+    source = cells_by_id(source_nb)
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            lines = source[meta["grade_id"]].source.splitlines()
+            cell.source = "\n".join(l for l in lines if l.strip() not in MARKERS)
+    return nb
+
+
+def apply_edits(nb, spec: dict, release_nb=None):
+    """A submission from a fixture spec (see grading_fixtures/README.md): ``replace`` (grade_id,
+    old, new) substitutions, ``set`` {grade_id: source}, ``stub`` [grade_id] (back to the
+    release's stub) and ``delete`` [grade_id]."""
+    nb = copy.deepcopy(nb)
+    cells = cells_by_id(nb)
+    for gid, old, new in spec.get("replace", ()):
+        if old not in cells[gid].source:
+            raise ValueError(f"fixture edit does not apply: {old!r} is not in cell {gid}")
+        cells[gid].source = cells[gid].source.replace(old, new)
+    for gid, src in spec.get("set", {}).items():
+        cells[gid].source = src
+    for gid in spec.get("stub", ()):
+        cells[gid].source = cells_by_id(release_nb)[gid].source
+    gone = set(spec.get("delete", ()))
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") not in gone]
+    return nb
+
+
+def load_fixtures(aid: str) -> dict:
+    """The fixture module for one assignment: SUBMISSIONS (wrong answers) and ROBUSTNESS."""
+    path = FIXTURES / f"{aid}.py"
+    spec = importlib.util.spec_from_file_location(f"grading_fixture_{aid}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def robustness_submissions(robust: dict) -> dict:
+    """The four tampering cases, built for one assignment from ROBUSTNESS = {"answer": grade_id
+    of one answer cell, "tests": the test cells that depend only on it}."""
+    answer, tests = robust["answer"], robust["tests"]
+    return {
+        "exception": {  # the answer cell raises before it defines anything
+            "replace": [(answer, "def ", "raise RuntimeError('work in progress')\n\ndef ", )],
+            "fails": {t: "NameError" for t in tests},
+        },
+        "infinite-loop": {  # the answer cell never finishes: interrupted after the cell timeout
+            "replace": [(answer, "def ", "while True:\n    pass\n\ndef ")],
+            "fails": {t: "NameError" for t in tests},
+        },
+        "tampered-test": {  # the answer is the unfinished stub; its test cell is emptied
+            "stub": [answer],
+            "set": {tests[0]: "pass  # no tests, full marks?"},
+            "fails": {t: "NotImplementedError" for t in tests},
+        },
+        "deleted-cell": {  # the answer cell is gone
+            "delete": [answer],
+            "fails": {t: "NameError" for t in tests},
+        },
+    }
+
+
+def feedback_text(autograded_nb, grade_id: str) -> str:
+    """The text a student sees under one cell of the autograded notebook (ANSI codes removed)."""
+    cell = cells_by_id(autograded_nb)[grade_id]
+    parts = []
+    for out in cell.get("outputs", []):
+        if out.output_type == "error":
+            parts.append(f"{out.ename}: {out.evalue}")
+            parts.extend(out.traceback)
+        elif out.output_type == "stream":
+            parts.append(out.text)
+    return ANSI.sub("", "\n".join(parts))
+
+
+def scores(course: Path, aid: str, student: str) -> dict:
+    """grade_id -> score of every graded cell of one autograded submission, from the gradebook."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        nb = gb.find_submission_notebook(aid, aid, student)
+        return {g.name: g.score for g in nb.grades}
+
+
+def release_all(assignments=None) -> None:
+    """Regenerate exercises/ from solutions/ through nbgrader, in a temporary course."""
+    with tempfile.TemporaryDirectory() as tmp:
+        course = new_course(Path(tmp) / "course", assignments)
+        for aid in assignments or ASSIGNMENTS:
+            released = generate(course, aid).parent
+            shutil.rmtree(RELEASE / aid, ignore_errors=True)
+            shutil.copytree(released, RELEASE / aid)
+            print(f"released {aid} -> {(RELEASE / aid).relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    release_all(sys.argv[1:] or None)
