@@ -1,0 +1,160 @@
+r"""Experiments for lesson 10: detecting generated samples, memorization, membership inference.
+
+* :func:`detector_accuracy`: a *real-vs-fake detector* (a small classifier) trained on real
+  and generated samples, scored on held-out ones. 1.0: every fake is caught; 0.5: the
+  detector is guessing, so the fakes are indistinguishable to it. This is also the
+  *classifier two-sample test* of Lopez-Paz & Oquab (2017).
+* :func:`vae_membership_scores` and :func:`membership_attack`: a *membership inference*
+  attack (Shokri et al., 2017; for generative models Hayes et al., 2019): an overfitted
+  model gives its training examples a better score (here a lower :math:`-\mathrm{ELBO}`)
+  than examples it never saw; thresholding the score guesses "member or not".
+* :func:`memorization_report`: nearest-neighbour distances from generated samples to the
+  training set and to held-out data: copies of training examples sit at distance ~0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ._checks import check_positive_int
+from .device import CPU, get_device
+from .metrics import nearest_neighbour_distances
+
+
+def _flat(name: str, x) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        x = torch.as_tensor(np.asarray(x))
+    if x.dim() < 2:
+        raise ValueError(f"{name} must be a batch (N, ...) of samples, got shape {tuple(x.shape)}")
+    return x.detach().to(CPU).float().flatten(1)
+
+
+def detector_accuracy(real, fake, *, hidden: tuple[int, ...] = (64, 64), steps: int = 400,
+                      lr: float = 3e-3, test_fraction: float = 0.3, seed: int = 0,
+                      device=None) -> dict:
+    """Train an MLP to tell ``real`` (label 1) from ``fake`` (label 0); return its held-out
+    ``accuracy`` (0.5 = chance), ``n_train`` and ``n_test``.
+
+    Both sets are cut to the same size, so 0.5 is exactly chance; inputs are flattened
+    and standardized with the training part's statistics.
+    """
+    r, f = _flat("real", real), _flat("fake", fake)
+    if r.shape[1] != f.shape[1]:
+        raise ValueError(f"real has {r.shape[1]} features per sample but fake has {f.shape[1]}")
+    check_positive_int("steps", steps)
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    n = min(len(r), len(f))
+    if n < 10:
+        raise ValueError(f"need at least 10 samples of each kind, got {len(r)} real and {len(f)} fake")
+    gen = torch.Generator().manual_seed(seed)
+    r, f = r[torch.randperm(len(r), generator=gen)[:n]], f[torch.randperm(len(f), generator=gen)[:n]]
+    n_test = max(1, int(round(n * test_fraction)))
+    x_train = torch.cat([r[n_test:], f[n_test:]])
+    y_train = torch.cat([torch.ones(n - n_test), torch.zeros(n - n_test)])
+    x_test = torch.cat([r[:n_test], f[:n_test]])
+    y_test = torch.cat([torch.ones(n_test), torch.zeros(n_test)])
+    mean, std = x_train.mean(0), x_train.std(0).clamp_min(1e-6)
+    device = get_device(device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        sizes = [x_train.shape[1], *hidden, 1]
+        layers: list[nn.Module] = []
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers.append(nn.Linear(a, b))
+            if i < len(sizes) - 2:
+                layers.append(nn.ReLU())
+        net = nn.Sequential(*layers).to(device)
+    xt, yt = ((x_train - mean) / std).to(device), y_train.to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    batch = min(256, len(xt))
+    with torch.enable_grad():
+        for _ in range(steps):
+            idx = torch.randint(len(xt), (batch,), generator=gen).to(device)
+            loss = F.binary_cross_entropy_with_logits(net(xt[idx]).squeeze(1), yt[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    with torch.no_grad():
+        pred = (net(((x_test - mean) / std).to(device)).squeeze(1) > 0).float().to(CPU)
+    return {"accuracy": float((pred == y_test).float().mean()), "n_train": 2 * (n - n_test),
+            "n_test": 2 * n_test}
+
+
+@torch.no_grad()
+def vae_membership_scores(model, x: torch.Tensor, *, n_samples: int = 8, seed: int = 0) -> torch.Tensor:
+    """Each example's -ELBO (nats), averaged over ``n_samples`` z draws: (N,) on the CPU.
+    Lower means "the model finds this example likely", the attacker's hint of membership."""
+    check_positive_int("n_samples", n_samples)
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    gen = torch.Generator(device=model.device).manual_seed(seed)
+    was_training = model.training
+    model.eval()
+    x = x.to(model.device)
+    total = torch.zeros(len(x), device=model.device)
+    for _ in range(n_samples):
+        total += -model.elbo(x, generator=gen).elbo
+    model.train(was_training)
+    return (total / n_samples).to(CPU)
+
+
+def roc_curve(member_scores, nonmember_scores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """False and true positive rates of the attack "member if score <= threshold", for every
+    threshold (ascending); returns ``(fpr, tpr, thresholds)``, starting at (0, 0)."""
+    m = np.asarray(member_scores, float).ravel()
+    o = np.asarray(nonmember_scores, float).ravel()
+    if not len(m) or not len(o):
+        raise ValueError("need at least one member and one non-member score")
+    thresholds = np.unique(np.concatenate([m, o]))
+    tpr = (m[None, :] <= thresholds[:, None]).mean(1)
+    fpr = (o[None, :] <= thresholds[:, None]).mean(1)
+    return (np.concatenate([[0.0], fpr]), np.concatenate([[0.0], tpr]),
+            np.concatenate([[-np.inf], thresholds]))
+
+
+def membership_attack(member_scores, nonmember_scores) -> dict:
+    """How well "lower score = member" separates members from non-members.
+
+    ``auc``: the probability that a random member scores lower than a random non-member
+    (ties count half; 0.5 = no leak, 1.0 = total leak). ``accuracy`` and ``threshold``:
+    the best single threshold on these two (equally sized, or weighted to be) sets.
+    ``tpr_at_1pct_fpr``: members caught while wrongly accusing at most 1% of non-members.
+    """
+    m = np.asarray(member_scores, float).ravel()
+    o = np.asarray(nonmember_scores, float).ravel()
+    if not len(m) or not len(o):
+        raise ValueError("need at least one member and one non-member score")
+    if not (np.isfinite(m).all() and np.isfinite(o).all()):
+        raise ValueError("scores must be finite")
+    less = (m[:, None] < o[None, :]).mean()
+    ties = (m[:, None] == o[None, :]).mean()
+    fpr, tpr, thr = roc_curve(m, o)
+    balanced = 0.5 * (tpr + 1 - fpr)
+    best = int(balanced.argmax())
+    ok = fpr <= 0.01
+    return {"auc": float(less + 0.5 * ties), "accuracy": float(balanced[best]),
+            "threshold": float(thr[best]), "tpr_at_1pct_fpr": float(tpr[ok].max())}
+
+
+def memorization_report(samples, train, test, *, copy_ratio: float = 0.5) -> dict:
+    """Nearest-neighbour distances of ``samples`` to ``train`` and to ``test`` (same size
+    as train or not): medians, and ``copy_fraction``, the share of samples much closer to
+    a training example than to any test example (d_train < copy_ratio * d_test).
+
+    A model that generalizes puts its samples about as close to unseen data as to its
+    training data (``median_ratio`` ~ 1); a memorizing one has ratios near 0.
+    """
+    if not 0 < copy_ratio <= 1:
+        raise ValueError(f"copy_ratio must be in (0, 1], got {copy_ratio}")
+    s, tr, te = _flat("samples", samples), _flat("train", train), _flat("test", test)
+    d_train = nearest_neighbour_distances(s, tr).float()
+    d_test = nearest_neighbour_distances(s, te).float()
+    ratio = d_train / d_test.clamp_min(1e-12)
+    return {"d_train": d_train, "d_test": d_test,
+            "median_d_train": float(d_train.median()), "median_d_test": float(d_test.median()),
+            "median_ratio": float(ratio.median()),
+            "copy_fraction": float((d_train < copy_ratio * d_test).float().mean())}

@@ -1,0 +1,217 @@
+r"""A tiny denoising diffusion model (DDPM; Ho, Jain & Abbeel, 2020) for 2D points.
+
+**Forward process** (fixed, no parameters): add Gaussian noise over ``T`` steps with a
+schedule :math:`\beta_1, \dots, \beta_T`. With :math:`\alpha_t = 1 - \beta_t` and
+:math:`\bar\alpha_t = \prod_{s \le t} \alpha_s`, a noisy version of ``x_0`` at any step is one
+draw away:
+
+.. math:: q(x_t | x_0) = \mathcal N\big(x_t;\ \sqrt{\bar\alpha_t}\, x_0,\ (1 - \bar\alpha_t) I\big)
+          \quad\Longleftrightarrow\quad
+          x_t = \sqrt{\bar\alpha_t}\, x_0 + \sqrt{1 - \bar\alpha_t}\, \epsilon
+
+**Training**: a network :math:`\epsilon_\theta(x_t, t)` learns to predict the noise; the loss
+is the DDPM "simple" objective (a reweighted ELBO):
+
+.. math:: L = \mathbb E_{x_0, t, \epsilon}\ \| \epsilon - \epsilon_\theta(x_t, t) \|^2
+
+**Sampling** (the reverse process): start from :math:`x_T \sim \mathcal N(0, I)` and step back,
+
+.. math:: x_{t-1} = \frac{1}{\sqrt{\alpha_t}}\Big(x_t - \frac{\beta_t}{\sqrt{1 - \bar\alpha_t}}
+          \epsilon_\theta(x_t, t)\Big) + \sigma_t z,\quad z \sim \mathcal N(0, I),\
+          \sigma_t^2 = \tilde\beta_t = \frac{1 - \bar\alpha_{t-1}}{1 - \bar\alpha_t}\beta_t
+
+Data are standardized inside the model (``shift``/``scale`` buffers set from the training
+data), so the noise schedule fits any 2D dataset. :func:`train_diffusion` is the training
+loop, in the style of :mod:`genlearn.train` and returning the same ``History``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+from tqdm.auto import tqdm
+
+from .._checks import check_positive_int
+from ..data.base import as_tensors
+from ..device import get_device, synchronize
+
+
+@dataclass
+class DiffusionConfig:
+    x_dim: int = 2
+    T: int = 100                           # number of noise steps
+    hidden: tuple[int, ...] = (128, 128, 128)
+    time_dim: int = 16                     # size of the sinusoidal embedding of t
+    fourier: int = 4                       # sin/cos features of x_t at 2^0..2^(k-1): sharper samples
+    beta_start: float = 1e-4
+    beta_end: float = 0.1                  # with T = 100: alpha_bar_T ~ 0.006, pure noise
+
+    def __post_init__(self):
+        self.hidden = tuple(int(h) for h in self.hidden)
+        check_positive_int("x_dim", self.x_dim)
+        check_positive_int("T", self.T)
+        check_positive_int("time_dim", self.time_dim)
+        check_positive_int("fourier", self.fourier, allow_zero=True)
+        if not 0 < self.beta_start <= self.beta_end < 1:
+            raise ValueError(f"need 0 < beta_start <= beta_end < 1, got {self.beta_start}, {self.beta_end}")
+
+
+def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal features of integer steps t (B,) -> (B, dim), as in the Transformer."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(1000.0) * torch.arange(half, device=t.device) / max(half - 1, 1))
+    angles = t.float()[:, None] * freqs[None, :]                     # (B, half)
+    emb = torch.cat([angles.sin(), angles.cos()], dim=1)
+    return nn.functional.pad(emb, (0, dim - 2 * half))
+
+
+class Diffusion(nn.Module):
+    """The noise schedule, the noise-prediction network eps_theta(x_t, t), and the sampler."""
+
+    def __init__(self, config: DiffusionConfig | None = None, **overrides):
+        super().__init__()
+        self.config = cfg = config or DiffusionConfig(**overrides)
+        betas = torch.linspace(cfg.beta_start, cfg.beta_end, cfg.T)
+        self.register_buffer("betas", betas)                          # (T,)
+        self.register_buffer("alphas", 1.0 - betas)
+        self.register_buffer("alpha_bars", torch.cumprod(1.0 - betas, 0))
+        # Posterior variance of q(x_{t-1} | x_t, x_0): sharper samples than beta_t with few steps.
+        prev = torch.cat([torch.ones(1), self.alpha_bars[:-1]])
+        self.register_buffer("sigmas", (betas * (1 - prev) / (1 - self.alpha_bars)).sqrt())
+        self.register_buffer("shift", torch.zeros(cfg.x_dim))
+        self.register_buffer("scale", torch.ones(cfg.x_dim))
+        self.register_buffer("freqs", 2.0 ** torch.arange(cfg.fourier, dtype=torch.float32))
+        sizes = [cfg.x_dim * (1 + 2 * cfg.fourier) + cfg.time_dim, *cfg.hidden]
+        layers: list[nn.Module] = []
+        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+            layers += [nn.Linear(n_in, n_out), nn.SiLU()]
+        self.net = nn.Sequential(*layers, nn.Linear(sizes[-1], cfg.x_dim))
+
+    @property
+    def device(self) -> torch.device:
+        return self.betas.device
+
+    @torch.no_grad()
+    def fit_normalization(self, x: torch.Tensor) -> None:
+        """Standardize data with the training set's mean and std (kept in the state dict)."""
+        self.shift.copy_(x.mean(0))
+        self.scale.copy_(x.std(0).clamp_min(1e-6))
+
+    def eps(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """eps_theta(x_t, t): the predicted noise, (B, D), in standardized units."""
+        angles = (x_t[:, :, None] * self.freqs).flatten(1)                 # (B, D * fourier)
+        feats = [x_t, angles.sin(), angles.cos(), timestep_embedding(t, self.config.time_dim)]
+        return self.net(torch.cat(feats, dim=1))
+
+    def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps (standardized units)."""
+        ab = self.alpha_bars[t][:, None]                              # (B, 1)
+        return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+
+    def loss(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The DDPM simple loss ||eps - eps_theta(x_t, t)||^2 on a batch of data x (B, D)."""
+        if x.dim() != 2 or x.shape[1] != self.config.x_dim:
+            raise ValueError(f"x must be (B, {self.config.x_dim}), got {tuple(x.shape)}")
+        x0 = (x - self.shift) / self.scale
+        t = torch.randint(self.config.T, (len(x0),), device=x0.device, generator=generator)
+        noise = torch.randn(x0.shape, device=x0.device, generator=generator)
+        return (noise - self.eps(self.q_sample(x0, t, noise), t)).square().sum(1).mean()
+
+    @torch.no_grad()
+    def noised(self, x: torch.Tensor, t: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Data x (B, D) after t forward steps (t = 0: unchanged), in data units."""
+        if not 0 <= t <= self.config.T:
+            raise ValueError(f"t must be in 0..{self.config.T}, got {t}")
+        if t == 0:
+            return x.clone()
+        x0 = (x.to(self.device) - self.shift) / self.scale
+        noise = torch.randn(x0.shape, device=x0.device, generator=generator)
+        tt = torch.full((len(x0),), t - 1, device=x0.device, dtype=torch.long)
+        return self.q_sample(x0, tt, noise) * self.scale + self.shift
+
+    @torch.no_grad()
+    def sample(self, n: int, *, generator: torch.Generator | None = None,
+               return_trajectory: bool = False, keep_every: int = 1):
+        """``n`` samples (n, D) in data units; with ``return_trajectory`` also the list of
+        x_T, ..., x_0 (every ``keep_every`` steps, always including both ends)."""
+        check_positive_int("n", n)
+        check_positive_int("keep_every", keep_every)
+        was_training = self.training
+        self.eval()
+        x = torch.randn(n, self.config.x_dim, device=self.device, generator=generator)
+        to_data = lambda z: (z * self.scale + self.shift).cpu()  # noqa: E731
+        trajectory = [to_data(x)]
+        for t in reversed(range(self.config.T)):
+            tt = torch.full((n,), t, device=self.device, dtype=torch.long)
+            a, ab, b = self.alphas[t], self.alpha_bars[t], self.betas[t]
+            mean = (x - b / (1 - ab).sqrt() * self.eps(x, tt)) / a.sqrt()
+            if t > 0:
+                x = mean + self.sigmas[t] * torch.randn(x.shape, device=x.device, generator=generator)
+            else:
+                x = mean
+            if return_trajectory and (t % keep_every == 0):
+                trajectory.append(to_data(x))
+        self.train(was_training)
+        out = x * self.scale + self.shift
+        return (out, trajectory) if return_trajectory else out
+
+
+def train_diffusion(model: Diffusion, data, *, steps: int = 3000, batch_size: int = 512,
+                    lr: float = 2e-3, max_seconds: float | None = None, seed: int = 0,
+                    device=None, callbacks=(), progress: bool = True, log_every: int = 100):
+    """Fit eps_theta with Adam (learning rate annealed linearly to 0); returns a
+    :class:`genlearn.train.History` with ``loss`` records. Callbacks may return True to stop."""
+    from ..train import History  # imported here: models never depend on train at import time
+
+    check_positive_int("steps", steps)
+    check_positive_int("batch_size", batch_size)
+    check_positive_int("log_every", log_every)
+    if max_seconds is not None and max_seconds <= 0:
+        raise ValueError(f"max_seconds must be > 0, got {max_seconds}")
+    device = get_device(device)
+    torch.manual_seed(seed)
+    order = torch.Generator().manual_seed(seed)
+    x_all, _ = as_tensors(data)
+    x_all = x_all.float().to(device)
+    model.to(device).train()
+    model.fit_normalization(x_all)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 - s / steps)
+    history, pending = History(), []
+    bar = tqdm(total=steps, unit="step", disable=not progress, leave=False)
+    start = time.perf_counter()
+    for step in range(steps):
+        idx = torch.randint(len(x_all), (min(batch_size, len(x_all)),), generator=order).to(device)
+        loss = model.loss(x_all[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        pending.append(loss.detach())
+        history.steps += 1
+        bar.update()
+        last = step == steps - 1
+        if (step + 1) % log_every == 0 or last:
+            record = {"step": history.steps, "time": round(time.perf_counter() - start, 3),
+                      "loss": float(torch.stack(pending).mean())}
+            pending.clear()
+            history.records.append(record)
+            bar.set_postfix(loss=f"{record['loss']:.3g}", refresh=False)
+            if any([bool(cb(history)) for cb in callbacks]):
+                history.stopped = "callback"
+                break
+        if max_seconds is not None and time.perf_counter() - start > max_seconds:
+            history.stopped = "time budget"
+            if pending:
+                history.records.append({"step": history.steps, "time": round(time.perf_counter() - start, 3),
+                                        "loss": float(torch.stack(pending).mean())})
+            break
+    synchronize(device)
+    history.seconds = time.perf_counter() - start
+    bar.close()
+    model.eval()
+    return history

@@ -1,0 +1,164 @@
+"""Widgets for evaluating generative models (lesson 08) and auditing them (lesson 10).
+
+* :class:`ModelComparison`: pick a model (or a set of samples) from a dropdown and see its
+  samples beside its metrics: Frechet distance, precision, recall, nearest-neighbour
+  distances to the training set, and mode coverage on 2D mixtures.
+* :class:`MembershipThreshold`: move the threshold of a membership-inference attack and
+  watch who gets accused: score histograms of members and non-members, TPR and FPR.
+"""
+
+from __future__ import annotations
+
+import ipywidgets as W
+import numpy as np
+import torch
+
+from .. import plot
+from ..ethics import membership_attack
+from ..features import extract
+from ..metrics import frechet_distance, mode_coverage, nearest_neighbour_distances, precision_recall
+from .base import FigureWidget
+
+METRIC_HELP = {
+    "frechet_distance": "Frechet distance (lower is better)",
+    "precision": "precision: samples inside the data manifold",
+    "recall": "recall: data covered by the samples",
+    "nn_train_over_test": "NN distance to train / to test (about 1: no copying)",
+    "modes_covered": "modes covered",
+    "high_quality_fraction": "samples within 3 std of a mode",
+}
+
+
+def _samples_of(candidate, n: int, seed: int) -> torch.Tensor:
+    if isinstance(candidate, torch.Tensor):
+        return candidate.detach().cpu()[:n]
+    if hasattr(candidate, "sample"):
+        gen = torch.Generator(device=candidate.device).manual_seed(seed)
+        return candidate.sample(n, generator=gen).detach().cpu()
+    if callable(candidate):
+        return torch.as_tensor(candidate(n)).detach().cpu()
+    raise TypeError(f"a candidate must be a tensor of samples, a model with .sample(n) or a "
+                    f"function n -> samples, got {type(candidate).__name__}")
+
+
+class ModelComparison(FigureWidget):
+    """Pick a candidate, see its samples and its metrics side by side.
+
+    ``candidates``: name -> tensor of samples, a model with ``sample(n, generator=)`` (VAE,
+    GAN, Diffusion), or a function ``n -> samples``. ``real``: held-out data (images
+    (N, 1, H, W) or 2D points (N, 2)); ``train``: the training data, for the
+    nearest-neighbour memorization check. ``feature_space``: ``"digits"`` or ``"sprites"``
+    for images (:mod:`genlearn.features`), ``None`` for 2D points (raw coordinates).
+    ``centers``/``std``: the mixture's modes, for mode coverage. ``extra``: name ->
+    dict of further numbers to list (e.g. a test -ELBO). Metrics are computed once per
+    candidate and cached.
+    """
+
+    def __init__(self, candidates: dict, real: torch.Tensor, *, train: torch.Tensor | None = None,
+                 feature_space: str | None = "digits", centers=None, std: float | None = None,
+                 n: int = 500, extra: dict | None = None, seed: int = 0, title: str | None = None):
+        if not isinstance(candidates, dict) or not candidates:
+            raise ValueError("candidates must be a non-empty dict: name -> samples or model")
+        if not isinstance(real, torch.Tensor) or real.dim() < 2:
+            raise TypeError("real must be a tensor of held-out data (N, ...)")
+        if feature_space not in (None, "digits", "sprites"):
+            raise ValueError(f"feature_space must be 'digits', 'sprites' or None, got {feature_space!r}")
+        if feature_space is None and (real.dim() != 2 or real.shape[1] != 2):
+            raise ValueError(f"without a feature space, real must be 2D points (N, 2), got {tuple(real.shape)}")
+        if (centers is None) != (std is None):
+            raise ValueError("pass both centers and std for mode coverage, or neither")
+        if n < 10:
+            raise ValueError(f"n must be >= 10 samples per candidate, got {n}")
+        unknown = set(extra or {}) - set(candidates)
+        if unknown:
+            raise ValueError(f"extra has names that are not candidates: {sorted(unknown)}")
+        self.candidates, self.real, self.train = dict(candidates), real.detach().cpu(), train
+        self.feature_space, self.centers, self.std = feature_space, centers, std
+        self.n, self.seed, self.extra = n, seed, dict(extra or {})
+        self._cache: dict[str, tuple[torch.Tensor, dict]] = {}
+        self._real_feats = self._features(self.real[:max(n, 500)])
+        self.choice = W.Dropdown(options=list(candidates), description="model")
+        super().__init__([self.choice], title=title)
+
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
+        return x.float() if self.feature_space is None else extract(x, self.feature_space)
+
+    def evaluate(self, name: str) -> tuple[torch.Tensor, dict]:
+        """Samples and metrics of one candidate (cached)."""
+        if name not in self._cache:
+            s = _samples_of(self.candidates[name], self.n, self.seed)
+            if tuple(s.shape[1:]) != tuple(self.real.shape[1:]):
+                raise ValueError(f"candidate {name!r} gives samples of shape {tuple(s.shape[1:])}, "
+                                 f"but the data are {tuple(self.real.shape[1:])}")
+            feats = self._features(s)
+            m = {"frechet_distance": frechet_distance(self._real_feats, feats),
+                 **precision_recall(self._real_feats, feats, k=3)}
+            if self.train is not None:
+                d_tr = nearest_neighbour_distances(s, self.train.detach().cpu())
+                d_te = nearest_neighbour_distances(s, self.real)
+                m["nn_train_over_test"] = float((d_tr / d_te.clamp_min(1e-12)).median())
+            if self.centers is not None:
+                mc = mode_coverage(s, self.centers, self.std)
+                m["modes_covered"] = mc["modes_covered"]
+                m["high_quality_fraction"] = mc["high_quality_fraction"]
+            m.update(self.extra.get(name, {}))
+            self._cache[name] = (s, m)
+        return self._cache[name]
+
+    def draw(self):
+        name = self.choice.value
+        samples, metrics = self.evaluate(name)
+        fig, (ax_s, ax_m) = plot.new_axes(2, size=3.6)
+        if self.feature_space is None:
+            plot.scatter2d(samples, reference=self.real, centers=self.centers, ax=ax_s, title=name)
+        else:
+            plot.image_grid(samples[:64], 8, ax=ax_s, title=name)
+        keys = [k for k in metrics if isinstance(metrics[k], (int, float))]
+        ax_m.set_axis_off()
+        lines = [f"{METRIC_HELP.get(k, k)}:  {metrics[k]:.3g}" for k in keys]
+        ax_m.text(0.0, 0.95, "\n".join(lines), va="top", ha="left", fontsize=9, family="monospace",
+                  transform=ax_m.transAxes, wrap=True)
+        ax_m.set_title("metrics")
+        self.state = {"name": name, "metrics": dict(metrics), "n_samples": len(samples),
+                      "sample_mean": float(samples.float().mean())}
+        return fig
+
+
+class MembershipThreshold(FigureWidget):
+    """A membership-inference attack with a movable threshold: "member if score <= t".
+
+    ``member_scores``/``nonmember_scores``: per-example scores (e.g. -ELBO from
+    :func:`genlearn.ethics.vae_membership_scores`; lower = "more likely a member").
+    """
+
+    def __init__(self, member_scores, nonmember_scores, *, bins: int = 30, title: str | None = None):
+        self.m = np.asarray(member_scores, float).ravel()
+        self.o = np.asarray(nonmember_scores, float).ravel()
+        if len(self.m) < 2 or len(self.o) < 2:
+            raise ValueError(f"need at least 2 scores of each kind, got {len(self.m)} and {len(self.o)}")
+        if not (np.isfinite(self.m).all() and np.isfinite(self.o).all()):
+            raise ValueError("scores must be finite")
+        if bins < 2:
+            raise ValueError(f"bins must be >= 2, got {bins}")
+        self.bins = bins
+        self.summary = membership_attack(self.m, self.o)
+        lo, hi = float(min(self.m.min(), self.o.min())), float(max(self.m.max(), self.o.max()))
+        self.slider = W.FloatSlider(value=self.summary["threshold"], min=lo, max=hi,
+                                    step=(hi - lo) / 200 or 1.0, description="threshold",
+                                    continuous_update=False, readout_format=".1f")
+        super().__init__([self.slider], title=title)
+
+    def draw(self):
+        t = float(self.slider.value)
+        tpr, fpr = float((self.m <= t).mean()), float((self.o <= t).mean())
+        fig, ax = plot.new_axes(size=4.2)
+        edges = np.histogram_bin_edges(np.concatenate([self.m, self.o]), self.bins)
+        ax.hist(self.m, edges, alpha=0.6, label="members (training set)", color="tab:red")
+        ax.hist(self.o, edges, alpha=0.6, label="non-members (unseen)", color="tab:blue")
+        ax.axvline(t, color="k", ls="--")
+        ax.set_xlabel("score (-ELBO, nats): lower = model finds it more likely")
+        ax.set_title(f"accused: {tpr:.0%} of members, {fpr:.0%} of non-members  (AUC {self.summary['auc']:.2f})",
+                     fontsize=9)
+        ax.legend(fontsize=8)
+        self.state = {"threshold": t, "tpr": tpr, "fpr": fpr, "accuracy": 0.5 * (tpr + 1 - fpr)}
+        return fig
