@@ -1,0 +1,170 @@
+"""Widgets for the first lessons: a sanity check, a device report, and a mixture density.
+
+* :class:`SanityCheck` (lesson 00): pick a toy 2D dataset and a sample size; the picture
+  redraws. If it does, ipywidgets and the kernel talk to each other.
+* :class:`DeviceReport` (lesson 00): which device genlearn chose and why, and how fast a
+  matrix product runs there.
+* :class:`MixtureDensity` (lesson 01): fit scikit-learn's ``GaussianMixture`` to 2D data
+  and watch the fitted density p(x) and its held-out log-likelihood change with the number
+  of components K and of training points N.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import ipywidgets as W
+import numpy as np
+import torch
+
+from .. import plot
+from ..data import TOY2D_NAMES, toy2d
+from ..device import CPU, choose_device, describe, synchronize
+from .base import FigureWidget
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+
+
+class SanityCheck(FigureWidget):
+    """Move the slider: if the points change, widgets work in this browser and kernel."""
+
+    def __init__(self, dataset: str = "moons", n: int = 500, seed: int = 0):
+        _check_choice("dataset", dataset, TOY2D_NAMES)
+        if not 10 <= int(n) <= 5000:
+            raise ValueError(f"n must be between 10 and 5000, got {n}")
+        self.seed = seed
+        self.dataset = W.Dropdown(options=list(TOY2D_NAMES), value=dataset, description="dataset")
+        self.n = W.IntSlider(value=int(n), min=10, max=5000, step=10, description="points",
+                             continuous_update=False)
+        super().__init__([self.dataset, self.n], title="Widget sanity check")
+
+    def draw(self):
+        data = toy2d(self.dataset.value, self.n.value, self.seed)
+        self.state = {"dataset": self.dataset.value, "n": self.n.value, "x": data.x.numpy()}
+        fig = plot.scatter2d(data.x, centers=data.centers,
+                             title=f"{self.n.value} points of '{self.dataset.value}'")
+        self.status.value = f"drawn at {time.strftime('%H:%M:%S')}: the kernel answered"
+        return fig
+
+
+def device_options() -> list[tuple[str, str]]:
+    """(label, value) pairs for a Dropdown: genlearn's automatic choice, then the CPU."""
+    auto = choose_device().device
+    options = [(f"auto ({auto})", "auto")]
+    if auto != CPU:
+        options.append((str(CPU), str(CPU)))
+    return options
+
+
+@torch.no_grad()
+def matmul_gflops(device: torch.device, size: int, repeats: int = 3) -> float:
+    """Best-of-``repeats`` speed of a (size x size) float32 matrix product, in GFLOP/s."""
+    a = torch.randn(size, size, device=device)
+    b = torch.randn(size, size, device=device)
+    for _ in range(2):  # warm-up (thread pool, kernel choice, lazy initialization)
+        a @ b
+    synchronize(device)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        synchronize(device)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / max(best, 1e-9) / 1e9
+
+
+class DeviceReport(FigureWidget):
+    """Which device genlearn uses, why, and how fast it multiplies matrices of growing size."""
+
+    SIZES = (32, 64, 128, 256, 512, 1024)
+
+    def __init__(self, max_size: int = 256):
+        if max_size not in self.SIZES:
+            raise ValueError(f"max_size must be one of {self.SIZES}, got {max_size!r}")
+        options = device_options()
+        self.device = W.Dropdown(options=options, value=options[0][1], description="device")
+        self.max_size = W.SelectionSlider(options=list(self.SIZES), value=max_size,
+                                          description="largest n", continuous_update=False)
+        super().__init__([self.device, self.max_size], title="Device report")
+
+    def draw(self):
+        device = choose_device(self.device.value).device
+        sizes = [s for s in self.SIZES if s <= self.max_size.value]
+        speeds = [matmul_gflops(device, s) for s in sizes]
+        self.state = {"device": str(device), "sizes": sizes, "gflops": speeds}
+        fig, ax = plot.new_axes(size=3.4)
+        ax.plot(sizes, speeds, "o-")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("matrix side n")
+        ax.set_ylabel("GFLOP/s (n x n @ n x n)")
+        ax.set_title(f"speed on {device}")
+        self.status.value = "<pre>" + describe(self.device.value) + "</pre>"
+        return fig
+
+
+class MixtureDensity(FigureWidget):
+    r"""A Gaussian mixture :math:`p(x) = \sum_k \pi_k \mathcal N(x; \mu_k, \Sigma_k)` fitted
+    by maximum likelihood (EM) to N points of a 2D dataset.
+
+    Left: the fitted log-density with the training points; right: fresh samples from the
+    model beside the data. ``state`` holds the average log-likelihood per point on the
+    training points and on 2,000 held-out points.
+    """
+
+    SAMPLE_SIZES = (20, 50, 100, 200, 500, 1000, 2000, 5000)
+
+    def __init__(self, dataset: str = "moons", n_components: int = 3, n_samples: int = 500,
+                 max_components: int = 20, seed: int = 0, grid: int = 70):
+        _check_choice("dataset", dataset, TOY2D_NAMES)
+        _check_choice("n_samples", n_samples, self.SAMPLE_SIZES)
+        if not 1 <= int(max_components) <= 50:
+            raise ValueError(f"max_components must be between 1 and 50, got {max_components}")
+        if not 1 <= int(n_components) <= int(max_components):
+            raise ValueError(f"n_components must be between 1 and max_components={max_components}, "
+                             f"got {n_components}")
+        self.seed, self.grid = seed, grid
+        self.dataset = W.Dropdown(options=list(TOY2D_NAMES), value=dataset, description="data")
+        self.k = W.IntSlider(value=n_components, min=1, max=max_components, description="K",
+                             continuous_update=False)
+        self.n = W.SelectionSlider(options=list(self.SAMPLE_SIZES), value=n_samples,
+                                   description="N", continuous_update=False)
+        super().__init__([self.dataset, self.k, self.n], title="Gaussian mixture: K components, N points")
+
+    def fit(self):
+        from sklearn.mixture import GaussianMixture
+
+        train = toy2d(self.dataset.value, self.n.value, self.seed).x.numpy()
+        test = toy2d(self.dataset.value, 2000, self.seed + 10_007).x.numpy()
+        gmm = GaussianMixture(self.k.value, covariance_type="full", reg_covar=1e-4,
+                              n_init=1, random_state=self.seed).fit(train)
+        return gmm, train, test
+
+    def draw(self):
+        gmm, train, test = self.fit()
+        lim = float(np.percentile(np.abs(test), 99.5)) * 1.15 + 0.1
+        g = np.linspace(-lim, lim, self.grid)
+        xx, yy = np.meshgrid(g, g)
+        log_p = gmm.score_samples(np.c_[xx.ravel(), yy.ravel()]).reshape(xx.shape)
+        with warnings.catch_warnings():  # very narrow components (the ring) round to not-quite-PSD
+            warnings.simplefilter("ignore", RuntimeWarning)
+            samples, _ = gmm.sample(len(test))
+        self.state = {"dataset": self.dataset.value, "n_components": self.k.value,
+                      "n_samples": self.n.value, "train_ll": float(gmm.score(train)),
+                      "test_ll": float(gmm.score(test)), "log_density": log_p,
+                      "means": gmm.means_.copy()}
+        fig, (a, b) = plot.new_axes(2, size=3.4)
+        im = a.imshow(np.clip(log_p, -12, None), origin="lower", extent=(-lim, lim, -lim, lim),
+                      cmap="viridis")
+        fig.colorbar(im, ax=a, shrink=0.8, label=r"$\log p(x)$")
+        a.scatter(train[:, 0], train[:, 1], s=3, c="w", alpha=0.6)
+        a.scatter(gmm.means_[:, 0], gmm.means_[:, 1], marker="x", c="r", s=25)
+        a.set_title(f"fitted density, K={self.k.value}, N={self.n.value}")
+        plot.scatter2d(samples, reference=test, ax=b, lim=lim,
+                       title=f"avg log p: train {self.state['train_ll']:.2f}, "
+                             f"test {self.state['test_ll']:.2f}")
+        b.title.set_fontsize(9)
+        return fig
