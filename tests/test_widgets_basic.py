@@ -73,3 +73,25 @@ def test_mixture_density_validates():
         MixtureDensity(n_components=30, max_components=20)
     with pytest.raises(ValueError, match="dataset"):
         MixtureDensity(dataset="digits")
+
+
+def test_live_curves_redraw_from_a_training_callback():
+    from genlearn.data import digits
+    from genlearn.models import VAE
+    from genlearn.train import train_vae
+    from genlearn.widgets.basic import LiveCurves
+
+    live = LiveCurves(["recon", "kl"], min_interval=0)
+    assert live.state["points"] == {"recon": 0, "kl": 0}
+    png = live.image.value
+    torch.manual_seed(0)
+    history = train_vae(VAE(hidden=(32,), latent_dim=2), digits("test"), epochs=2, batch_size=64,
+                        log_every=2, callbacks=[live], progress=False)
+    assert live.state["points"]["recon"] == len(history.series("recon")) > 2
+    assert live.state["last"]["kl"] == pytest.approx(history.last("kl"))
+    assert live.image.value != png
+    assert live.finish() is live
+    with pytest.raises(ValueError, match="keys"):
+        LiveCurves([])
+    with pytest.raises(ValueError, match="min_interval"):
+        LiveCurves("loss", min_interval=-1)

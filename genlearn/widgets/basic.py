@@ -168,3 +168,70 @@ class MixtureDensity(FigureWidget):
                              f"test {self.state['test_ll']:.2f}")
         b.title.set_fontsize(9)
         return fig
+
+
+class LiveCurves(FigureWidget):
+    """Training curves that redraw while a model trains: pass it as a ``train_vae`` /
+    ``train_gan`` callback.
+
+        live = LiveCurves(["recon", "kl"]).show()
+        history = train_vae(model, data, callbacks=[live])
+        live.finish()
+
+    ``show()`` displays it with a display id and ``finish()`` updates that display, so the
+    executed notebook (and its HTML) keeps the final curves as a static image, not the
+    empty axes it started with. Redraws are throttled to one per ``min_interval`` seconds.
+    """
+
+    def __init__(self, keys, *, x: str = "step", min_interval: float = 1.0, title: str = "Training"):
+        keys = [keys] if isinstance(keys, str) else list(keys)
+        if not keys:
+            raise ValueError("keys must name at least one history entry, e.g. ['loss']")
+        if min_interval < 0:
+            raise ValueError(f"min_interval must be >= 0, got {min_interval}")
+        self.keys, self.x, self.min_interval = keys, x, min_interval
+        self.history = None
+        self._last = 0.0
+        self._handle = None
+        super().__init__([], title=title)
+
+    def __call__(self, history) -> bool:
+        self.history = history
+        now = time.perf_counter()
+        if now - self._last >= self.min_interval:
+            self._last = now
+            self.refresh()
+        return False  # never asks training to stop
+
+    def draw(self):
+        fig, ax = plot.new_axes(size=3.4)
+        fig.set_size_inches(6.0, 3.0)
+        records = [] if self.history is None else self.history.records
+        series = {k: [(r[self.x], r[k]) for r in records if k in r and self.x in r] for k in self.keys}
+        self.state = {"keys": self.keys, "points": {k: len(v) for k, v in series.items()},
+                      "last": {k: v[-1][1] for k, v in series.items() if v}}
+        for k, pts in series.items():
+            if pts:
+                ax.plot(*zip(*pts), label=k)
+        ax.set_xlabel(self.x)
+        if any(series.values()):
+            ax.legend()
+            ax.set_title(", ".join(f"{k} {v:.3g}" for k, v in self.state["last"].items()), fontsize=9)
+        else:
+            ax.set_title("waiting for the first log point...", fontsize=9)
+        return fig
+
+    def show(self):
+        from IPython.display import display
+
+        self._handle = display(self, display_id=True)
+        return self
+
+    def finish(self, history=None):
+        """Draw the final curves and replace the displayed static image with them."""
+        if history is not None:
+            self.history = history
+        self.refresh()
+        if self._handle is not None:
+            self._handle.update(self)
+        return self
