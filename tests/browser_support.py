@@ -115,11 +115,24 @@ def copy_course(dest: Path, folders=("lessons", "exercises", "solutions"), files
     return dest
 
 
+def _merge_json(path: Path, update: dict) -> None:
+    """Write ``update`` into the JSON file at ``path``, keeping what is already there (config a
+    caller wrote first, e.g. with `jupyter labextension disable --level=user`)."""
+    def merge(old: dict, new: dict) -> dict:
+        for key, value in new.items():
+            old[key] = merge(old.get(key) or {}, value) if isinstance(value, dict) else value
+        return old
+
+    current = json.loads(path.read_text()) if path.exists() else {}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(merge(current, update), indent=1))
+
+
 class LabServer:
     """``jupyter lab`` serving ``root_dir`` at ``self.url``; use as a context manager.
 
     Everything it writes (config, settings, workspaces, runtime files, its log) lives in
-    ``home``. :meth:`stop` always ends the server by its own PID: SIGTERM (the server shuts
+    ``home``; config already in ``home/.jupyter`` is kept. :meth:`stop` always ends the server by its own PID: SIGTERM (the server shuts
     its kernels down), then SIGKILL to its process group if it has not exited in time.
     """
 
@@ -147,14 +160,13 @@ class LabServer:
             "IdentityProvider": {"token": ""},
             "LabApp": {"news_url": None, "check_for_updates_class": "jupyterlab.NeverCheckForUpdate"},
         }
-        (dirs["JUPYTER_CONFIG_DIR"] / "jupyter_server_config.json").write_text(json.dumps(server_config, indent=1))
+        _merge_json(dirs["JUPYTER_CONFIG_DIR"] / "jupyter_server_config.json", server_config)
         # nbgrader's exchange (release/collect) inside this run, not in /usr/local/share.
         (h / "exchange").mkdir(exist_ok=True)
         nbgrader_config = {"Exchange": {"root": str(h / "exchange")}}
-        (dirs["JUPYTER_CONFIG_DIR"] / "nbgrader_config.json").write_text(json.dumps(nbgrader_config))
-        labconfig = dirs["JUPYTER_CONFIG_DIR"] / "labconfig"
-        labconfig.mkdir(exist_ok=True)
-        (labconfig / "page_config.json").write_text(json.dumps({"disabledExtensions": DISABLED_LAB_PLUGINS}))
+        _merge_json(dirs["JUPYTER_CONFIG_DIR"] / "nbgrader_config.json", nbgrader_config)
+        _merge_json(dirs["JUPYTER_CONFIG_DIR"] / "labconfig" / "page_config.json",
+                    {"disabledExtensions": DISABLED_LAB_PLUGINS})
         for rel, settings in LAB_SETTINGS.items():
             path = dirs["JUPYTERLAB_SETTINGS_DIR"] / rel
             path.parent.mkdir(parents=True, exist_ok=True)
