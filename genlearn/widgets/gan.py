@@ -1,0 +1,411 @@
+r"""Widgets for the GAN lessons (05-07).
+
+* :class:`GanPlayground`: train a small GAN on a 2D mixture step by step, with controls for
+  the loss, the learning rates and an R1 penalty, and watch ``p_g`` and the discriminator's
+  surface ``D(x)`` evolve, with mode coverage measured after every click.
+* :class:`GanTrainingMonitor`: a train-loop callback that keeps snapshots of G's samples on
+  fixed noise; live during training, and a slider to scrub through them afterwards.
+* :class:`GanLatentExplorer`: walk between two latent codes (linear or spherical path),
+  apply the truncation trick, and, for conditional GANs, pick the class ``y``.
+
+:class:`StepTrainer` is the training step behind the playground: the same alternating
+updates as :func:`genlearn.train.train_gan`, but it keeps its optimizers between calls so
+training can resume click by click, and its settings (loss, learning rates, R1) can change
+between calls.
+"""
+
+from __future__ import annotations
+
+import math
+
+import ipywidgets as W
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from .._checks import check_choice, check_positive_int
+from ..data import toy2d
+from ..device import get_device
+from ..metrics import mode_coverage
+from ..models import GAN, GANConfig
+from ..models.gan_losses import LOSSES, d_loss, g_loss, gradient_penalty, r1_penalty
+from ..plot import image_grid, new_axes, scatter2d, tile
+from .base import FigureWidget
+
+MIXTURES = ("ring", "grid")
+
+
+def _check_lr(name: str, value: float) -> float:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 < value < 1):
+        raise ValueError(f"{name} must be a learning rate in (0, 1), got {value!r}")
+    return float(value)
+
+
+# ============================================================================ training step
+
+
+class StepTrainer:
+    """Resumable GAN training: ``step(n)`` runs n more (D, G) updates with kept optimizers.
+
+    ``loss``, ``r1_gamma`` and the learning rates (:meth:`set_lr`) may change between calls;
+    each update uses the values current at the time.
+    """
+
+    def __init__(self, gan: GAN, x: torch.Tensor, *, lr_g: float = 2e-4, lr_d: float = 2e-4,
+                 betas=(0.5, 0.999), batch_size: int = 256, r1_gamma: float = 0.0,
+                 loss: str | None = None, seed: int = 0):
+        self.gan, self.x = gan, x.to(gan.device)
+        self.batch_size = check_positive_int("batch_size", batch_size)
+        self.loss = check_choice("loss", loss or gan.config.loss, LOSSES)
+        if r1_gamma < 0:
+            raise ValueError(f"r1_gamma must be >= 0, got {r1_gamma}")
+        self.r1_gamma = float(r1_gamma)
+        self.opt_g = torch.optim.Adam(gan.G.parameters(), lr=_check_lr("lr_g", lr_g), betas=betas)
+        self.opt_d = torch.optim.Adam(gan.D.parameters(), lr=_check_lr("lr_d", lr_d), betas=betas)
+        self.gen = torch.Generator(device=gan.device).manual_seed(seed)
+        self.steps = 0
+        self.log: list[dict] = []  # one record per step: step, loss_d, loss_g
+
+    def set_lr(self, lr_g: float, lr_d: float) -> None:
+        for opt, lr in ((self.opt_g, _check_lr("lr_g", lr_g)), (self.opt_d, _check_lr("lr_d", lr_d))):
+            for group in opt.param_groups:
+                group["lr"] = lr
+
+    def _real(self) -> torch.Tensor:
+        idx = torch.randint(len(self.x), (self.batch_size,), generator=self.gen, device=self.x.device)
+        return self.x[idx]
+
+    def step(self, n: int = 1) -> None:
+        check_positive_int("n", n)
+        gan = self.gan
+        gan.train()
+        losses = []
+        for _ in range(n):
+            x = self._real()
+            with torch.no_grad():
+                fake = gan.G(gan.noise(len(x), self.gen))
+            loss_d = d_loss(self.loss, gan.D(x), gan.D(fake))
+            if self.loss == "wgan-gp":
+                loss_d = loss_d + gan.config.gp_weight * gradient_penalty(gan.D, x, fake, self.gen)
+            if self.r1_gamma > 0:
+                loss_d = loss_d + self.r1_gamma * r1_penalty(gan.D, x)
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            self.opt_d.step()
+            loss_g = g_loss(self.loss, gan.D(gan.G(gan.noise(len(x), self.gen))))
+            self.opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            self.opt_g.step()
+            losses.append(torch.stack([loss_d.detach(), loss_g.detach()]))
+        gan.eval()
+        for row in torch.stack(losses).cpu().tolist():
+            self.steps += 1
+            self.log.append({"step": self.steps, "loss_d": row[0], "loss_g": row[1]})
+
+
+# ============================================================================ 2D playground
+
+
+class GanPlayground(FigureWidget):
+    r"""Train a GAN on a 2D mixture, click by click, and watch ``p_g`` and ``D`` evolve.
+
+    Left: the discriminator's view of the plane (``D(x) = sigmoid(d(x))`` for the
+    minimax/non-saturating losses, the raw critic ``d(x)`` for WGAN-GP and hinge) with the data
+    (grey) and G's samples (orange). Middle: samples against the mode centres, with coverage
+    (:func:`genlearn.metrics.mode_coverage`). Right: losses and modes covered over steps.
+
+    Changing the dataset, the loss or the seed starts a fresh GAN (press *Reset* to restart with
+    the same settings); learning rates and R1 apply from the next step on, so you can e.g. lower
+    them mid-training. *Train* runs ``steps per click`` updates; :meth:`train` does the same
+    from code.
+    """
+
+    def __init__(self, data: str = "ring", loss: str = "nonsaturating", *, lr_g: float = 1e-4,
+                 lr_d: float = 2e-4, r1_gamma: float = 0.0, steps_per_click: int = 250,
+                 hidden=(128, 128, 128), latent_dim: int = 16, batch_size: int = 256,
+                 n_samples: int = 1000, seed: int = 0, device=None):
+        check_choice("data", data, MIXTURES)
+        check_choice("loss", loss, LOSSES)
+        _check_lr("lr_g", lr_g)
+        _check_lr("lr_d", lr_d)
+        if r1_gamma not in self.R1_CHOICES:
+            raise ValueError(f"r1_gamma must be one of {self.R1_CHOICES}, got {r1_gamma!r}")
+        check_positive_int("steps_per_click", steps_per_click)
+        if steps_per_click > 2000:
+            raise ValueError(f"steps_per_click must be <= 2000, got {steps_per_click}")
+        self.hidden, self.latent_dim = tuple(hidden), check_positive_int("latent_dim", latent_dim)
+        self.batch_size = check_positive_int("batch_size", batch_size)
+        self.n_samples = check_positive_int("n_samples", n_samples)
+        self.device = get_device(device)
+        self.history: list[dict] = []   # one record per click: step, modes, quality
+        style = {"description_width": "initial"}
+        self.data = W.Dropdown(options=MIXTURES, value=data, description="data")
+        self.loss = W.Dropdown(options=LOSSES, value=loss, description="loss")
+        self.lr_g = W.FloatLogSlider(value=lr_g, base=10, min=-5, max=-2, step=0.25,
+                                     description="lr G", readout_format=".1e", style=style)
+        self.lr_d = W.FloatLogSlider(value=lr_d, base=10, min=-5, max=-2, step=0.25,
+                                     description="lr D", readout_format=".1e", style=style)
+        self.r1 = W.Dropdown(options=self.R1_CHOICES, value=r1_gamma, description="R1 gamma", style=style)
+        self.steps = W.IntSlider(value=steps_per_click, min=10, max=2000, step=10,
+                                 description="steps per click", style=style)
+        self.seed = W.IntText(value=seed, description="seed", layout=W.Layout(width="140px"))
+        self.train_button = W.Button(description="Train", button_style="primary", icon="play")
+        self.reset_button = W.Button(description="Reset", icon="refresh")
+        controls = [self.data, self.loss, self.lr_g, self.lr_d, self.r1, self.steps, self.seed,
+                    self.train_button, self.reset_button]
+        self._new_model()
+        super().__init__(controls, title="GAN playground", auto_refresh=False)
+        for control in (self.data, self.loss, self.seed):
+            control.observe(lambda change: self.reset(), names="value")
+        for control in (self.lr_g, self.lr_d, self.r1, self.steps):
+            control.observe(lambda change: self._apply_settings(), names="value")
+        self.train_button.on_click(lambda _: self.train())
+        self.reset_button.on_click(lambda _: self.reset())
+
+    R1_CHOICES = (0.0, 0.1, 1.0, 10.0)
+
+    # ----------------------------------------------------------------- model and training
+    def _new_model(self) -> None:
+        self.dataset = toy2d(self.data.value, 10_000, seed=0)
+        with torch.random.fork_rng():
+            torch.manual_seed(int(self.seed.value))
+            self.gan = GAN(GANConfig(x_shape=(2,), latent_dim=self.latent_dim, hidden=self.hidden,
+                                     loss=self.loss.value)).to(self.device).eval()
+        self.trainer = StepTrainer(self.gan, self.dataset.x, lr_g=self.lr_g.value, lr_d=self.lr_d.value,
+                                   batch_size=self.batch_size, r1_gamma=self.r1.value,
+                                   seed=int(self.seed.value))
+        self.z = self.gan.noise(self.n_samples, torch.Generator(device=self.device).manual_seed(12345))
+        self.history = []
+        self._record()
+
+    def _record(self) -> None:
+        stats = mode_coverage(self.gan.sample(self.n_samples, z=self.z), self.dataset.centers,
+                              self.dataset.std)
+        self.history.append({"step": self.trainer.steps, "modes_covered": stats["modes_covered"],
+                             "high_quality_fraction": stats["high_quality_fraction"]})
+
+    def _apply_settings(self) -> None:
+        self.trainer.set_lr(self.lr_g.value, self.lr_d.value)
+        self.trainer.r1_gamma = float(self.r1.value)
+        self.refresh()
+
+    def reset(self) -> None:
+        """A fresh GAN with the current settings."""
+        self._new_model()
+        self.refresh()
+
+    def train(self, steps: int | None = None) -> None:
+        """Run ``steps`` (default: the slider's value) more updates, then redraw."""
+        steps = self.steps.value if steps is None else check_positive_int("steps", steps)
+        self.status.value = f"<i>training {steps} steps...</i>"
+        self.trainer.step(steps)
+        self._record()
+        self.refresh()
+
+    # ----------------------------------------------------------------- picture
+    @torch.no_grad()
+    def draw(self):
+        ds, loss = self.dataset, self.loss.value
+        samples = self.gan.sample(self.n_samples, z=self.z).cpu()
+        stats = mode_coverage(samples, ds.centers, ds.std)
+        lim = float(ds.centers.abs().max()) + 1.0
+        fig, (ax_d, ax_s, ax_c) = new_axes(3, size=3.3)
+        n = 90
+        g = torch.linspace(-lim, lim, n)
+        xx, yy = torch.meshgrid(g, g, indexing="xy")
+        grid = torch.stack([xx.reshape(-1), yy.reshape(-1)], 1).to(self.device)
+        d = self.gan.D(grid)
+        prob = loss in ("nonsaturating", "minimax")
+        values = (torch.sigmoid(d) if prob else d).cpu().numpy().reshape(n, n)
+        im = ax_d.imshow(values, origin="lower", extent=(-lim, lim, -lim, lim), cmap="RdBu_r",
+                         vmin=0 if prob else None, vmax=1 if prob else None)
+        fig.colorbar(im, ax=ax_d, shrink=0.75)
+        ref = ds.x[:1000]
+        ax_d.scatter(ref[:, 0], ref[:, 1], s=1, c="0.3", alpha=0.4)
+        ax_d.scatter(samples[:, 0], samples[:, 1], s=1, c="tab:orange", alpha=0.5)
+        ax_d.set_xlim(-lim, lim)
+        ax_d.set_ylim(-lim, lim)
+        ax_d.set_title("D(x) (red: 'real')" if prob else "critic d(x)", fontsize=9)
+        scatter2d(samples, reference=ref, centers=ds.centers, ax=ax_s, lim=lim)
+        ax_s.set_title(f"step {self.trainer.steps}: {stats['modes_covered']}/{stats['modes_total']} "
+                       f"modes, {stats['high_quality_fraction']:.0%} good", fontsize=9)
+        log = self.trainer.log
+        if log:
+            steps = np.array([r["step"] for r in log])
+            for key in ("loss_d", "loss_g"):
+                vals = np.array([r[key] for r in log])
+                k = max(1, len(vals) // 100)  # a running mean, so the curve is readable
+                smooth = np.convolve(vals, np.ones(k) / k, mode="valid")
+                ax_c.plot(steps[k - 1:], smooth, label=key)
+            ax_c.set_xlabel("step")
+            ax_c.legend(fontsize=7, loc="upper left")
+            ax_m = ax_c.twinx()
+            ax_m.plot([h["step"] for h in self.history], [h["modes_covered"] for h in self.history],
+                      "k.--", label="modes")
+            ax_m.set_ylim(0, ds.n_modes + 0.5)
+            ax_m.set_ylabel("modes covered", fontsize=8)
+        else:
+            ax_c.text(0.5, 0.5, "press Train", ha="center", va="center", transform=ax_c.transAxes)
+        ax_c.set_title("losses and modes covered", fontsize=9)
+        fig.suptitle(f"{ds.name} | loss={loss} | lr G {self.lr_g.value:.1e}, lr D {self.lr_d.value:.1e}"
+                     f" | R1 {self.r1.value:g} | {self.steps.value} steps/click", fontsize=9)
+        self.state = {"data": ds.name, "loss": loss, "lr_g": self.lr_g.value, "lr_d": self.lr_d.value,
+                      "r1_gamma": self.r1.value, "steps_per_click": self.steps.value,
+                      "step": self.trainer.steps, "samples": samples.numpy(),
+                      "d_surface": values, **{k: v for k, v in stats.items() if k != "counts"}}
+        self.status.value = (f"step {self.trainer.steps}: {stats['modes_covered']}/{stats['modes_total']}"
+                             f" modes covered, {stats['high_quality_fraction']:.0%} high-quality samples")
+        return fig
+
+
+# ============================================================================ training monitor
+
+
+class GanTrainingMonitor(FigureWidget):
+    """Snapshots of G's samples on fixed noise during training, and a slider over them.
+
+    Pass :meth:`callback` to :func:`genlearn.train.train_gan` (``callbacks=[monitor.callback]``):
+    every call stores a snapshot and shows it (live in JupyterLab). Afterwards the
+    ``snapshot`` slider scrubs through training.
+    """
+
+    def __init__(self, gan: GAN, n: int = 32, *, every: int = 1, seed: int = 0, ema: bool = True):
+        if not isinstance(gan, GAN) or not gan.config.is_image:
+            raise ValueError("GanTrainingMonitor needs a genlearn GAN on images (x_shape (C, H, W))")
+        self.gan = gan
+        self.n = check_positive_int("n", n)
+        self.every = check_positive_int("every", every)
+        self.ema = bool(ema)
+        self.z = torch.randn(n, gan.config.latent_dim, generator=torch.Generator().manual_seed(seed))
+        self.y = torch.arange(n) % gan.config.n_classes if gan.config.n_classes else None
+        self.snapshots: list[dict] = []
+        self._calls = 0
+        self.snapshot = W.IntSlider(value=0, min=0, max=0, description="snapshot")
+        self.take_snapshot({"step": 0})
+        super().__init__([self.snapshot], title="Samples on fixed noise during training")
+
+    @torch.no_grad()
+    def take_snapshot(self, record: dict) -> None:
+        images = self.gan.sample(self.n, self.y, z=self.z, ema=self.ema).cpu()
+        self.snapshots.append({"step": int(record.get("step", 0)), "images": images,
+                               "loss_d": record.get("loss_d"), "loss_g": record.get("loss_g")})
+        self.snapshot.max = len(self.snapshots) - 1
+
+    def callback(self, history) -> bool:
+        """A train-loop callback: snapshot (every ``every``-th call) and show the newest."""
+        self._calls += 1
+        if self._calls % self.every == 0:
+            self.take_snapshot(history.records[-1] if history.records else {"step": history.steps})
+            if self.snapshot.value == self.snapshot.max:
+                self.refresh()
+            else:
+                self.snapshot.value = self.snapshot.max  # observer redraws
+        return False
+
+    def draw(self):
+        snap = self.snapshots[min(self.snapshot.value, len(self.snapshots) - 1)]
+        fig, (ax_i, ax_c) = new_axes(2, size=3.4)
+        image_grid(snap["images"], nrow=8, ax=ax_i, title=f"step {snap['step']}")
+        steps = [s["step"] for s in self.snapshots if s["loss_d"] is not None]
+        if steps:
+            for key in ("loss_d", "loss_g"):
+                ax_c.plot(steps, [s[key] for s in self.snapshots if s["loss_d"] is not None], label=key)
+            ax_c.axvline(snap["step"], color="k", lw=0.8, ls=":")
+            ax_c.set_xlabel("step")
+            ax_c.legend(fontsize=8)
+        ax_c.set_title("losses", fontsize=9)
+        self.state = {"snapshot": self.snapshot.value, "step": snap["step"],
+                      "images": snap["images"].numpy(), "n_snapshots": len(self.snapshots)}
+        return fig
+
+
+# ============================================================================ latent explorer
+
+
+def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between (Z,) vectors at fractions t (T,) -> (T, Z).
+
+    Gaussian codes in many dimensions live near a sphere of radius sqrt(Z); the straight
+    line between two of them passes closer to the origin, where G saw few codes.
+    """
+    n0, n1 = z0.norm(), z1.norm()
+    omega = torch.arccos(torch.clamp((z0 / n0) @ (z1 / n1), -1.0, 1.0))
+    t = t[:, None]
+    if float(omega) < 1e-6:
+        return (1 - t) * z0 + t * z1
+    so = torch.sin(omega)
+    return (torch.sin((1 - t) * omega) / so) * z0 + (torch.sin(t * omega) / so) * z1
+
+
+class GanLatentExplorer(FigureWidget):
+    """Walk G's latent space: interpolate between two codes, truncate, pick a class.
+
+    Top: ``G(z)`` along the path from ``z_a`` (seed *from*) to ``z_b`` (seed *to*). Bottom: a
+    grid of samples on fixed noise, with ``z`` clamped to ``[-t, t]`` (the truncation trick;
+    ``t = 3`` leaves almost every code untouched). ``state["diversity"]`` is the grid's mean
+    pairwise pixel distance: it falls as t shrinks. For a conditional GAN a *class* control
+    sets ``y``.
+    """
+
+    PATHS = ("linear", "spherical")
+
+    def __init__(self, gan: GAN, *, n_steps: int = 10, n_grid: int = 30, seed_a: int = 1,
+                 seed_b: int = 2, truncation: float = 3.0, path: str = "spherical", label: int = 0,
+                 ema: bool = True):
+        if not isinstance(gan, GAN) or not gan.config.is_image:
+            raise ValueError("GanLatentExplorer needs a genlearn GAN on images (x_shape (C, H, W))")
+        if not 2 <= check_positive_int("n_steps", n_steps) <= 20:
+            raise ValueError(f"n_steps must be in 2..20, got {n_steps}")
+        if not 1 <= check_positive_int("n_grid", n_grid) <= 100:
+            raise ValueError(f"n_grid must be in 1..100, got {n_grid}")
+        if not 0.1 <= truncation <= 3.0:
+            raise ValueError(f"truncation must be in [0.1, 3.0], got {truncation}")
+        check_choice("path", path, self.PATHS)
+        self.gan, self.n_steps, self.n_grid, self.ema = gan, n_steps, n_grid, ema
+        Z, K = gan.config.latent_dim, gan.config.n_classes
+        self.z_grid = torch.randn(n_grid, Z, generator=torch.Generator().manual_seed(999))
+        self.seed_a = W.IntSlider(value=seed_a, min=0, max=99, description="from seed")
+        self.seed_b = W.IntSlider(value=seed_b, min=0, max=99, description="to seed")
+        self.truncation = W.FloatSlider(value=truncation, min=0.1, max=3.0, step=0.1,
+                                        description="truncation t")
+        self.path = W.ToggleButtons(options=self.PATHS, value=path, description="path")
+        controls = [self.seed_a, self.seed_b, self.truncation, self.path]
+        self.label = None
+        if K:
+            if not 0 <= label < K:
+                raise ValueError(f"label must be in 0..{K - 1}, got {label}")
+            self.label = W.Dropdown(options=list(range(K)), value=label, description="class y")
+            controls.append(self.label)
+        elif label != 0:
+            raise ValueError("label applies to conditional GANs only (this one has n_classes=0)")
+        super().__init__(controls, title="Latent explorer")
+
+    def code(self, seed: int) -> torch.Tensor:
+        return torch.randn(self.gan.config.latent_dim, generator=torch.Generator().manual_seed(int(seed)))
+
+    @torch.no_grad()
+    def draw(self):
+        t = torch.linspace(0, 1, self.n_steps)
+        z0, z1 = self.code(self.seed_a.value), self.code(self.seed_b.value)
+        path = slerp(z0, z1, t) if self.path.value == "spherical" else (1 - t[:, None]) * z0 + t[:, None] * z1
+        trunc = self.truncation.value
+        y = None if self.label is None else self.label.value
+        strip = self.gan.sample(self.n_steps, y, z=path, truncation=trunc, ema=self.ema).cpu()
+        grid = self.gan.sample(self.n_grid, y, z=self.z_grid, truncation=trunc, ema=self.ema).cpu()
+        flat = grid.flatten(1)
+        diversity = float(torch.pdist(flat).mean()) if len(flat) > 1 else 0.0
+        rows = math.ceil(self.n_grid / 10)
+        fig = Figure(figsize=(7.5, 1.5 + 0.75 * rows), layout="constrained")
+        ax_s, ax_g = fig.subplots(2, 1, height_ratios=[1, rows])
+        ax_s.imshow(tile(strip, nrow=self.n_steps), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax_s.set_axis_off()
+        label = "" if y is None else f", y = {y}"
+        ax_s.set_title(f"{self.path.value} path from seed {self.seed_a.value} to seed {self.seed_b.value}"
+                       f"{label}", fontsize=9)
+        image_grid(grid, nrow=10, ax=ax_g)
+        ax_g.set_title(f"samples with z clamped to [-{trunc:.1f}, {trunc:.1f}]: diversity {diversity:.2f}",
+                       fontsize=9)
+        self.state = {"seed_a": self.seed_a.value, "seed_b": self.seed_b.value, "truncation": trunc,
+                      "path": self.path.value, "label": y, "strip": strip.numpy(), "grid": grid.numpy(),
+                      "diversity": diversity}
+        return fig
