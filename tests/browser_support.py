@@ -17,6 +17,7 @@ Notes from measuring on these machines: /work/shared/notes/jupyter-testing.md.
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import os
 import re
@@ -144,6 +145,7 @@ class LabServer:
         self.extra_env = dict(extra_env or {})
         self.proc: subprocess.Popen | None = None
         self.log_path = self.home / "jupyterlab.log"
+        self._opener = self._cookies = None
 
     # -- configuration -------------------------------------------------------------------
     def _write_config(self) -> dict:
@@ -221,10 +223,21 @@ class LabServer:
 
     # -- REST ----------------------------------------------------------------------------
     def api(self, method: str, path: str, body=None, timeout: float = 30):
+        """Call the server's REST API; writes carry the XSRF cookie and header, as the page's do."""
+        if self._opener is None:
+            jar = http.cookiejar.CookieJar()
+            self._opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+            self._cookies = jar
+        headers = {"Content-Type": "application/json"}
+        if method != "GET":
+            xsrf = next((c.value for c in self._cookies if c.name == "_xsrf"), None)
+            if xsrf is None:
+                self._opener.open(self.url + "/lab", timeout=timeout).read()
+                xsrf = next((c.value for c in self._cookies if c.name == "_xsrf"), "")
+            headers["X-XSRFToken"] = xsrf
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
+        with self._opener.open(req, timeout=timeout) as resp:
             raw = resp.read()
         return json.loads(raw) if raw else None
 
@@ -371,6 +384,25 @@ def slider_labelled(view, label: str):
         found = view.locator(".widget-slider .widget-label").all_inner_texts()
         raise AssertionError(f"no slider labelled {label!r} in the widget; sliders: {found}")
     return slider.first
+
+
+def dropdown_labelled(view, label: str):
+    """The <select> of the Dropdown in a widget view whose description is ``label``."""
+    exact = re.compile(rf"^\s*{re.escape(label)}\s*$")
+    box = view.locator(".widget-dropdown", has=view.page.locator(".widget-label", has_text=exact))
+    if box.count() == 0:
+        found = view.locator(".widget-dropdown .widget-label").all_inner_texts()
+        raise AssertionError(f"no dropdown labelled {label!r} in the widget; dropdowns: {found}")
+    return box.first.locator("select")
+
+
+def button_labelled(view, label: str):
+    exact = re.compile(rf"^\s*{re.escape(label)}\s*$")
+    button = view.locator("button.widget-button", has_text=exact)
+    if button.count() == 0:
+        found = view.locator("button.widget-button").all_inner_texts()
+        raise AssertionError(f"no button labelled {label!r} in the widget; buttons: {found}")
+    return button.first
 
 
 def nudge_slider(slider, presses: int = 5, key: str = "ArrowRight") -> None:
