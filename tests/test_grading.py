@@ -1,0 +1,188 @@
+"""The nbgrader assignments, graded by real nbgrader.
+
+For every assignment in solutions/, in a temporary course directory:
+
+1. exercises/ is what ``nbgrader generate_assignment`` makes from solutions/;
+2. the source notebook, submitted as is, gets full autograded marks;
+3. the untouched release gets zero;
+4. plausible wrong submissions (tests/grading_fixtures/) lose the points of the cells that
+   test the mistake, keep the others, and their feedback names the mistake;
+5. an exception, an infinite loop, an emptied test cell and a deleted cell are each graded
+   without stopping the batch; the other cells keep their marks.
+
+All submissions of one assignment are graded by one ``nbgrader autograde`` call (as an
+instructor would), and the assignments are graded two at a time.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import grading_tools as gt
+
+pytestmark = pytest.mark.grading
+
+FIXTURES = {aid: gt.load_fixtures(aid) for aid in gt.ASSIGNMENTS}
+WRONG = [(aid, name) for aid in gt.ASSIGNMENTS for name in FIXTURES[aid].SUBMISSIONS]
+ROBUST = [(aid, case) for aid in gt.ASSIGNMENTS
+          for case in gt.robustness_submissions(FIXTURES[aid].ROBUSTNESS)]
+
+
+def _student_id(kind: str, name: str) -> str:
+    return f"{kind}_{name}".replace("-", "_")
+
+
+def _submissions(aid: str, source_nb, release_nb) -> dict:
+    """student id -> (notebook, spec) for every submission of one assignment."""
+    solved = gt.student_notebook(source_nb, release_nb)
+    subs = {"solution": (source_nb, {}), "release": (release_nb, {}), "solved": (solved, {})}
+    for name, spec in FIXTURES[aid].SUBMISSIONS.items():
+        subs[_student_id("wrong", name)] = (gt.apply_edits(solved, spec, release_nb), spec)
+    for name, spec in gt.robustness_submissions(FIXTURES[aid].ROBUSTNESS).items():
+        subs[_student_id("robust", name)] = (gt.apply_edits(solved, spec, release_nb), spec)
+    return subs
+
+
+def _grade_assignment(tmp: Path, aid: str) -> dict:
+    course = gt.new_course(tmp / aid, [aid])
+    start = time.perf_counter()
+    released = gt.generate(course, aid)
+    generate_s = time.perf_counter() - start
+    source_nb = nbformat.read(course / "solutions" / aid / f"{aid}.ipynb", 4)
+    release_nb = nbformat.read(released, 4)
+    subs = _submissions(aid, source_nb, release_nb)
+    for sid, (nb, _) in subs.items():
+        path = course / "submitted" / sid / aid / f"{aid}.ipynb"
+        path.parent.mkdir(parents=True)
+        nbformat.write(nb, str(path))
+    start = time.perf_counter()
+    proc = gt.nbgrader(["autograde", aid, "--force"], course, timeout=1200)
+    autograde_s = time.perf_counter() - start
+    result = {"course": course, "released": released, "proc": proc, "subs": subs,
+              "tests": gt.test_cells(source_nb), "generate_s": generate_s,
+              "autograde_s": autograde_s, "scores": {}, "feedback_nb": {}}
+    for sid in subs:
+        graded = course / "autograded" / sid / aid / f"{aid}.ipynb"
+        if graded.exists():
+            result["scores"][sid] = gt.scores(course, aid, sid)
+            result["feedback_nb"][sid] = nbformat.read(graded, 4)
+    return result
+
+
+@pytest.fixture(scope="module")
+def graded(request, tmp_path_factory) -> dict:
+    """Grade every assignment that a selected test needs (all, unless -k narrows it), two at a time."""
+    wanted = sorted({item.callspec.params["aid"] for item in request.session.items
+                     if "graded" in getattr(item, "fixturenames", ()) and hasattr(item, "callspec")})
+    tmp = tmp_path_factory.mktemp("grading")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = dict(zip(wanted, pool.map(lambda aid: _grade_assignment(tmp, aid), wanted)))
+    for aid, r in results.items():
+        n = len(r["subs"])
+        print(f"{aid}: generate {r['generate_s']:.1f} s, autograde {n} submissions in {r['autograde_s']:.1f} s "
+              f"({r['autograde_s'] / n:.1f} s each), exit {r['proc'].returncode}")
+    return results
+
+
+def _log(r) -> str:
+    return (r["proc"].stdout + r["proc"].stderr)[-4000:]
+
+
+# ----------------------------------------------------------------------------- static checks
+
+
+@pytest.mark.parametrize("aid", gt.ASSIGNMENTS)
+def test_assignment_is_well_formed(aid):
+    source = nbformat.read(gt.SOURCE / aid / f"{aid}.ipynb", 4)
+    release = nbformat.read(gt.RELEASE / aid / f"{aid}.ipynb", 4)
+    for nb in (source, release):
+        assert nb.metadata["kernelspec"]["name"] == "python3"
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert not cell.outputs and cell.execution_count is None, "commit notebooks without outputs"
+    metas = [c.metadata.get("nbgrader", {}) for c in source.cells]
+    points = sum(m.get("points", 0) for m in metas)
+    assert 15 <= points <= 30 and points % 5 == 0, f"{aid}: {points} points, not a round total in 15-30"
+    manual = [m for m in metas if m.get("grade") and m.get("solution")]
+    assert manual, f"{aid} has no manually graded written answer"
+    assert len(gt.test_cells(source)) >= 3
+    assert "lessons/" in source.cells[0].source, "the intro names the matching lesson"
+    hidden = [c for c in source.cells if "### BEGIN HIDDEN TESTS" in c.source]
+    assert hidden, f"{aid} has no hidden tests"
+    stubs = [c for c in release.cells if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"]
+    assert stubs and all("# YOUR CODE HERE" in c.source and "raise NotImplementedError()" in c.source for c in stubs)
+    assert not any("BEGIN HIDDEN TESTS" in c.source or "BEGIN SOLUTION" in c.source for c in release.cells)
+
+
+# ----------------------------------------------------------------------------- nbgrader
+
+
+@pytest.mark.parametrize("aid", gt.ASSIGNMENTS)
+def test_release_is_generated_from_solutions(graded, aid):
+    fresh = gt.normalized(graded[aid]["released"])
+    committed = gt.normalized(gt.RELEASE / aid / f"{aid}.ipynb")
+    assert committed == fresh, (f"exercises/{aid} differs from a fresh generate_assignment of solutions/{aid}: "
+                                "run `python tests/grading_tools.py` and commit the result")
+
+
+@pytest.mark.parametrize("aid", gt.ASSIGNMENTS)
+def test_whole_batch_is_graded(graded, aid):
+    r = graded[aid]
+    assert r["proc"].returncode == 0, _log(r)
+    assert set(r["scores"]) == set(r["subs"]), f"not graded: {set(r['subs']) - set(r['scores'])}"
+
+
+@pytest.mark.parametrize("aid", gt.ASSIGNMENTS)
+@pytest.mark.parametrize("student", ["solution", "solved"])
+def test_solution_gets_full_marks(graded, aid, student):
+    r = graded[aid]
+    got = {gid: r["scores"][student][gid] for gid in r["tests"]}
+    assert got == r["tests"], f"{student}: {got} (expected {r['tests']})\n{_log(r)}"
+
+
+@pytest.mark.parametrize("aid", gt.ASSIGNMENTS)
+def test_untouched_release_gets_zero(graded, aid):
+    r = graded[aid]
+    got = {gid: r["scores"]["release"][gid] for gid in r["tests"]}
+    assert set(got.values()) == {0}, got
+
+
+def _check_submission(r, sid, spec):
+    scores, nb = r["scores"][sid], r["feedback_nb"][sid]
+    failing = set(spec["fails"]) | set(spec.get("also_fails", ()))
+    for gid, points in r["tests"].items():
+        expected = 0 if gid in failing else points
+        assert scores[gid] == expected, (
+            f"{sid}: cell {gid} scored {scores[gid]}, expected {expected}\n{gt.feedback_text(nb, gid)[-1500:]}")
+    for gid, text in spec["fails"].items():
+        feedback = gt.feedback_text(nb, gid)
+        assert text in feedback, f"{sid}: the feedback of {gid} should say {text!r}; it says:\n{feedback[-1500:]}"
+
+
+@pytest.mark.parametrize("aid,name", WRONG, ids=[f"{a}-{n}" for a, n in WRONG])
+def test_wrong_submission_loses_points_and_is_told_why(graded, aid, name):
+    _check_submission(graded[aid], _student_id("wrong", name), FIXTURES[aid].SUBMISSIONS[name])
+
+
+@pytest.mark.parametrize("aid", gt.ASSIGNMENTS)
+def test_enough_wrong_submissions(aid):
+    assert len(FIXTURES[aid].SUBMISSIONS) >= 3
+
+
+@pytest.mark.parametrize("aid,case", ROBUST, ids=[f"{a}-{c}" for a, c in ROBUST])
+def test_broken_submission_is_graded_and_others_cells_keep_marks(graded, aid, case):
+    spec = gt.robustness_submissions(FIXTURES[aid].ROBUSTNESS)[case]
+    _check_submission(graded[aid], _student_id("robust", case), spec)
+
+
+@pytest.mark.parametrize("aid", gt.ASSIGNMENTS)
+def test_infinite_loop_is_interrupted(graded, aid):
+    nb = graded[aid]["feedback_nb"]["robust_infinite_loop"]
+    answer = FIXTURES[aid].ROBUSTNESS["answer"]
+    text = gt.feedback_text(nb, answer)
+    assert "KeyboardInterrupt" in text or "Timeout" in text or "timed out" in text.lower(), text[-1500:]
