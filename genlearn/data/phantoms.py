@@ -25,7 +25,7 @@ from .base import ImageDataset
 
 CLASS_NAMES = ("no lesion", "lesion")
 FACTOR_NAMES = ("lesion", "n_structures", "rotation", "lesion_x", "lesion_y")
-MAX_STRUCTURES = 5
+MAX_STRUCTURES = 3
 
 
 def _ellipses(params: torch.Tensor, size: int) -> torch.Tensor:
@@ -66,21 +66,21 @@ def phantoms(n: int = 2_000, seed: int = 0, *, size: int = 32, lesion_rate: floa
 
     # Internal structures: random ellipses well inside the brain, +- contrast.
     k = MAX_STRUCTURES
-    n_struct = torch.randint(2, k + 1, (n,), generator=gen)
+    n_struct = torch.randint(1, k + 1, (n,), generator=gen)
     used = (torch.arange(k)[None, :] < n_struct[:, None]).float()  # (n, k)
-    r, t = 0.55 * rand(n, k).sqrt(), 2 * math.pi * rand(n, k)
+    r, t = 0.45 * rand(n, k).sqrt(), 2 * math.pi * rand(n, k)
     cx, cy = r * t.cos() * ax_a[:, None], r * t.sin() * ax_b[:, None]
-    sa, sb = 0.06 + 0.16 * rand(n, k), 0.05 + 0.1 * rand(n, k)
+    sa, sb = 0.12 + 0.18 * rand(n, k), 0.08 + 0.12 * rand(n, k)
     angle = math.pi * rand(n, k)
     sign = torch.where(rand(n, k) < 0.5, -1.0, 1.0)
-    value = sign * (0.08 + 0.15 * rand(n, k)) * used
+    value = sign * (0.12 + 0.12 * rand(n, k)) * used
     structures = torch.stack([cx, cy, sa, sb, angle, value], 2)  # (n, k, 6)
 
     # The lesion: small and bright, somewhere in the brain.
     lesion = (rand(n) < lesion_rate).float()
-    lr_, lt = 0.5 * rand(n).sqrt(), 2 * math.pi * rand(n)
+    lr_, lt = 0.45 * rand(n).sqrt(), 2 * math.pi * rand(n)
     lx, ly = lr_ * lt.cos() * ax_a, lr_ * lt.sin() * ax_b
-    ls = 0.07 + 0.05 * rand(n)
+    ls = 0.11 + 0.05 * rand(n)
     lesion_e = torch.stack([lx, ly, ls, ls * (0.7 + 0.3 * rand(n)), math.pi * rand(n),
                             0.6 * lesion], 1)
 

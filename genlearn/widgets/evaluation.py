@@ -23,7 +23,7 @@ METRIC_HELP = {
     "frechet_distance": "Frechet distance (lower is better)",
     "precision": "precision: samples inside the data manifold",
     "recall": "recall: data covered by the samples",
-    "nn_train_over_test": "NN distance to train / to test (about 1: no copying)",
+    "nn_train_over_test": "NN dist. train/test (~1: no copying)",
     "modes_covered": "modes covered",
     "high_quality_fraction": "samples within 3 std of a mode",
 }
