@@ -95,3 +95,16 @@ def test_live_curves_redraw_from_a_training_callback():
         LiveCurves([])
     with pytest.raises(ValueError, match="min_interval"):
         LiveCurves("loss", min_interval=-1)
+
+
+def test_fit_mixture_is_sklearns_gaussian_mixture():
+    from sklearn.mixture import GaussianMixture
+
+    from genlearn.data import toy2d
+    from genlearn.widgets.basic import fit_mixture
+
+    x = toy2d("moons", 300).x.numpy()
+    gmm = fit_mixture(x, 4, seed=1)
+    ref = GaussianMixture(4, reg_covar=1e-4, random_state=1).fit(x)
+    assert isinstance(gmm, GaussianMixture) and gmm.n_components == 4
+    assert gmm.score(x) == pytest.approx(ref.score(x), rel=1e-6)
