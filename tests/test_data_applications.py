@@ -117,3 +117,28 @@ def test_piano_roll_conversions_validate():
     soft = torch.rand(N_PITCHES, 16)
     assert to_pitches(soft).shape == (16,)
     assert set(to_pitches(soft).tolist()) <= set(SCALE_MIDI)
+
+
+def test_the_shipped_phantom_vae_is_conditional_and_matches_its_build_script():
+    import importlib.util
+    from pathlib import Path
+
+    from genlearn.checkpoints import load_checkpoint, pretrained_path
+
+    path = pretrained_path("app_phantoms_vae")
+    assert path.stat().st_size < 2_000_000, "pretrained files must stay under 2 MB"
+    model, meta = load_checkpoint(path, expect="vae")
+    model = model.to(torch.device("cpu"))
+    script = Path(__file__).resolve().parents[1] / "scripts" / "build_pretrained_apps.py"
+    spec = importlib.util.spec_from_file_location("build_pretrained_apps", script)
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    for key, value in build.PHANTOMS["model"].items():
+        got = getattr(model.config, key)
+        assert (tuple(got) if isinstance(got, (list, tuple)) else got) == value, f"config {key} differs from the script"
+    assert meta["epochs"] == build.PHANTOMS["epochs"]
+    gen = torch.Generator().manual_seed(0)
+    y = torch.arange(600) % 2
+    x = model.sample(600, y, generator=gen)
+    spots = (x[:, 0, 9:23, 11:21] > 0.6).flatten(1).any(1).float()
+    assert spots[y == 1].mean() > spots[y == 0].mean() + 0.1, "asking for a lesion must change the images"
