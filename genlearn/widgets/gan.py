@@ -304,7 +304,8 @@ class GanTrainingMonitor(FigureWidget):
 
     def draw(self):
         snap = self.snapshots[min(self.snapshot.value, len(self.snapshots) - 1)]
-        fig, (ax_i, ax_c) = new_axes(2, size=3.4)
+        fig = Figure(figsize=(9.0, 3.4), layout="constrained")
+        ax_i, ax_c = fig.subplots(1, 2, width_ratios=[1.6, 1])
         image_grid(snap["images"], nrow=8, ax=ax_i, title=f"step {snap['step']}")
         steps = [s["step"] for s in self.snapshots if s["loss_d"] is not None]
         if steps:
