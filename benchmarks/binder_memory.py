@@ -159,7 +159,16 @@ def main():
     ap.add_argument("--timeout", type=float, default=600, help="seconds a cell may run")
     args = ap.parse_args()
     lessons = [p.resolve() for p in args.lessons] or sorted((ROOT / "lessons").glob("[0-9][0-9]_*.ipynb"))
-    rows = []
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / ("binder_memory.json" if not args.lessons else "binder_memory_partial.json")
+    rows, idle_mb = [], None
+
+    def write():  # after every lesson, so a long run that is stopped still leaves its numbers
+        largest = max((r["total_peak_mb"] for r in rows), default=None)
+        out.write_text(json.dumps({"jupyterlab_idle_mb": idle_mb, "binder_limit_mb": BINDER_LIMIT_MB,
+                                   "largest_total_peak_mb": largest, "lessons": rows}, indent=2) + "\n")
+        return largest
+
     with tempfile.TemporaryDirectory() as tmp:
         course = copy_course(Path(tmp) / "course")
         with LabServer(course, Path(tmp) / "home") as server:
@@ -176,11 +185,8 @@ def main():
                 row = measure_lesson(server, rel, args.timeout)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / ("binder_memory.json" if not args.lessons else "binder_memory_partial.json")
-    largest = max((r["total_peak_mb"] for r in rows), default=None)
-    out.write_text(json.dumps({"jupyterlab_idle_mb": idle_mb, "binder_limit_mb": BINDER_LIMIT_MB,
-                               "largest_total_peak_mb": largest, "lessons": rows}, indent=2) + "\n")
+                write()
+    largest = write()
     print(f"\nJupyterLab server alone, idle: {idle_mb} MB\n")
     print("| lesson | run time (s) | server peak (MB) | kernel peak (MB) | server + kernel peak (MB) | errors |")
     print("|---|---|---|---|---|---|")
