@@ -219,7 +219,8 @@ def run_lesson(page, lab, path: str) -> int:
     seconds = run_notebook(page, lab, _lesson(path))
     print(f"{path}: Run All took {seconds:.0f} s in the browser")
     assert_no_errors(page, lab, path)
-    expected = bs.widget_outputs(lab.notebook(path))
+    expected = bs.widget_outputs(lab.notebook(path), with_png=True)
+    assert expected > 0, f"{path} displays no genlearn widget"
     return bs.assert_widget_views_render(page, expected=expected)
 
 
