@@ -241,8 +241,15 @@ class LabServer:
             raw = resp.read()
         return json.loads(raw) if raw else None
 
-    def notebook(self, path: str) -> dict:
-        return self.api("GET", f"/api/contents/{path}?content=1")["content"]
+    def notebook(self, path: str, tries: int = 5) -> dict:
+        """The saved notebook (retried briefly: a save still being written answers 400)."""
+        for attempt in range(tries):
+            try:
+                return self.api("GET", f"/api/contents/{path}?content=1")["content"]
+            except urllib.error.HTTPError as err:
+                if attempt == tries - 1:
+                    raise AssertionError(f"GET {path}: HTTP {err.code}: {err.read()[:300]!r}") from None
+                time.sleep(1)
 
     def shutdown_kernels(self) -> None:
         for kernel in self.api("GET", "/api/kernels"):

@@ -189,43 +189,4 @@ def test_badge_opens_the_first_lesson():
         assert urlpath == f"lab/tree/{FIRST_NOTEBOOK}", f"the badge should open {FIRST_NOTEBOOK} in JupyterLab: {link}"
     assert (ROOT / FIRST_NOTEBOOK).is_file(), f"the Binder badge opens {FIRST_NOTEBOOK}, which does not exist"
 
-
-@pytest.mark.browser
-def test_postbuild_leaves_students_the_validate_button(tmp_path):
-    """Apply postBuild (at user level, in a temporary config) and open an exercise in JupyterLab:
-    the Validate button is there and the Nbgrader menu is not. (The server extensions it turns
-    off are checked above: at user level, the environment's config would override them.)"""
-    import browser_support as bs
-
-    chromium = bs.require_browser()
-    home = tmp_path / "home"
-    config_dir = home / ".jupyter"
-    config_dir.mkdir(parents=True)
-    # The same script, pointed at a user-level config instead of this environment's prefix.
-    script = (BINDER / "postBuild").read_text().replace("--level=sys_prefix", "--level=user")
-    script, n = re.subn(r'(?m)^server_config_d=.*$', f'server_config_d="{config_dir}/jupyter_server_config.d"', script)
-    assert n == 1, "postBuild no longer sets server_config_d: update this test"
-    env = dict(os.environ, HOME=str(home), JUPYTER_CONFIG_DIR=str(config_dir), MPLCONFIGDIR=str(home / "mpl"),
-               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
-    subprocess.run(["bash", "-c", script], cwd=ROOT, env=env, check=True, capture_output=True)
-
-    course = bs.copy_course(tmp_path / "course", folders=("exercises",), files=())
-    exercise = sorted(p.relative_to(course).as_posix() for p in (course / "exercises").glob("*/*.ipynb"))
-    assert exercise, "no exercises to open"
-    from playwright.sync_api import sync_playwright
-
-    with bs.LabServer(course, home) as lab, sync_playwright() as p:
-        browser = bs.launch_chromium(p, chromium)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        try:
-            bs.open_notebook(page, lab, exercise[0])
-            panel = page.locator(".jp-NotebookPanel >> visible=true").first
-            assert panel.locator(".jp-Toolbar .validate-button").count() == 1, "postBuild removed the Validate button"
-            menus = page.locator(".lm-MenuBar-itemLabel").all_inner_texts()
-            assert "Nbgrader" not in menus, f"postBuild should remove the Nbgrader menu: {menus}"
-            assert page.locator(".Toastify__toast").count() == 0, "a pop-up covers the page"
-        except BaseException:
-            bs.Evidence(page, tmp_path / "evidence", lab).save()
-            raise
-        finally:
-            browser.close()
+# The browser check of postBuild lives in tests/test_browser.py (it shares the session's browser).

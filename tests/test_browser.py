@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -299,3 +301,41 @@ def test_formgrader_page_loads(page, lab):
     missing = [a for a in assignments if a not in text]
     assert not missing, f"formgrader does not list {missing}"
     assert "does not exist" not in text, f"formgrader reports a problem: {text[:800]}"
+
+
+# -- Binder: what postBuild leaves a student -------------------------------------------------
+
+def test_binder_postbuild_leaves_students_the_validate_button(browser, tmp_path):
+    """Apply binder/postBuild (at user level, in a temporary config) and open an exercise: the
+    Validate button is there, the Nbgrader menu is not, and no pop-up covers the page. (The
+    server extensions it turns off are checked in tests/test_binder.py: at user level the
+    environment's own config would override them.)"""
+    home = tmp_path / "home"
+    config_dir = home / ".jupyter"
+    config_dir.mkdir(parents=True)
+    script = (ROOT / "binder" / "postBuild").read_text().replace("--level=sys_prefix", "--level=user")
+    script, n = re.subn(r"(?m)^server_config_d=.*$", f'server_config_d="{config_dir}/jupyter_server_config.d"', script)
+    assert n == 1, "binder/postBuild no longer sets server_config_d: update this test"
+    env = dict(os.environ, HOME=str(home), JUPYTER_CONFIG_DIR=str(config_dir), MPLCONFIGDIR=str(home / "mpl"),
+               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    subprocess.run(["bash", "-c", script], cwd=ROOT, env=env, check=True, capture_output=True)
+
+    course = bs.copy_course(tmp_path / "course", folders=("exercises",), files=())
+    exercise = _first_exercise()
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    with bs.LabServer(course, home) as lab:
+        evidence = bs.Evidence(page, ARTIFACTS / "test_binder_postbuild", lab)
+        try:
+            bs.open_notebook(page, lab, exercise)
+            panel = page.locator(".jp-NotebookPanel >> visible=true").first
+            evidence.shot("toolbar", panel.locator(".jp-Toolbar").first)
+            assert panel.locator(".jp-Toolbar .validate-button").count() == 1, "postBuild removed the Validate button"
+            menus = page.locator(".lm-MenuBar-itemLabel").all_inner_texts()
+            assert "Nbgrader" not in menus, f"postBuild should remove the Nbgrader menu: {menus}"
+            assert page.locator(".Toastify__toast").count() == 0, "a pop-up covers the page"
+        except BaseException:
+            evidence.save()
+            raise
+        finally:
+            context.close()
