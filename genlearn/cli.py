@@ -91,15 +91,6 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_device(parser, text):
-    from .device import _parse
-
-    try:
-        _parse(text)
-    except ValueError as err:
-        parser.error(str(err))
-
-
 def _write_outputs(result, out: Path) -> dict:
     """metrics.json, samples.npy (data space), samples.png and model.pt in ``out``."""
     from .checkpoints import save_checkpoint
@@ -168,7 +159,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
     if getattr(args, "device", None):
-        _check_device(parser, args.device)
+        from .device import parse_device
+
+        try:
+            parse_device(args.device)
+        except ValueError as err:
+            parser.error(str(err))
     try:
         return {"info": cmd_info, "train": cmd_train, "tour": cmd_tour}[args.command](args)
     except ValueError as err:  # a bad combination the parser could not see

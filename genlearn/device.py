@@ -73,7 +73,7 @@ def _warn_once(message: str) -> None:
         warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
-def _parse(requested: str | torch.device) -> torch.device:
+def parse_device(requested: str | torch.device) -> torch.device:
     try:
         device = torch.device(requested)
     except (RuntimeError, TypeError) as err:
@@ -112,12 +112,12 @@ def choose_device(device: str | torch.device | None = None) -> DeviceChoice:
     if isinstance(device, str) and device.strip().lower() in ("", "auto"):
         device = None
     if device is not None:
-        choice = _check(_parse(device), "the caller")
+        choice = _check(parse_device(device), "the caller")
     else:
         env = os.environ.get(ENV_DEVICE, "").strip().lower()
         if env and env != "auto":
             try:
-                choice = _check(_parse(env), f"{ENV_DEVICE}={env}")
+                choice = _check(parse_device(env), f"{ENV_DEVICE}={env}")
             except ValueError as err:
                 _warn_once(f"genlearn: ignoring {ENV_DEVICE}={env!r}: {err}; falling back to the CPU.")
                 choice = DeviceChoice(CPU, f"{ENV_DEVICE}={env!r} is not a device")

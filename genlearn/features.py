@@ -27,7 +27,7 @@ from .device import CPU
 from .metrics import frechet_distance, precision_recall
 
 FEATURE_DIM = 64
-_VERSION = 1  # bump when the architecture or training changes: it renames the cache file
+_VERSION = 2  # bump when the architecture or training changes: it renames the cache file
 
 
 class FeatureNet(nn.Module):
@@ -45,7 +45,10 @@ class FeatureNet(nn.Module):
                 nn.Conv2d(16, 32, 4, 2, 1), nn.ReLU(),  # (B, 32, 8, 8)
                 nn.Conv2d(32, 32, 4, 2, 1), nn.ReLU(),  # (B, 32, 4, 4)
                 nn.Flatten(), nn.Linear(512, FEATURE_DIM), nn.ReLU())
-        self.head = nn.Linear(FEATURE_DIM, n_classes)
+        # sprites: besides the shape, regress scale and position, so that the features
+        # (and the distances measured in them) see where and how big a sprite is
+        self.n_classes = n_classes
+        self.head = nn.Linear(FEATURE_DIM, n_classes + (3 if kind == "sprites" else 0))
 
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != 1:
@@ -59,15 +62,19 @@ class FeatureNet(nn.Module):
         return self.body(self.prepare(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+        """Class logits (B, n_classes)."""
+        return self.head(self.features(x))[:, :self.n_classes]
 
 
 def _training_data(kind: str):
+    """Images, labels, and regression targets (sprites: scale, x, y scaled to about [-1, 1])."""
     if kind == "digits":
         grey, binary = digits("train", binarize=False), digits("train", binarize=True)
-        return torch.cat([grey.x, binary.x]), torch.cat([grey.y, binary.y])
-    data = sprites(6_000, seed=12345)  # a seed no dataset split uses
-    return data.x, data.y
+        return torch.cat([grey.x, binary.x]), torch.cat([grey.y, binary.y]), None
+    data = sprites(8_000, seed=12345)  # a seed no dataset split uses
+    f = data.factors
+    targets = torch.stack([(f[:, 1] - 0.8) * 5, (f[:, 3] - 16) / 8, (f[:, 4] - 16) / 8], 1)
+    return data.x, data.y, targets
 
 
 def _cache_file(kind: str) -> Path:
@@ -76,16 +83,22 @@ def _cache_file(kind: str) -> Path:
     return root / f"features-{kind}-{tag}.pt"
 
 
-def _train(kind: str, steps: int = 600, seed: int = 0) -> FeatureNet:
-    x, y = _training_data(kind)
-    with torch.random.fork_rng():
+def _train(kind: str, seed: int = 0) -> FeatureNet:
+    x, y, targets = _training_data(kind)
+    steps = 600 if kind == "digits" else 1500
+    # fork_rng: training here must not disturb the caller's random stream;
+    # enable_grad: we may be called from inside a no_grad evaluation.
+    with torch.random.fork_rng(), torch.enable_grad():
         torch.manual_seed(seed)
         net = FeatureNet(kind, int(y.max()) + 1)
         opt = torch.optim.Adam(net.parameters(), lr=2e-3)
         gen = torch.Generator().manual_seed(seed)
         for _ in range(steps):
             idx = torch.randint(len(x), (128,), generator=gen)
-            loss = F.cross_entropy(net(x[idx]), y[idx])
+            out = net.head(net.features(x[idx]))
+            loss = F.cross_entropy(out[:, :net.n_classes], y[idx])
+            if targets is not None:
+                loss = loss + F.mse_loss(out[:, net.n_classes:], targets[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -170,22 +170,19 @@ def train_gan(gan: GAN, data, *, steps: int = 2000, batch_size: int = 256,
               n_critic: int = 1, ema_decay: float | None = None, lr_decay: bool = False,
               max_seconds: float | None = None, seed: int = 0, device=None,
               callbacks: Iterable[Callback] = (), progress: bool = True,
-              log_every: int = 100, r1_every: int = 1, top_k: float = 1.0,
-              ema_start: float = 0.0) -> History:
+              log_every: int = 100, r1_every: int = 1) -> History:
     """Alternate ``n_critic`` discriminator steps and one generator step, ``steps`` times.
 
     ``ema_decay``: keep an exponential moving average of G (used by ``gan.sample``).
     ``lr_decay``: anneal both learning rates linearly to 0 over ``steps``, which lets the
     samples settle onto the modes instead of jittering around them.
+    ``r1_every``: "lazy" R1 (Karras et al., 2020): add the penalty on every k-th D step only,
+    times k, so its average pull is unchanged and most steps skip its double backward.
     """
     check_positive_int("steps", steps)
     check_positive_int("batch_size", batch_size)
     check_positive_int("n_critic", n_critic)
     check_positive_int("r1_every", r1_every)
-    if not 0 < top_k <= 1:
-        raise ValueError(f"top_k must be in (0, 1], got {top_k}")
-    if not 0 <= ema_start < 1:
-        raise ValueError(f"ema_start must be in [0, 1), got {ema_start}")
     cfg = gan.config
     device = get_device(device)
     torch.manual_seed(seed)
@@ -214,7 +211,7 @@ def train_gan(gan: GAN, data, *, steps: int = 2000, batch_size: int = 256,
         return x_all[idx], (None if y_all is None else y_all[idx])
 
     d_steps = 0
-    for step in range(steps):
+    for _ in range(steps):
         # ---- discriminator: n_critic steps on fresh real and generated batches
         for _ in range(n_critic):
             x, y = real_batch()
@@ -232,16 +229,12 @@ def train_gan(gan: GAN, data, *, steps: int = 2000, batch_size: int = 256,
             opt_d.step()
         # ---- generator: one step against the updated discriminator
         fake = gan.G(gan.noise(len(x)), y)
-        scores = gan.D(fake, y)
-        if top_k < 1:
-            frac = 1.0 - (1.0 - top_k) * step / max(steps - 1, 1)
-            scores = scores.topk(max(1, round(frac * len(scores)))).values
-        loss_g = g_loss(cfg.loss, scores)
+        loss_g = g_loss(cfg.loss, gan.D(fake, y))
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
         if ema_decay is not None:
-            gan.update_ema(ema_decay if step >= ema_start * steps else 0.0)
+            gan.update_ema(ema_decay)
         for s in schedules:
             s.step()
         loop.add({"loss_d": loss_d.detach(), "loss_g": loss_g.detach()})

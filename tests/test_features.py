@@ -42,9 +42,11 @@ def test_scores_rank_real_above_noise_and_collapse():
     good = features.image_scores(real.x, other.x)
     noise = features.image_scores(real.x, torch.rand(360, 1, 8, 8))
     ones = features.image_scores(real.x, other.x[other.y == 1])
-    assert good["frechet_distance"] < ones["frechet_distance"] < noise["frechet_distance"]
-    assert good["recall"] > ones["recall"]
-    assert good["precision"] > noise["precision"]
+    # held-out real digits are close; a collapsed generator (only 1s) and noise are far
+    assert good["frechet_distance"] < 0.1 * min(ones["frechet_distance"], noise["frechet_distance"])
+    # collapse keeps fidelity but loses coverage; noise loses both
+    assert ones["precision"] > 0.7 and ones["recall"] < 0.4 < good["recall"]
+    assert noise["precision"] < 0.5 < good["precision"]
 
 
 def test_upsampled_digits_share_the_feature_space():
