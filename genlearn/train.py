@@ -218,7 +218,9 @@ def train_gan(gan: GAN, data, *, steps: int = 2000, batch_size: int = 256,
             with torch.no_grad():
                 fake = gan.G(gan.noise(len(x)), y)
             critic = lambda t: gan.D(t, y)  # noqa: E731  (the same labels for real and fake)
-            loss_d = d_loss(cfg.loss, critic(x), critic(fake))
+            # one pass over real and fake together (D has no batch norm, so this is exact)
+            scores = gan.D(torch.cat([x, fake]), None if y is None else torch.cat([y, y]))
+            loss_d = d_loss(cfg.loss, scores[:len(x)], scores[len(x):])
             if cfg.loss == "wgan-gp":
                 loss_d = loss_d + cfg.gp_weight * gradient_penalty(critic, x, fake)
             if cfg.r1_gamma > 0 and d_steps % r1_every == 0:
@@ -229,9 +231,13 @@ def train_gan(gan: GAN, data, *, steps: int = 2000, batch_size: int = 256,
             opt_d.step()
         # ---- generator: one step against the updated discriminator
         fake = gan.G(gan.noise(len(x)), y)
-        loss_g = g_loss(cfg.loss, gan.D(fake, y))
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
+        gan.D.requires_grad_(False)  # backpropagate through D to G without D's weight gradients
+        try:
+            loss_g = g_loss(cfg.loss, gan.D(fake, y))
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+        finally:
+            gan.D.requires_grad_(True)
         opt_g.step()
         if ema_decay is not None:
             gan.update_ema(ema_decay)
