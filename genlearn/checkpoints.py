@@ -127,7 +127,7 @@ def load_checkpoint(path: str | os.PathLike, device=None, *, expect: str | None 
 
 
 def pretrained_path(name: str) -> Path:
-    """A checkpoint shipped with the package (rebuilt by ``benchmarks/build_pretrained.py``)."""
+    """A checkpoint shipped with the package (rebuilt by ``scripts/build_pretrained_*.py``)."""
     path = PRETRAINED_DIR / f"{name}.pt"
     if not path.is_file():
         available = sorted(p.stem for p in PRETRAINED_DIR.glob("*.pt"))

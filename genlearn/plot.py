@@ -2,8 +2,9 @@
 
 Every helper draws on an ``ax`` if given, else on a new figure, and returns the figure.
 Figures are made with ``matplotlib.figure.Figure`` rather than ``pyplot``, so they never
-open windows, never pile up in pyplot's memory, and display once in a notebook when they
-are a cell's last value (and save anywhere with :func:`save`).
+open windows and never pile up in pyplot's memory. In a notebook a figure displays once when
+it is a cell's last value, provided inline display is on (``%matplotlib inline``, the first
+code cell of every lesson); anywhere else, save it with :func:`save`.
 """
 
 from __future__ import annotations
