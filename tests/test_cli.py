@@ -50,7 +50,7 @@ def test_train_vae_with_time_budget(tmp_path):
     (["train", "gan", "--data", "ring", "--steps", "-5", "--out", "x"], "must be a positive integer, got -5"),
     (["train", "vae", "--data", "digits", "--max-seconds", "0", "--out", "x"], "must be > 0"),
     (["train", "vae", "--data", "digits", "--steps", "5", "--out", "x"], "--steps applies to GANs"),
-    (["train", "gan", "--data", "ring", "--device", "tpu", "--out", "x"], "unsupported device type 'tpu'"),
+    (["train", "gan", "--data", "ring", "--device", "tpu", "--out", "x"], "unknown device 'tpu'"),
     (["train", "gan", "--data", "ring"], "required: --out"),
     (["frobnicate"], "invalid choice"),
 ])

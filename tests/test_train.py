@@ -73,14 +73,15 @@ def test_gan_losses_train_without_nans(loss):
 def test_gan_training_moves_samples_toward_the_data():
     ring = toy2d("ring", 4096, seed=0)
     torch.manual_seed(0)
-    gan = GAN(GANConfig(hidden=(64, 64), r1_gamma=0.1))
+    gan = GAN(GANConfig(latent_dim=2, hidden=(64, 64), r1_gamma=0.1))
 
     def near_ring():  # the ring has radius 2; an untrained generator's points sit near the origin
         return ((gan.sample(1000).norm(dim=1) - 2.0).abs() < 0.3).float().mean().item()
 
     before = near_ring()
-    train_gan(gan, ring, steps=300, batch_size=128, lr_g=1e-3, lr_d=1e-3, progress=False)
-    assert before < 0.2 and near_ring() > 0.5
+    # the ring recipe's optimiser settings; seeds 0-3 reach 0.94-0.96 near the ring in about 1.5 s
+    train_gan(gan, ring, steps=500, batch_size=128, lr_g=2e-3, lr_d=2e-3, betas=(0.0, 0.99), progress=False)
+    assert before < 0.2 and near_ring() > 0.7
 
 
 def test_conditional_dcgan_step_runs_on_image_labels():
