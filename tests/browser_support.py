@@ -248,8 +248,18 @@ class LabServer:
                 return self.api("GET", f"/api/contents/{path}?content=1")["content"]
             except urllib.error.HTTPError as err:
                 if attempt == tries - 1:
-                    raise AssertionError(f"GET {path}: HTTP {err.code}: {err.read()[:300]!r}") from None
-                time.sleep(1)
+                    raise AssertionError(f"GET {path}: HTTP {err.code}: {err.read()[:300]!r}; "
+                                         f"{self._folder_listing(path)}; server log:\n{self.log_tail()}") from None
+                time.sleep(2)
+
+    def _folder_listing(self, path: str) -> str:
+        """What the server lists beside ``path`` (to diagnose a notebook that went missing)."""
+        folder = path.rsplit("/", 1)[0] if "/" in path else ""
+        try:
+            names = sorted(item["name"] for item in self.api("GET", f"/api/contents/{folder}")["content"])
+        except (urllib.error.URLError, KeyError, TypeError) as err:
+            return f"could not list {folder or '/'}: {err}"
+        return f"the server lists {folder or '/'}: {names}"
 
     def shutdown_kernels(self) -> None:
         for kernel in self.api("GET", "/api/kernels"):
