@@ -116,6 +116,12 @@ class _Loop:
         return self.history
 
 
+def adam(params, lr: float, betas: tuple[float, float], device: torch.device) -> torch.optim.Adam:
+    """Adam, fused into one kernel per step where PyTorch has one (CPU and CUDA): on the small
+    models here the per-tensor updates of the default implementation cost a third of a VAE step."""
+    return torch.optim.Adam(params, lr=lr, betas=betas, fused=device.type in ("cpu", "cuda"))
+
+
 # ============================================================================ VAE
 
 
@@ -137,7 +143,7 @@ def train_vae(model: VAE, data, *, epochs: int = 10, batch_size: int = 128, lr: 
     x_all = x_all.to(device)
     y_all = y_all.to(device) if (y_all is not None and model.config.n_classes) else None
     model.to(device).train()
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt = adam(model.parameters(), lr, (0.9, 0.999), device)
     steps_per_epoch = max(1, len(x_all) // batch_size)
     loop = _Loop(epochs * steps_per_epoch, "step", max_seconds, callbacks, progress, log_every, device)
     for epoch in range(epochs):
@@ -193,8 +199,8 @@ def train_gan(gan: GAN, data, *, steps: int = 2000, batch_size: int = 256,
     gan.to(device).train()
     if ema_decay is not None:
         gan.enable_ema()
-    opt_g = torch.optim.Adam(gan.G.parameters(), lr=lr_g, betas=betas)
-    opt_d = torch.optim.Adam(gan.D.parameters(), lr=lr_d, betas=betas)
+    opt_g = adam(gan.G.parameters(), lr_g, betas, device)
+    opt_d = adam(gan.D.parameters(), lr_d, betas, device)
     schedules = [torch.optim.lr_scheduler.LambdaLR(o, lambda s: 1.0 - s / steps)
                  for o in (opt_g, opt_d)] if lr_decay else []
     bs = min(batch_size, len(x_all))
@@ -213,10 +219,12 @@ def train_gan(gan: GAN, data, *, steps: int = 2000, batch_size: int = 256,
     d_steps = 0
     for _ in range(steps):
         # ---- discriminator: n_critic steps on fresh real and generated batches
-        for _ in range(n_critic):
+        for i in range(n_critic):
             x, y = real_batch()
-            with torch.no_grad():
-                fake = gan.G(gan.noise(len(x)), y)
+            # the last critic step's fakes keep their graph: the generator step reuses them
+            with torch.set_grad_enabled(i == n_critic - 1):
+                fake_g = gan.G(gan.noise(len(x)), y)
+            fake = fake_g.detach()
             critic = lambda t: gan.D(t, y)  # noqa: E731  (the same labels for real and fake)
             # one pass over real and fake together (D has no batch norm, so this is exact)
             scores = gan.D(torch.cat([x, fake]), None if y is None else torch.cat([y, y]))
@@ -229,11 +237,10 @@ def train_gan(gan: GAN, data, *, steps: int = 2000, batch_size: int = 256,
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             opt_d.step()
-        # ---- generator: one step against the updated discriminator
-        fake = gan.G(gan.noise(len(x)), y)
+        # ---- generator: one step against the updated discriminator, on the last fakes
         gan.D.requires_grad_(False)  # backpropagate through D to G without D's weight gradients
         try:
-            loss_g = g_loss(cfg.loss, gan.D(fake, y))
+            loss_g = g_loss(cfg.loss, gan.D(fake_g, y))
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
         finally:
