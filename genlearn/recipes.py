@@ -24,10 +24,11 @@ _VAE_2D = {"model": dict(x_shape=(2,), arch="mlp", latent_dim=2, hidden=(128, 12
            "train": dict(epochs=30, batch_size=128, lr=2e-3)}
 
 VAE_RECIPES: dict[str, dict] = {
-    # Binarized digits, Bernoulli likelihood (see genlearn.data.digits).
+    # Binarized digits, Bernoulli likelihood (see genlearn.data.digits). 150 epochs (~9 s on
+    # 2 CPU threads) beat 60 (18.4 nats) and 300 (overfits) on the held-out -ELBO: 17.9 nats.
     "digits": {"model": dict(x_shape=(1, 8, 8), arch="mlp", latent_dim=16, hidden=(256, 256),
                              likelihood="bernoulli"),
-               "train": dict(epochs=60, batch_size=64, lr=1e-3)},
+               "train": dict(epochs=150, batch_size=64, lr=1e-3)},
     # Decoder bias at the mean image and lr 3e-3 skip the conv VAE's "blank image" plateau.
     "sprites": {"model": dict(x_shape=(1, 32, 32), arch="conv", latent_dim=10, base_channels=16,
                               likelihood="bernoulli"),
