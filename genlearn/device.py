@@ -142,6 +142,11 @@ def is_accelerator(device: torch.device) -> bool:
     return device.type != CPU.type
 
 
+def has_fused_adam(device: torch.device) -> bool:
+    """Whether ``torch.optim.Adam(..., fused=True)`` runs on ``device`` (CPU and CUDA here)."""
+    return device.type in ("cpu", "cuda")
+
+
 def synchronize(device: torch.device) -> None:
     """Wait for queued GPU work, so timings measure the work and not its launch."""
     if device.type == "cuda":

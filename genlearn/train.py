@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from ._checks import check_positive_int
 from .data.base import as_tensors
-from .device import get_device, synchronize
+from .device import get_device, has_fused_adam, synchronize
 from .models.gan import GAN
 from .models.gan_losses import d_loss, g_loss, gradient_penalty, r1_penalty
 from .models.vae import VAE
@@ -119,7 +119,7 @@ class _Loop:
 def adam(params, lr: float, betas: tuple[float, float], device: torch.device) -> torch.optim.Adam:
     """Adam, fused into one kernel per step where PyTorch has one (CPU and CUDA): on the small
     models here the per-tensor updates of the default implementation cost a third of a VAE step."""
-    return torch.optim.Adam(params, lr=lr, betas=betas, fused=device.type in ("cpu", "cuda"))
+    return torch.optim.Adam(params, lr=lr, betas=betas, fused=has_fused_adam(device))
 
 
 # ============================================================================ VAE

@@ -128,3 +128,16 @@ def test_no_other_module_names_a_device_type(root):
             if re.search(r"""["'](cuda|cpu|mps)(:\d+)?["']""", code):
                 offenders.append(f"{path.name}:{i}: {line.strip()}")
     assert not offenders, "device names outside device.py:\n" + "\n".join(offenders)
+
+
+def test_fused_adam_is_used_where_torch_has_it():
+    from genlearn.device import has_fused_adam
+    from genlearn.train import adam
+
+    assert has_fused_adam(torch.device("cpu")) and not has_fused_adam(torch.device("mps"))
+    w = torch.nn.Parameter(torch.ones(3))
+    opt = adam([w], 0.1, (0.9, 0.999), torch.device("cpu"))
+    assert opt.defaults["fused"] is True
+    w.sum().backward()
+    opt.step()
+    assert torch.allclose(w.detach(), torch.full((3,), 0.9))  # Adam's first step moves by lr
