@@ -24,7 +24,7 @@ _VAE_2D = {"model": dict(x_shape=(2,), arch="mlp", latent_dim=2, hidden=(128, 12
            "train": dict(epochs=30, batch_size=128, lr=2e-3)}
 
 VAE_RECIPES: dict[str, dict] = {
-    # Binarized digits, Bernoulli likelihood (see genlearn.data.digits). 150 epochs (~9 s on
+    # Binarized digits, Bernoulli likelihood (see genlearn.data.digits). 150 epochs (5-8 s on
     # 2 CPU threads) beat 60 (18.4 nats) and 300 (overfits) on the held-out -ELBO: 17.9 nats.
     "digits": {"model": dict(x_shape=(1, 8, 8), arch="mlp", latent_dim=16, hidden=(256, 256),
                              likelihood="bernoulli"),
@@ -47,8 +47,8 @@ _GAN_2D = {"model": dict(x_shape=(2,), arch="mlp", latent_dim=2, hidden=(256, 25
                          loss="nonsaturating", r1_gamma=0.1),
            "train": dict(steps=1500, batch_size=512, lr_g=2e-3, lr_d=2e-3, betas=(0.0, 0.99),
                          r1_every=4, lr_decay=True)}
-# 25 modes need longer at a lower rate: 2,000 steps covered 25/25 with 66% high quality,
-# 5,000 steps 94% (seed 0).
+# 25 modes need longer at a lower rate: 2,000 steps covered 25/25 with 66% high quality
+# (seed 0), 5,000 steps 92-95% (seeds 0-2, 71-85 s).
 _GAN_GRID = {"model": _GAN_2D["model"],
              "train": {**_GAN_2D["train"], "steps": 5000, "lr_g": 1e-3, "lr_d": 1e-3}}
 

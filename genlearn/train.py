@@ -179,6 +179,9 @@ def train_gan(gan: GAN, data, *, steps: int = 2000, batch_size: int = 256,
               log_every: int = 100, r1_every: int = 1) -> History:
     """Alternate ``n_critic`` discriminator steps and one generator step, ``steps`` times.
 
+    The generator step reuses the fakes of the last discriminator step (one generator pass
+    per step, as in pytorch/examples' DCGAN), scored by the updated discriminator.
+
     ``ema_decay``: keep an exponential moving average of G (used by ``gan.sample``).
     ``lr_decay``: anneal both learning rates linearly to 0 over ``steps``, which lets the
     samples settle onto the modes instead of jittering around them.
