@@ -48,6 +48,8 @@ LAB_SETTINGS = {
         {"fetchNews": "false", "checkForUpdates": False},
     # Render every cell: with windowing, cells far from the viewport are not in the page.
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    # No saves behind the test's back: every save is the test's own Ctrl+S, awaited to its end.
+    "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
 }
 
 # An output whose top element is an ipywidgets view (JupyterLab sets no mime type attribute on it).
@@ -241,25 +243,42 @@ class LabServer:
             raw = resp.read()
         return json.loads(raw) if raw else None
 
-    def notebook(self, path: str, tries: int = 5) -> dict:
-        """The saved notebook (retried briefly: a save still being written answers 400)."""
-        for attempt in range(tries):
-            try:
-                return self.api("GET", f"/api/contents/{path}?content=1")["content"]
-            except urllib.error.HTTPError as err:
-                if attempt == tries - 1:
-                    raise AssertionError(f"GET {path}: HTTP {err.code}: {err.read()[:300]!r}; "
-                                         f"{self._folder_listing(path)}; server log:\n{self.log_tail()}") from None
-                time.sleep(2)
+    def notebook(self, path: str, timeout_s: float = 20) -> dict:
+        """The saved notebook, read from disk.
+
+        Not through the contents API: a GET that meets a save half-written (jupyter_server
+        writes in place after copying the old file to ``.~name``) "repairs" it by moving the
+        file to ``name.invalid``, and two such GETs racing each other lose the notebook
+        altogether (seen in CI: lesson 03 answered 404 after Run All). Reading the file has no
+        side effects; it is retried until no intermediate is left and the JSON parses.
+        """
+        file = self.root_dir / path
+        intermediate = file.with_name(".~" + file.name)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            problem = None
+            if intermediate.exists():
+                problem = f"a save is still being written ({intermediate.name} exists)"
+            else:
+                try:
+                    return json.loads(file.read_text(encoding="utf-8"))
+                except FileNotFoundError:
+                    problem = "the file is missing"
+                except (json.JSONDecodeError, UnicodeDecodeError) as err:
+                    problem = f"the file is not valid JSON yet ({err})"
+            if time.monotonic() > deadline:
+                raise AssertionError(f"could not read the saved {path} within {timeout_s:.0f} s: {problem}; "
+                                     f"{self._folder_listing(path)}; server log:\n{self.log_tail()}")
+            time.sleep(0.25)
 
     def _folder_listing(self, path: str) -> str:
-        """What the server lists beside ``path`` (to diagnose a notebook that went missing)."""
-        folder = path.rsplit("/", 1)[0] if "/" in path else ""
+        """What is on disk beside ``path`` (to diagnose a notebook that went missing)."""
+        folder = (self.root_dir / path).parent
         try:
-            names = sorted(item["name"] for item in self.api("GET", f"/api/contents/{folder}")["content"])
-        except (urllib.error.URLError, KeyError, TypeError) as err:
-            return f"could not list {folder or '/'}: {err}"
-        return f"the server lists {folder or '/'}: {names}"
+            names = sorted(p.name for p in folder.iterdir())
+        except OSError as err:
+            return f"could not list {folder}: {err}"
+        return f"{folder.relative_to(self.root_dir) or '.'} holds: {names}"
 
     def shutdown_kernels(self) -> None:
         for kernel in self.api("GET", "/api/kernels"):
@@ -336,9 +355,17 @@ def wait_run_finished(page, timeout_s: float) -> float:
     return time.monotonic() - start
 
 
-def save_notebook(page) -> None:
-    page.keyboard.press("Control+s")
-    page.locator(".jp-mod-current .jp-mod-dirty").wait_for(state="detached", timeout=20_000)
+def save_notebook(page, timeout_s: float = 30) -> None:
+    """Save the visible notebook and wait for the server to answer the save (the PUT), so the
+    file on disk is complete when this returns. Waiting for the dirty mark to go is not enough:
+    it may not be set yet when Ctrl+S is pressed."""
+    def is_save(response) -> bool:
+        return response.request.method == "PUT" and "/api/contents/" in response.url
+    with page.expect_response(is_save, timeout=timeout_s * 1000) as saved:
+        page.keyboard.press("Control+s")
+    response = saved.value
+    assert response.ok, f"saving the notebook failed: HTTP {response.status} {response.text()[:300]}"
+    page.locator(".jp-mod-current .jp-mod-dirty").wait_for(state="detached", timeout=timeout_s * 1000)
 
 
 def error_outputs(nb: dict) -> list[str]:
