@@ -470,6 +470,31 @@ def wait_image_changed(img, old_src: str, timeout_s: float = 30) -> None:
         arg=[img.element_handle(), old_src], timeout=timeout_s * 1000, polling=200)
 
 
+def wait_image_settled(img, quiet_s: float = 1.0, timeout_s: float = 60) -> str:
+    """Wait until the kernel is idle and an image has shown the same loaded source for
+    ``quiet_s``; return that source.
+
+    One control change can redraw more than once (a slider nudged twice sends two values), and
+    the last redraw may still be on its way when the next check starts; comparing against a
+    picture that is about to be replaced would pass or fail by timing alone.
+    """
+    page = img.page
+    deadline = time.monotonic() + timeout_s
+    last, since = None, time.monotonic()
+    while True:
+        src = image_src(img)
+        loaded = img.evaluate("el => el.complete && el.naturalWidth > 0")
+        idle = page.locator(IDLE).count() > 0
+        if src != last or not loaded or not idle:
+            last, since = src, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return src
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the image did not settle within {timeout_s:.0f} s "
+                                 f"(kernel idle: {idle}, loaded: {loaded})")
+        page.wait_for_timeout(100)
+
+
 class Evidence:
     """Screenshots of the views a test checks, written to ``folder`` by :meth:`save` when it fails.
 

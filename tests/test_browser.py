@@ -148,12 +148,13 @@ def assert_action_changes_image(page, view, action, what: str, name: str, timeou
     """Do ``action()`` on a widget view; its image must then show different pixels."""
     evidence = page.evidence
     img = view.locator("img").first
-    src_before = bs.image_src(img)
+    src_before = bs.wait_image_settled(img)  # earlier changes have all been drawn
     before = evidence.shot(f"{name}-before", img)
     evidence.shot(f"{name}-view-before", view)
     action()
     try:
         bs.wait_image_changed(img, src_before, timeout_s)
+        bs.wait_image_settled(img, timeout_s=timeout_s)
     finally:
         evidence.shot(f"{name}-view-after", view)
     after = evidence.shot(f"{name}-after", img)
