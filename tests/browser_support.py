@@ -278,7 +278,7 @@ class LabServer:
             names = sorted(p.name for p in folder.iterdir())
         except OSError as err:
             return f"could not list {folder}: {err}"
-        return f"{folder.relative_to(self.root_dir) or '.'} holds: {names}"
+        return f"{folder.relative_to(self.root_dir)} holds: {names}"
 
     def shutdown_kernels(self) -> None:
         for kernel in self.api("GET", "/api/kernels"):
