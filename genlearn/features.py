@@ -25,6 +25,7 @@ from ._checks import check_choice
 from .data import digits, sprites
 from .device import CPU
 from .metrics import frechet_distance, precision_recall
+from .train import train_classifier
 
 FEATURE_DIM = 64
 _VERSION = 2  # bump when the architecture or training changes: it renames the cache file
@@ -86,22 +87,20 @@ def _cache_file(kind: str) -> Path:
 def _train(kind: str, seed: int = 0) -> FeatureNet:
     x, y, targets = _training_data(kind)
     steps = 600 if kind == "digits" else 1500
-    # fork_rng: training here must not disturb the caller's random stream;
-    # enable_grad: we may be called from inside a no_grad evaluation.
-    with torch.random.fork_rng(), torch.enable_grad():
+    # fork_rng: training here must not disturb the caller's random stream
+    with torch.random.fork_rng():
         torch.manual_seed(seed)
         net = FeatureNet(kind, int(y.max()) + 1)
-        opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-        gen = torch.Generator().manual_seed(seed)
-        for _ in range(steps):
-            idx = torch.randint(len(x), (128,), generator=gen)
+
+        def batch_loss(idx):
             out = net.head(net.features(x[idx]))
             loss = F.cross_entropy(out[:, :net.n_classes], y[idx])
             if targets is not None:
                 loss = loss + F.mse_loss(out[:, net.n_classes:], targets[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            return loss
+
+        train_classifier(net, len(x), batch_loss, steps=steps, batch_size=128, lr=2e-3,
+                         generator=torch.Generator().manual_seed(seed))
     return net.eval()
 
 

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from genlearn.data import toy2d
-from genlearn.models.diffusion import Diffusion, DiffusionConfig, timestep_embedding, train_diffusion
+from genlearn.models.diffusion import Diffusion, DiffusionConfig, timestep_embedding
+from genlearn.train import train_diffusion
 
 
 def test_schedule_ends_in_noise_and_matches_its_definition():

@@ -21,23 +21,19 @@ is the DDPM "simple" objective (a reweighted ELBO):
           \sigma_t^2 = \tilde\beta_t = \frac{1 - \bar\alpha_{t-1}}{1 - \bar\alpha_t}\beta_t
 
 Data are standardized inside the model (``shift``/``scale`` buffers set from the training
-data), so the noise schedule fits any 2D dataset. :func:`train_diffusion` is the training
-loop, in the style of :mod:`genlearn.train` and returning the same ``History``.
+data), so the noise schedule fits any 2D dataset. :func:`genlearn.train.train_diffusion`
+trains it.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
-from tqdm.auto import tqdm
 
 from .._checks import check_positive_int
-from ..data.base import as_tensors
-from ..device import get_device, synchronize
 
 
 @dataclass
@@ -158,60 +154,3 @@ class Diffusion(nn.Module):
         self.train(was_training)
         out = x * self.scale + self.shift
         return (out, trajectory) if return_trajectory else out
-
-
-def train_diffusion(model: Diffusion, data, *, steps: int = 3000, batch_size: int = 512,
-                    lr: float = 2e-3, max_seconds: float | None = None, seed: int = 0,
-                    device=None, callbacks=(), progress: bool = True, log_every: int = 100):
-    """Fit eps_theta with Adam (learning rate annealed linearly to 0); returns a
-    :class:`genlearn.train.History` with ``loss`` records. Callbacks may return True to stop."""
-    from ..train import History  # imported here: models never depend on train at import time
-
-    check_positive_int("steps", steps)
-    check_positive_int("batch_size", batch_size)
-    check_positive_int("log_every", log_every)
-    if max_seconds is not None and max_seconds <= 0:
-        raise ValueError(f"max_seconds must be > 0, got {max_seconds}")
-    device = get_device(device)
-    torch.manual_seed(seed)
-    order = torch.Generator().manual_seed(seed)
-    x_all, _ = as_tensors(data)
-    x_all = x_all.float().to(device)
-    model.to(device).train()
-    model.fit_normalization(x_all)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 - s / steps)
-    history, pending = History(), []
-    bar = tqdm(total=steps, unit="step", disable=not progress, leave=False)
-    start = time.perf_counter()
-    for step in range(steps):
-        idx = torch.randint(len(x_all), (min(batch_size, len(x_all)),), generator=order).to(device)
-        loss = model.loss(x_all[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        pending.append(loss.detach())
-        history.steps += 1
-        bar.update()
-        last = step == steps - 1
-        if (step + 1) % log_every == 0 or last:
-            record = {"step": history.steps, "time": round(time.perf_counter() - start, 3),
-                      "loss": float(torch.stack(pending).mean())}
-            pending.clear()
-            history.records.append(record)
-            bar.set_postfix(loss=f"{record['loss']:.3g}", refresh=False)
-            if any([bool(cb(history)) for cb in callbacks]):
-                history.stopped = "callback"
-                break
-        if max_seconds is not None and time.perf_counter() - start > max_seconds:
-            history.stopped = "time budget"
-            if pending:
-                history.records.append({"step": history.steps, "time": round(time.perf_counter() - start, 3),
-                                        "loss": float(torch.stack(pending).mean())})
-            break
-    synchronize(device)
-    history.seconds = time.perf_counter() - start
-    bar.close()
-    model.eval()
-    return history

@@ -66,14 +66,16 @@ class ELBO(NamedTuple):
     kl: torch.Tensor
 
 
-def kl_normal_std(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+def kl_normal_std(mu: torch.Tensor, logvar: torch.Tensor, *, per_dimension: bool = False) -> torch.Tensor:
     r"""KL( N(mu, diag exp(logvar)) || N(0, I) ), summed over the latent dimensions.
 
     .. math:: \mathrm{KL} = \tfrac12 \sum_j \left(\mu_j^2 + \sigma_j^2 - 1 - \log\sigma_j^2\right)
 
-    It is 0 exactly when mu = 0 and logvar = 0. Shapes: (B, Z) -> (B,).
+    It is 0 exactly when mu = 0 and logvar = 0. Shapes: (B, Z) -> (B,); with
+    ``per_dimension`` the terms of the sum, one per latent dimension: (B, Z).
     """
-    return 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar).sum(dim=-1)
+    terms = mu.square() + logvar.exp() - 1.0 - logvar  # (B, Z)
+    return 0.5 * (terms if per_dimension else terms.sum(dim=-1))
 
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor,

@@ -171,7 +171,7 @@ class MixtureDensity(FigureWidget):
         self.state = {"dataset": self.dataset.value, "n_components": self.k.value,
                       "n_samples": self.n.value, "train_ll": train_ll, "test_ll": test_ll,
                       "log_density": log_p, "means": gmm.means_.copy()}
-        fig, (a, b) = plot.new_axes(2, size=3.4)
+        fig, (a, b) = plot.new_axes(ncols=2, size=3.4)
         im = a.imshow(np.clip(log_p, -12, None), origin="lower", extent=(-lim, lim, -lim, lim),
                       cmap="viridis")
         fig.colorbar(im, ax=a, shrink=0.8, label=r"$\log p(x)$")

@@ -108,7 +108,7 @@ class ModelComparison(FigureWidget):
     def draw(self):
         name = self.choice.value
         samples, metrics = self.evaluate(name)
-        fig, (ax_s, ax_m) = plot.new_axes(2, size=3.6)
+        fig, (ax_s, ax_m) = plot.new_axes(ncols=2, size=3.6)
         if self.feature_space is None:
             plot.scatter2d(samples, reference=self.real, centers=self.centers, ax=ax_s, title=name)
         else:
