@@ -8,6 +8,7 @@ write ``self.n = check_positive_int("n", n)``. :func:`argparse_type` turns a che
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 from collections.abc import Callable
 
@@ -36,6 +37,13 @@ def check_positive(name: str, value) -> float:
     if value <= 0:
         raise ValueError(f"{name} must be > 0, got {value}")
     return float(value)
+
+
+def check_range(name: str, value, low, high):
+    """A number (not a bool) with ``low <= value <= high``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise ValueError(f"{name} must be between {low} and {high}, got {value!r}")
+    return value
 
 
 def check_learning_rate(name: str, value) -> float:
@@ -84,7 +92,7 @@ def check_batch(name: str, x, item_shape: tuple[int, ...] | None = None) -> torc
     """
     if item_shape is None:
         if not isinstance(x, torch.Tensor) or x.dim() != 4:
-            raise ValueError(f"{name} must be an (N, C, H, W) tensor of images, "
+            raise ValueError(f"{name} must be a tensor of images (N, C, H, W), "
                              f"got {tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
         return x
     if not isinstance(x, torch.Tensor):
@@ -93,6 +101,20 @@ def check_batch(name: str, x, item_shape: tuple[int, ...] | None = None) -> torc
         raise ValueError(f"{name} must have shape (B, {', '.join(map(str, item_shape))}), "
                          f"got {tuple(x.shape)}")
     return x
+
+
+def resolve_config(config_cls: type, config, overrides: dict):
+    """A model's config: ``config_cls(**overrides)``, or ``config`` with ``overrides`` merged
+    in (a new, re-validated config); never an override silently ignored."""
+    fields = {f.name for f in dataclasses.fields(config_cls)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise TypeError(f"unknown {config_cls.__name__} field(s) {unknown}; fields: {', '.join(sorted(fields))}")
+    if config is None:
+        return config_cls(**overrides)
+    if not isinstance(config, config_cls):
+        raise TypeError(f"config must be a {config_cls.__name__}, got {type(config).__name__}")
+    return dataclasses.replace(config, **overrides) if overrides else config
 
 
 def argparse_type(check: Callable, name: str, parse: Callable[[str], object] = int,

@@ -47,8 +47,10 @@ def test_train_vae_with_time_budget(tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["train", "gan", "--data", "mnist", "--out", "x"], "invalid choice: 'mnist'"),
-    (["train", "gan", "--data", "ring", "--steps", "-5", "--out", "x"], "must be a positive integer, got -5"),
-    (["train", "vae", "--data", "digits", "--max-seconds", "0", "--out", "x"], "must be > 0"),
+    (["train", "gan", "--data", "ring", "--steps", "-5", "--out", "x"], "argument --steps: steps must be >= 1, got -5"),
+    (["train", "vae", "--data", "digits", "--max-seconds", "0", "--out", "x"], "max_seconds must be > 0"),
+    (["train", "vae", "--data", "digits", "--seed", "x1", "--out", "x"], "expected an integer, got 'x1'"),
+    (["train", "gan", "--data", "patterns", "--out", "x"], "invalid choice: 'patterns'"),
     (["train", "vae", "--data", "digits", "--steps", "5", "--out", "x"], "--steps applies to GANs"),
     (["train", "gan", "--data", "ring", "--device", "tpu", "--out", "x"], "unknown device 'tpu'"),
     (["train", "gan", "--data", "ring"], "required: --out"),

@@ -20,6 +20,10 @@ is the DDPM "simple" objective (a reweighted ELBO):
           \epsilon_\theta(x_t, t)\Big) + \sigma_t z,\quad z \sim \mathcal N(0, I),\
           \sigma_t^2 = \tilde\beta_t = \frac{1 - \bar\alpha_{t-1}}{1 - \bar\alpha_t}\beta_t
 
+Steps are numbered :math:`t = 1, \dots, T` everywhere (``loss``, ``eps``, ``q_sample``,
+``noised``, ``sample``), and the schedule tensors (``betas``, ``alpha_bars``, ...) are indexed
+by ``t``; their entry 0 means "no noise yet".
+
 Data are standardized inside the model (``shift``/``scale`` buffers set from the training
 data), so the noise schedule fits any 2D dataset. :func:`genlearn.train.train_diffusion`
 trains it.
@@ -33,7 +37,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from .._checks import check_positive_int
+from .._checks import check_positive_int, resolve_config
 
 
 @dataclass
@@ -70,14 +74,18 @@ class Diffusion(nn.Module):
 
     def __init__(self, config: DiffusionConfig | None = None, **overrides):
         super().__init__()
-        self.config = cfg = config or DiffusionConfig(**overrides)
-        betas = torch.linspace(cfg.beta_start, cfg.beta_end, cfg.T)
-        self.register_buffer("betas", betas)                          # (T,)
+        self.config = cfg = resolve_config(DiffusionConfig, config, overrides)
+        # Steps are numbered t = 1..T, as in the paper; every schedule tensor is indexed by t,
+        # and its entry 0 is "no noise yet" (beta_0 = 0, alpha_bar_0 = 1, sigma_0 = 0).
+        betas = torch.cat([torch.zeros(1), torch.linspace(cfg.beta_start, cfg.beta_end, cfg.T)])
+        alpha_bars = torch.cumprod(1.0 - betas, 0)
+        self.register_buffer("betas", betas)                          # (T + 1,)
         self.register_buffer("alphas", 1.0 - betas)
-        self.register_buffer("alpha_bars", torch.cumprod(1.0 - betas, 0))
+        self.register_buffer("alpha_bars", alpha_bars)
         # Posterior variance of q(x_{t-1} | x_t, x_0): sharper samples than beta_t with few steps.
-        prev = torch.cat([torch.ones(1), self.alpha_bars[:-1]])
-        self.register_buffer("sigmas", (betas * (1 - prev) / (1 - self.alpha_bars)).sqrt())
+        sigmas = torch.zeros(cfg.T + 1)
+        sigmas[1:] = (betas[1:] * (1 - alpha_bars[:-1]) / (1 - alpha_bars[1:])).sqrt()
+        self.register_buffer("sigmas", sigmas)
         self.register_buffer("shift", torch.zeros(cfg.x_dim))
         self.register_buffer("scale", torch.ones(cfg.x_dim))
         self.register_buffer("freqs", 2.0 ** torch.arange(cfg.fourier, dtype=torch.float32))
@@ -98,13 +106,14 @@ class Diffusion(nn.Module):
         self.scale.copy_(x.std(0).clamp_min(1e-6))
 
     def eps(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """eps_theta(x_t, t): the predicted noise, (B, D), in standardized units."""
+        """eps_theta(x_t, t) for steps t (B,) in 1..T: the predicted noise, (B, D), in standardized units."""
         angles = (x_t[:, :, None] * self.freqs).flatten(1)                 # (B, D * fourier)
         feats = [x_t, angles.sin(), angles.cos(), timestep_embedding(t, self.config.time_dim)]
         return self.net(torch.cat(feats, dim=1))
 
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps (standardized units)."""
+        """x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps for steps t (B,) in 0..T
+        (standardized units)."""
         ab = self.alpha_bars[t][:, None]                              # (B, 1)
         return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
 
@@ -113,7 +122,7 @@ class Diffusion(nn.Module):
         if x.dim() != 2 or x.shape[1] != self.config.x_dim:
             raise ValueError(f"x must be (B, {self.config.x_dim}), got {tuple(x.shape)}")
         x0 = (x - self.shift) / self.scale
-        t = torch.randint(self.config.T, (len(x0),), device=x0.device, generator=generator)
+        t = torch.randint(1, self.config.T + 1, (len(x0),), device=x0.device, generator=generator)
         noise = torch.randn(x0.shape, device=x0.device, generator=generator)
         return (noise - self.eps(self.q_sample(x0, t, noise), t)).square().sum(1).mean()
 
@@ -126,7 +135,7 @@ class Diffusion(nn.Module):
             return x.clone()
         x0 = (x.to(self.device) - self.shift) / self.scale
         noise = torch.randn(x0.shape, device=x0.device, generator=generator)
-        tt = torch.full((len(x0),), t - 1, device=x0.device, dtype=torch.long)
+        tt = torch.full((len(x0),), t, device=x0.device, dtype=torch.long)
         return self.q_sample(x0, tt, noise) * self.scale + self.shift
 
     @torch.no_grad()
@@ -141,15 +150,15 @@ class Diffusion(nn.Module):
         x = torch.randn(n, self.config.x_dim, device=self.device, generator=generator)
         to_data = lambda z: (z * self.scale + self.shift).cpu()  # noqa: E731
         trajectory = [to_data(x)]
-        for t in reversed(range(self.config.T)):
+        for t in range(self.config.T, 0, -1):                         # x_t -> x_{t-1}
             tt = torch.full((n,), t, device=self.device, dtype=torch.long)
             a, ab, b = self.alphas[t], self.alpha_bars[t], self.betas[t]
             mean = (x - b / (1 - ab).sqrt() * self.eps(x, tt)) / a.sqrt()
-            if t > 0:
+            if t > 1:
                 x = mean + self.sigmas[t] * torch.randn(x.shape, device=x.device, generator=generator)
             else:
                 x = mean
-            if return_trajectory and (t % keep_every == 0):
+            if return_trajectory and ((t - 1) % keep_every == 0):
                 trajectory.append(to_data(x))
         self.train(was_training)
         out = x * self.scale + self.shift

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from .._checks import check_choice, check_positive_int
+from .._checks import check_choice, check_positive_int, resolve_config
 from .blocks import ConvDown, ConvUp, mlp, one_hot
 from .gan_losses import LOSSES
 
@@ -116,7 +116,7 @@ class GAN(nn.Module):
 
     def __init__(self, config: GANConfig | None = None, **overrides):
         super().__init__()
-        self.config = cfg = config or GANConfig(**overrides)
+        self.config = cfg = resolve_config(GANConfig, config, overrides)
         self.G = Generator(cfg)
         self.D = Discriminator(cfg)
         self.G_ema: Generator | None = None

@@ -30,7 +30,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .._checks import check_choice, check_positive_int
+from .._checks import check_batch, check_choice, check_positive_int, resolve_config
 from .blocks import ConvDown, ConvUp, mlp, one_hot
 
 LOG_2PI = math.log(2 * math.pi)
@@ -104,7 +104,7 @@ def gaussian_log_likelihood(mean: torch.Tensor, log_sigma: torch.Tensor, x: torc
 class VAE(nn.Module):
     def __init__(self, config: VAEConfig | None = None, **overrides):
         super().__init__()
-        self.config = cfg = config or VAEConfig(**overrides)
+        self.config = cfg = resolve_config(VAEConfig, config, overrides)
         x_dim = math.prod(cfg.x_shape)
         c = cfg.n_classes
         if cfg.arch == "conv":
@@ -127,7 +127,7 @@ class VAE(nn.Module):
     # ----------------------------------------------------------------- the three parts
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None):
         """q(z|x[, y]): returns ``mu``, ``logvar``, each (B, Z)."""
-        self._check_x(x)
+        check_batch("x", x, self.config.x_shape)
         h = self.enc_body(x)  # (B, F)
         y1 = one_hot(y, self.config.n_classes, len(x))
         if y1 is not None:
@@ -211,12 +211,3 @@ class VAE(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
-
-    def _check_x(self, x: torch.Tensor) -> None:
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-        if tuple(x.shape[1:]) != self.config.x_shape:
-            raise ValueError(
-                f"x must have shape (B, {', '.join(map(str, self.config.x_shape))}), "
-                f"got {tuple(x.shape)}"
-            )

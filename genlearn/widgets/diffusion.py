@@ -13,6 +13,7 @@ import ipywidgets as W
 import torch
 
 from .. import plot
+from .._checks import check_positive_int
 from .base import FigureWidget
 
 
@@ -30,8 +31,7 @@ class DiffusionExplorer(FigureWidget):
             raise ValueError("trajectory must be a list of at least 2 (N, 2) tensors (x_T ... x_0)")
         if any(t.dim() != 2 or t.shape[1] != 2 for t in trajectory):
             raise ValueError("every frame of the trajectory must be (N, 2) points")
-        if steps_between < 1:
-            raise ValueError(f"steps_between must be >= 1, got {steps_between}")
+        check_positive_int("steps_between", steps_between)
         self.trajectory, self.steps_between, self.reference = list(trajectory), steps_between, reference
         ref = [reference] if reference is not None else []
         self.lim = lim or float(torch.cat([trajectory[-1], *ref]).abs().quantile(0.995)) * 1.3

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from .._checks import check_choice, check_learning_rate, check_positive_int
+from .._checks import check_choice, check_learning_rate, check_positive_int, check_range
 from ..data import toy2d
 from ..device import get_device
 from ..latent import interpolate
@@ -60,11 +60,8 @@ class GanPlayground(FigureWidget):
         check_choice("loss", loss, LOSSES)
         check_learning_rate("lr_g", lr_g)
         check_learning_rate("lr_d", lr_d)
-        if r1_gamma not in self.R1_CHOICES:
-            raise ValueError(f"r1_gamma must be one of {self.R1_CHOICES}, got {r1_gamma!r}")
-        check_positive_int("steps_per_click", steps_per_click)
-        if steps_per_click > 2000:
-            raise ValueError(f"steps_per_click must be <= 2000, got {steps_per_click}")
+        check_choice("r1_gamma", r1_gamma, self.R1_CHOICES)
+        check_range("steps_per_click", check_positive_int("steps_per_click", steps_per_click), 1, 2000)
         self.hidden, self.latent_dim = tuple(hidden), check_positive_int("latent_dim", latent_dim)
         self.batch_size = check_positive_int("batch_size", batch_size)
         self.n_samples = check_positive_int("n_samples", n_samples)
@@ -280,12 +277,9 @@ class GanLatentExplorer(FigureWidget):
                  ema: bool = True):
         if not isinstance(gan, GAN) or not gan.config.is_image:
             raise ValueError("GanLatentExplorer needs a genlearn GAN on images (x_shape (C, H, W))")
-        if not 2 <= check_positive_int("n_steps", n_steps) <= 20:
-            raise ValueError(f"n_steps must be in 2..20, got {n_steps}")
-        if not 1 <= check_positive_int("n_grid", n_grid) <= 100:
-            raise ValueError(f"n_grid must be in 1..100, got {n_grid}")
-        if not 0.1 <= truncation <= 3.0:
-            raise ValueError(f"truncation must be in [0.1, 3.0], got {truncation}")
+        check_range("n_steps", check_positive_int("n_steps", n_steps), 2, 20)
+        check_range("n_grid", check_positive_int("n_grid", n_grid), 1, 100)
+        check_range("truncation", truncation, 0.1, 3.0)
         check_choice("path", path, self.PATHS)
         self.gan, self.n_steps, self.n_grid, self.ema = gan, n_steps, n_grid, ema
         Z, K = gan.config.latent_dim, gan.config.n_classes
@@ -298,8 +292,7 @@ class GanLatentExplorer(FigureWidget):
         controls = [self.seed_a, self.seed_b, self.truncation, self.path]
         self.label = None
         if K:
-            if not 0 <= label < K:
-                raise ValueError(f"label must be in 0..{K - 1}, got {label}")
+            check_range("label", label, 0, K - 1)
             self.label = W.Dropdown(options=list(range(K)), value=label, description="class y")
             controls.append(self.label)
         elif label != 0:

@@ -22,7 +22,7 @@ import torch
 from matplotlib.figure import Figure
 
 from .. import plot
-from .._checks import check_batch
+from .._checks import check_batch, check_positive, check_positive_int, check_range
 from ..latent import decode, encode, factor_correlations, kl_per_dimension, traverse
 from .base import FigureWidget
 
@@ -40,8 +40,7 @@ class ReconstructionBrowser(FigureWidget):
         if not models:
             raise ValueError("models must be a non-empty {label: model} dict")
         check_batch("x", x)
-        if not 1 <= n_show <= len(x):
-            raise ValueError(f"n_show must be between 1 and len(x)={len(x)}, got {n_show}")
+        check_range("n_show", n_show, 1, len(x))
         self.models, self.x, self.n_show = dict(models), x, n_show
         self.errors = {k: m.reconstruction_error(x) if hasattr(m, "reconstruction_error")
                        else float((m.reconstruct(x.to(m.device)).cpu() - x).square().flatten(1).sum(1).mean())
@@ -84,10 +83,8 @@ class LatentExplorer(FigureWidget):
     def __init__(self, model, data=None, *, n_sliders: int = 8, lim: float = 3.0, step: float = 0.05,
                  class_names=None):
         latent_dim = model.config.latent_dim
-        if n_sliders < 1:
-            raise ValueError(f"n_sliders must be >= 1, got {n_sliders}")
-        if lim <= 0:
-            raise ValueError(f"lim must be > 0, got {lim}")
+        check_positive_int("n_sliders", n_sliders)
+        check_positive("lim", lim)
         self.model, self.lim = model, lim
         self.sliders = [W.FloatSlider(value=0.0, min=-lim, max=lim, step=step, description=f"z{j + 1}",
                                       continuous_update=True, readout_format=".2f")
