@@ -60,6 +60,20 @@ class History:
                 "stopped": self.stopped}
 
 
+def _start(seed: int, device) -> tuple[torch.device, torch.Generator]:
+    """Seed torch's global stream (initialization, noise) and return the device and the
+    generator of the batch order, both from ``seed``."""
+    device = get_device(device)
+    torch.manual_seed(seed)
+    return device, torch.Generator().manual_seed(seed)
+
+
+def _on_device(data, device: torch.device, labels: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``data`` as float tensors on ``device``; its labels only where the model takes them."""
+    x, y = as_tensors(data)
+    return x.float().to(device), (y.to(device) if (y is not None and labels) else None)
+
+
 def batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
     """Index batches over one shuffled epoch; the last, smaller batch is dropped unless it is all."""
     order = torch.randperm(n, generator=generator)
@@ -150,12 +164,8 @@ def train_vae(model: VAE, data, *, epochs: int = 10, batch_size: int = 128, lr: 
     """
     check_positive_int("epochs", epochs)
     check_positive_int("batch_size", batch_size)
-    device = get_device(device)
-    torch.manual_seed(seed)
-    order = torch.Generator().manual_seed(seed)
-    x_all, y_all = as_tensors(data)
-    x_all = x_all.to(device)
-    y_all = y_all.to(device) if (y_all is not None and model.config.n_classes) else None
+    device, order = _start(seed, device)
+    x_all, y_all = _on_device(data, device, labels=bool(model.config.n_classes))
     model.to(device).train()
     opt = adam(model.parameters(), lr, (0.9, 0.999), device)
     steps_per_epoch = max(1, len(x_all) // batch_size)
@@ -206,9 +216,7 @@ class GanStepper:
         self.r1_every = check_positive_int("r1_every", r1_every)
         self.gan, self.device, self.generator = gan, get_device(device), generator
         self.order = torch.Generator().manual_seed(seed)
-        x_all, y_all = as_tensors(data)
-        self.x = x_all.to(self.device)
-        self.y = y_all.to(self.device) if (y_all is not None and gan.config.n_classes) else None
+        self.x, self.y = _on_device(data, self.device, labels=bool(gan.config.n_classes))
         self.batch_size = min(batch_size, len(self.x))
         gan.to(self.device).train()
         self.ema_decay = ema_decay
@@ -316,11 +324,8 @@ def train_diffusion(model: Diffusion, data, *, steps: int = 3000, batch_size: in
     The model first standardizes itself on ``data`` (``fit_normalization``)."""
     check_positive_int("steps", steps)
     check_positive_int("batch_size", batch_size)
-    device = get_device(device)
-    torch.manual_seed(seed)
-    order = torch.Generator().manual_seed(seed)
-    x_all, _ = as_tensors(data)
-    x_all = x_all.float().to(device)
+    device, order = _start(seed, device)
+    x_all, _ = _on_device(data, device, labels=False)
     model.to(device).train()
     model.fit_normalization(x_all)
     opt = torch.optim.Adam(model.parameters(), lr=lr)

@@ -27,7 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .._checks import check_batch, check_choice, check_positive_int, resolve_config
-from .blocks import ConvDown, ConvUp, mlp
+from .blocks import ConvDown, ConvUp, check_common_fields, mlp
 
 
 @dataclass
@@ -41,10 +41,7 @@ class AutoencoderConfig:
     n_classes: int = 0                     # always 0: lets train_vae treat it like an unconditional VAE
 
     def __post_init__(self):
-        self.x_shape = tuple(int(s) for s in self.x_shape)
-        self.hidden = tuple(int(h) for h in self.hidden)
-        check_positive_int("latent_dim", self.latent_dim)
-        check_choice("arch", self.arch, ("mlp", "conv"))
+        check_common_fields(self, ("mlp", "conv"))
         check_choice("loss", self.loss, ("bce", "mse"))
         if self.n_classes != 0:
             raise ValueError("the plain autoencoder is unconditional: n_classes must be 0 "

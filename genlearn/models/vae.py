@@ -31,7 +31,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .._checks import check_batch, check_choice, check_positive_int, resolve_config
-from .blocks import ConvDown, ConvUp, mlp, one_hot
+from .blocks import ConvDown, ConvUp, check_common_fields, mlp, one_hot
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -48,10 +48,7 @@ class VAEConfig:
     n_classes: int = 0                     # > 0: conditional VAE on labels 0..n_classes-1
 
     def __post_init__(self):
-        self.x_shape = tuple(int(s) for s in self.x_shape)
-        self.hidden = tuple(int(h) for h in self.hidden)
-        check_positive_int("latent_dim", self.latent_dim)
-        check_choice("arch", self.arch, ("mlp", "conv"))
+        check_common_fields(self, ("mlp", "conv"))
         check_choice("likelihood", self.likelihood, ("bernoulli", "gaussian"))
         check_positive_int("n_classes", self.n_classes, allow_zero=True)
         if self.beta < 0:
