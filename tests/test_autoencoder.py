@@ -27,6 +27,7 @@ def test_loss_is_summed_reconstruction_error():
     assert set(parts) == {"loss", "recon_error"}
 
 
+@pytest.mark.slow
 def test_train_vae_trains_it_and_a_bigger_bottleneck_reconstructs_better():
     data = digits("train", binarize=False)
     test = digits("test", binarize=False)

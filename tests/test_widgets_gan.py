@@ -37,6 +37,7 @@ def test_playground_training_changes_picture_samples_and_surface():
     assert 0 <= pg.state["modes_covered"] <= pg.state["modes_total"] == 8
 
 
+@pytest.mark.slow
 def test_playground_learning_rates_and_r1_apply_live_without_reset():
     pg = small_playground()
     pg.train(10)
@@ -57,6 +58,7 @@ def test_playground_learning_rates_and_r1_apply_live_without_reset():
     assert pg.state["step"] == 60
 
 
+@pytest.mark.slow
 def test_playground_loss_and_data_start_a_fresh_gan():
     pg = small_playground()
     pg.train(10)
