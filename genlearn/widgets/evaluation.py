@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from .. import plot
-from ..ethics import membership_attack
 from .._checks import check_choice
+from ..ethics import membership_attack
 from ..features import FEATURE_SPACES, extract
 from ..metrics import frechet_distance, mode_coverage, nearest_neighbour_distances, precision_recall
 from .base import FigureWidget
