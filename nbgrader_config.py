@@ -19,6 +19,19 @@ c.CourseDirectory.release_directory = "exercises"
 # interrupted and scores 0, and grading goes on with the next cell and the next student.
 c.ExecutePreprocessor.timeout = 20
 
+# Grading you can trust (docs/instructors.md): every submission runs in a sandbox (its own
+# identity, no network, limits, nothing left running), tampering with how tests run is
+# detected and scores 0 for the tests it touched, and feedback never shows hidden tests.
+# With no sandbox on this machine, autograde refuses with one line saying why.
+from genlearn.grading import configure  # noqa: E402
+
+configure(c)
+c.Sandbox.memory_limit = "2G"          # address space of each process the notebook starts
+c.Sandbox.cpu_seconds = 900            # CPU time of the whole notebook
+c.Sandbox.max_processes = 128          # processes and threads at once
+c.Sandbox.max_file_size = "64M"
+# c.Sandbox.allow_unsandboxed = True   # ONLY on a machine and for code you trust
+
 # The exchange (release / fetch / submit / collect) lives in /srv/nbgrader/exchange by
 # default; on a JupyterHub set it here or in the hub's system-wide nbgrader_config.py:
 # c.Exchange.root = "/srv/nbgrader/exchange"
