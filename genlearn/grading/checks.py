@@ -40,7 +40,7 @@ REFERENCES: dict[str, tuple[str, ...]] = {
     "genlearn.data.toy2d": ("_mixture",),
 }
 
-_PLAIN_SCALARS = (float, int, bool, np.float64, np.float32, np.int64, np.int32, np.bool_)
+_PLAIN_SCALARS = (float, int, bool, str, np.float64, np.float32, np.int64, np.int32, np.bool_)
 
 
 def _functions(obj, seen: set) -> list[types.FunctionType]:

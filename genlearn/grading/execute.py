@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import sysconfig
 import tempfile
 import time
@@ -142,6 +143,8 @@ class SandboxedExecute(Execute):
             self._report.seconds = round(time.perf_counter() - start, 3)
             if self._guard is not None:
                 self._guard.close()
+                if not self._sandboxed:  # the sandbox's folder goes with its kernel
+                    shutil.rmtree(os.path.dirname(self._guard.report_path), ignore_errors=True)
         self._apply_verdicts()
         self._write_report()
         self.set_widgets_metadata()

@@ -179,7 +179,8 @@ def install(secret_path: str, report_path: str, modules: list[str], trusted_dirs
     def compare_dict(label, now, then, found, added=False) -> None:
         """Identity of every entry; ``added``: also report new entries that are dunders or functions."""
         for k, v in then.items():
-            if now.get(k, missing) is not v:
+            value = now.get(k, missing)
+            if value is not v and not wraps(value, v):
                 found.append(label + "." + k + " was replaced")
         if added:
             for k, v in now.items():
@@ -187,6 +188,18 @@ def install(secret_path: str, report_path: str, modules: list[str], trusted_dirs
                     found.append(label + " has a non-text key")
                 elif then.get(k, missing) is missing and (k.startswith("__") or type_(v) is functype):
                     found.append(label + "." + k + " was added")
+
+    def wraps(new, original) -> bool:
+        """Library code may wrap its own functions later (torch._dynamo wraps torch.manual_seed
+        when it is first imported): a trusted function whose __wrapped__ chain leads back to the
+        original still does what the original did."""
+        for _ in range(8):
+            if type_(new) is not functype or not is_trusted(new.__code__.co_filename):
+                return False
+            new = odict(new, "__dict__").get("__wrapped__", missing)
+            if new is original:
+                return True
+        return False
 
     def compare() -> list:
         found = []

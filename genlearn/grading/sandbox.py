@@ -144,6 +144,8 @@ class Sandbox(LoggingConfigurable):
         args += ["--chdir", workdir, "--clearenv"]
         for key, value in env.items():
             args += ["--setenv", key, value]
+        if uid is None:  # the caller's own uid counts their other processes too: allow for them
+            limits["nproc"] += _tasks_of(os.getuid())
         args += [shutil.which("prlimit") or "prlimit"] + [f"--{k}={v}" for k, v in limits.items()] + ["--"]
         if uid is not None:
             args += [shutil.which("setpriv") or "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
@@ -233,6 +235,18 @@ class UidLease:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _tasks_of(uid: int) -> int:
+    """Processes and threads that ``uid`` runs now (what RLIMIT_NPROC counts)."""
+    n = 0
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and entry.stat().st_uid == uid:
+                n += len(os.listdir(entry / "task"))
+        except OSError:
+            pass
+    return n
 
 
 def _kill_uid(uid: int) -> None:
