@@ -122,6 +122,7 @@ class SandboxedExecute(Execute):
         self._output_used, self._output_capped = {}, set()
         self._checks: list[Check] = []
         self._dead: str | None = None
+        self._ran: set[int] = set()  # cells the kernel finished (with or without an error)
         self._guard = None
         start = time.perf_counter()
         self._scan_student_cells(nb)
@@ -171,8 +172,12 @@ class SandboxedExecute(Execute):
         except DeadKernelError:
             self._kernel_died(index)
             return
+        except Exception as err:  # nbclient gave up on the cell (no output after an interrupt, ...)
+            message = (str(err).strip().splitlines() or [""])[0]
+            cell.outputs = [*cell.get("outputs", []), _error(type(err).__name__, message)]
+        self._ran.add(index)
         if self._timed_out(cell) and not self._ask("after time limit", index, timeout=10, quiet=True):
-            self._dead = "it did not answer after a cell ran past the time limit, so it was stopped"
+            self._dead = f"it did not answer after cell {index} ran past the time limit, so it was stopped"
             self._stop_kernel()
             return
         if kind == "test":
@@ -242,8 +247,8 @@ class SandboxedExecute(Execute):
     # ----------------------------------------------------------------- the kernel
 
     def _timed_out(self, cell) -> bool:
-        return any(o.get("output_type") == "error" and o.get("ename") == self.error_on_timeout.get("ename")
-                   for o in cell.get("outputs", []))
+        names = {self.error_on_timeout.get("ename"), "CellTimeoutError"}
+        return any(o.get("output_type") == "error" and o.get("ename") in names for o in cell.get("outputs", []))
 
     def _kernel_died(self, index: int) -> None:
         fatal = []
@@ -286,7 +291,7 @@ class SandboxedExecute(Execute):
                           f"({why}). Grading rules: answer cells must not change how tests run.")
                 cell.outputs.append(_error("TamperingDetected", reason))
                 self._report.zeroed_tests[gid] = "tampering"
-            elif self._dead is not None and not cell.get("outputs") and cell.source.strip():
+            elif self._dead is not None and index not in self._ran:
                 cell.outputs = [_error("KernelStopped", f"This test did not run: {self._dead}.")]
                 self._report.zeroed_tests[gid] = "not run"
         self._report.kernel_died = self._dead

@@ -126,6 +126,8 @@ class Sandbox(LoggingConfigurable):
 
         args += ["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc",
                  "--proc", "/proc", "--dev", "/dev",
+                 # POSIX semaphores and shared memory (joblib, multiprocessing, torch) live here
+                 "--size", str(min(parse_size(self.tmp_size), 64 * 2**20)), "--perms", "1777", "--tmpfs", "/dev/shm",
                  "--size", str(parse_size(self.tmp_size, "Sandbox.tmp_size")), "--perms", "1777", "--tmpfs", "/tmp"]
         for link in ("bin", "lib", "lib64", "sbin", "lib32", "libx32"):
             host = Path("/") / link
