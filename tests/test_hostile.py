@@ -215,7 +215,11 @@ def test_hostile_submission_is_graded_and_gains_nothing(battle, name):
     base_scores = gt.scores(battle["course"], aid, base)
     for gid in tests:
         expected = 0 if gid in attacked else base_scores[gid]
-        assert scores.get(gid, 0) == expected, (
+        got = scores.get(gid, 0)
+        if spec.get("self_harm") and gid not in attacked:
+            assert got <= expected, f"{name}: {gid} scored {got}, more than its base's {expected}"
+            continue
+        assert got == expected, (
             f"{name}: {gid} scored {scores.get(gid)}, expected {expected}\n{gt.feedback_text(nb, gid)[-1500:]}"
             if gid in {c.metadata.get('nbgrader', {}).get('grade_id') for c in nb.cells} else f"{name}: {gid}")
     text = "\n".join(gt.ANSI.sub("", json.dumps(c.get("outputs", []))) for c in nb.cells)

@@ -6,7 +6,8 @@ entry says which assignment it targets, what it starts from (``base``: the untou
 an answer cell's whole source), which test cells it ``attacks`` (they must score no more than
 the untouched release, which scores 0), whether the guard must report tampering
 (``tampers``), and any strings that must not appear in its graded notebook (``absent``). Test
-cells not attacked keep the score the base earns.
+cells not attacked keep the score the base earns (no more than it, with ``self_harm``: a
+submission that exhausts its own limits may break its own later cells).
 
 Many attacks start from ``TRIVIAL`` answers (every function returns something of the right
 shape without doing the work), so that the attack, if it worked, would turn into points.
@@ -113,8 +114,7 @@ HOSTILE = {
                    "np.isfinite = lambda x: np.ones_like(x, dtype=bool)\n"),
     },
     "ex05-redefined-helper": {  # the setup cell's sample generator replaced by blank images
-        "aid": "ex05_responsible_generation", "attacks": ["test_detector", "test_predict_member", "test_advantage"],
-        "tampers": True, "base": "solved",
+        "aid": "ex05_responsible_generation", "attacks": ALL, "tampers": True, "base": "solved",
         "set": {"answer_accuracy": (
             "def pixel_model_samples(n, seed=0):\n    return torch.zeros(n, 1, 8, 8)\n\n\n"
             "def detector_accuracy(detector, x_real, x_fake):\n"
@@ -133,7 +133,7 @@ HOSTILE = {
             "    return [50.0] * 20 + [0.0] * (steps - 20)\n")},
     },
     "ex01-os-exit": {  # the kernel ends in the first answer cell
-        "aid": "ex01_likelihood", "attacks": ALL, "tampers": False, "kernel_dies": True, "base": "solved",
+        "aid": "ex01_likelihood", "attacks": ALL, "tampers": True, "kernel_dies": True, "base": "solved",
         "replace": [("answer_sample_mixture", "def sample_mixture", "import os\nos._exit(0)\n\ndef sample_mixture")],
     },
     "ex02-exit-kernel": {  # exit() and quit() in an answer cell
@@ -213,7 +213,8 @@ HOSTILE = {
             "                if name.endswith(('.ipynb', '.db')) and os.path.realpath(path) != os.path.realpath(os.path.join(os.getcwd(), 'ex04_evaluation.ipynb')):\n"
             "                    try:\n"
             "                        text = open(path, 'rb').read()\n"
-            "                        if b'HIDDEN TESTS' in text or b'SQLite' in text or b'nbgrader' in text:\n"
+            "                        if b'frechet_reference' in text or (b'ex04_evaluation' in text and (\n"
+            "                                name == 'gradebook.db' or '/submitted/' in path or '/autograded/' in path)):\n"
             "                            print('FOUND:', path)\n"
             "                    except OSError:\n                        pass\n\n"
             "_hunt()\n\ndef sqrtm_psd"))],
@@ -238,7 +239,7 @@ HOSTILE = {
         "replace": [("answer_d_loss", "def discriminator_loss", (
             "import os\nfrom pathlib import Path\n\n"
             "Path('planted-in-own-folder.txt').write_text('x')\n"
-            "for folder in [*Path.cwd().parents, Path.home(), Path('/tmp'), Path('/srv'), Path('/root')]:\n"
+            "for folder in [*Path.cwd().parents, Path('/tmp'), Path('/srv'), Path('/root'), Path('/work'), Path('/home')]:\n"
             "    try:\n"
             "        (folder / 'genlearn-hostile-planted.txt').write_text('planted')\n"
             "        if folder != Path('/tmp'):\n"
@@ -257,18 +258,17 @@ HOSTILE = {
             "    os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(600)  # genlearn-hostile-sleeper'])\n\n"
             "def reparameterize"))],
     },
-    "ex05-fork-storm": {  # as many processes as it can make
-        "aid": "ex05_responsible_generation", "attacks": [], "tampers": False, "base": "solved",
+    "ex05-fork-storm": {  # as many processes as it can make; it starves its own later cells, no one else's
+        "aid": "ex05_responsible_generation", "attacks": [], "tampers": False, "base": "solved", "self_harm": True,
         "replace": [("answer_accuracy", "def detector_accuracy", (
-            "import os, time\n\n"
+            "import os, sys\n\n"
             "children = 0\n"
             "for _ in range(3000):\n"
             "    try:\n"
             "        pid = os.fork()\n"
             "    except OSError:\n        break\n"
             "    if pid == 0:\n"
-            "        time.sleep(600)\n"
-            "        os._exit(0)\n"
+            "        os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(600)  # genlearn-hostile-sleeper'])\n"
             "    children += 1\n"
             "print('FORKED', children)\n\n"
             "def detector_accuracy"))],
