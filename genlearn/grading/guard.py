@@ -98,7 +98,7 @@ def install(secret_path: str, report_path: str, modules: list[str], trusted_dirs
     getframe, gettrace, getprofile = sys._getframe, sys.gettrace, sys.getprofile
     write, exit_now, digest = os.write, os._exit, _hashlib.hmac_digest
     type_, str_, int_, list_, tuple_, bytes_ = type, str, int, list, tuple, bytes
-    issubclass_, callable_, len_, repr_ = issubclass, callable, len, repr
+    issubclass_, callable_, len_, repr_, zip_, any_, range_ = issubclass, callable, len, repr, zip, any, range
     functype, modtype, threadtype = types.FunctionType, types.ModuleType, threading.Thread
     builtin_fn = types.BuiltinFunctionType
     thread_run, enumerate_threads = threading.Thread.run, threading.enumerate
@@ -171,7 +171,7 @@ def install(secret_path: str, report_path: str, modules: list[str], trusted_dirs
     def same_items(now, then) -> bool:
         if len_(now) != len_(then):
             return False
-        for a, b in zip(now, then):
+        for a, b in zip_(now, then):
             if a is not b:
                 return False
         return True
@@ -193,7 +193,7 @@ def install(secret_path: str, report_path: str, modules: list[str], trusted_dirs
         """Library code may wrap its own functions later (torch._dynamo wraps torch.manual_seed
         when it is first imported): a trusted function whose __wrapped__ chain leads back to the
         original still does what the original did."""
-        for _ in range(8):
+        for _ in range_(8):
             if type_(new) is not functype or not is_trusted(new.__code__.co_filename):
                 return False
             new = odict(new, "__dict__").get("__wrapped__", missing)
@@ -230,7 +230,7 @@ def install(secret_path: str, report_path: str, modules: list[str], trusted_dirs
             then = callback_values.get(ev, (None, ()))
             if cbs is not then[0] or not same_items(cbs, then[1]):
                 for cb in cbs:
-                    if not any(cb is b for b in then[1]) and not trusted_callable(cb):
+                    if not any_(cb is b for b in then[1]) and not trusted_callable(cb):
                         found.append("an IPython '" + str_(ev) + "' event callback was registered")
         compare_dict("builtins", builtins_dict, builtin_values, found)
         for label, owner, values in watched:
