@@ -8,6 +8,11 @@ Role
     configuration the server reads (``JUPYTER_CONFIG_PATH``: ``<config_root>/<role>`` then
     ``<config_root>/common``); nothing is configured per user.
 
+Course folder
+    formgrader works only on a course folder inside the server's root (the user's home), so
+    an instructor's server starts with ``~/course-<course id>``, a link to the course folder,
+    and nbgrader's ``CourseDirectory.root`` pointing at it.
+
 Limits (LocalProcessSpawner enforces none of its own)
     ``mem_limit``      the address space of each process of the user's server (RLIMIT_AS):
                        the server and each kernel separately, not their sum
@@ -59,6 +64,27 @@ class CourseSpawner(LocalProcessSpawner):
     def role(self) -> str:
         return role_of(self.user.name, self.instructors_group)
 
+    def course_link(self) -> str:
+        return os.path.join(pwd.getpwnam(self.user.name).pw_dir, f"course-{self.course_id}")
+
+    def link_course(self) -> None:
+        """``~/course-<id>`` -> the course folder, made once, owned by the instructor; an
+        existing file of the same name is left alone (formgrader then says it cannot work)."""
+        link = self.course_link()
+        if os.path.islink(link) and os.readlink(link) == self.course_dir:
+            return
+        if os.path.lexists(link):
+            self.log.warning("%s exists and is not a link to %s: formgrader will not find the course", link, self.course_dir)
+            return
+        user = pwd.getpwnam(self.user.name)
+        os.symlink(self.course_dir, link)
+        os.lchown(link, user.pw_uid, user.pw_gid)
+
+    async def start(self):
+        if self.role == "instructor":
+            self.link_course()
+        return await super().start()
+
     def get_env(self):
         env = super().get_env()
         role = self.role
@@ -68,7 +94,7 @@ class CourseSpawner(LocalProcessSpawner):
         env["GENLEARN_COURSE_ID"] = self.course_id
         env["GENLEARN_EXCHANGE"] = self.exchange_root
         if role == "instructor":
-            env["GENLEARN_COURSE_DIR"] = self.course_dir
+            env["GENLEARN_COURSE_DIR"] = self.course_link()
         if self.cpu_limit:
             threads = str(max(1, int(self.cpu_limit)))
             env.update({var: threads for var in THREAD_VARS})

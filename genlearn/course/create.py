@@ -81,7 +81,6 @@ def source_assignments(source: Path) -> list[str]:
 
 def config_block(spec: CourseSpec) -> str:
     lines = [BLOCK_START,
-             f"c.CourseDirectory.root = {str(spec.course_dir)!r}",
              f"c.CourseDirectory.course_id = {spec.course_id!r}",
              f"c.Exchange.root = {str(spec.exchange)!r}"]
     if spec.group:

@@ -1,7 +1,8 @@
 """Instructors: formgrader and the nbgrader commands work on the course folder from anywhere.
 
-The course folder's own nbgrader_config.py (written by `genlearn-course setup`) is read
-after this one and wins.
+GENLEARN_COURSE_DIR is ~/course-<course id>, a link to the course folder that the hub makes
+(formgrader needs the course inside the server's root). The course folder's own
+nbgrader_config.py (written by `genlearn-course setup`) is read after this one.
 """
 import os
 
