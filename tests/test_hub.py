@@ -329,3 +329,49 @@ def test_values_checker_catches_mistakes():
     joined = "\n".join(problems)
     for fragment in ("singleuser.memory.gurantee", "singleuser.cpu.limit", "cull.enabled", "hubb"):
         assert fragment in joined, f"{fragment} not reported:\n{joined}"
+
+
+# ----------------------------------------------------------------------------- the spawner, without a hub
+
+
+def _spawner(**kw):
+    pytest.importorskip("jupyterhub")
+    import sys
+
+    sys.path.insert(0, str(gt.ROOT / "hub"))
+    from genlearn_hub import CourseSpawner
+
+    return CourseSpawner(**kw)
+
+
+def test_spawner_gives_each_role_its_configuration(monkeypatch):
+    from types import SimpleNamespace
+
+    from jupyterhub.spawner import LocalProcessSpawner
+
+    monkeypatch.setattr(LocalProcessSpawner, "get_env", lambda self: {"PATH": "/usr/bin"})
+    me = pwd.getpwuid(os.getuid()).pw_name
+    own_group = __import__("grp").getgrgid(os.getgid()).gr_name
+    for group, role in ((own_group, "instructor"), ("no-such-group-genlearn", "student")):
+        spawner = _spawner(instructors_group=group, config_root="/opt/h/etc/jupyter", cpu_limit=2.0,
+                           course_id="genlearn", exchange_root="/srv/x")
+        spawner.user = SimpleNamespace(name=me)
+        env = spawner.get_env()
+        assert env["GENLEARN_ROLE"] == role
+        assert env["JUPYTER_CONFIG_PATH"] == f"/opt/h/etc/jupyter/{role}:/opt/h/etc/jupyter/common"
+        assert env["GENLEARN_EXCHANGE"] == "/srv/x" and env["GENLEARN_NUM_THREADS"] == env["OMP_NUM_THREADS"] == "2"
+        assert ("GENLEARN_COURSE_DIR" in env) == (role == "instructor")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the spawner's preexec function changes user: needs root")
+def test_spawner_limits_memory_and_processes():
+    import subprocess
+    import sys
+
+    spawner = _spawner(mem_limit="1G", max_processes=300, instructors_group="no-such-group-genlearn")
+    probe = ("import os, resource\n"
+             "print(resource.getrlimit(resource.RLIMIT_AS)[0], resource.getrlimit(resource.RLIMIT_NPROC)[0], oct(os.umask(0)))\n"
+             "try:\n    bytearray(2 * 1024**3)\nexcept MemoryError:\n    print('MemoryError')\n")
+    out = subprocess.run([sys.executable, "-c", probe], preexec_fn=spawner.make_preexec_fn("root"),
+                         capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == [str(2**30), "300", "0o77", "MemoryError"], out.stdout + out.stderr

@@ -65,6 +65,8 @@ def make_parser() -> argparse.ArgumentParser:
     g.add_argument("--student", action="append", default=[], dest="students", help="only these (repeat)")
     g.add_argument("--force", action="store_true", help="grade again what was already graded")
     g.add_argument("--retries", type=int, default=2, help="regrade after 'database is locked' (default 2)")
+    g.add_argument("--mode", choices=("api", "cli"), default="api",
+                   help="api: long-lived workers calling nbgrader's API (default); cli: one `nbgrader autograde` per submission")
 
     e = sub.add_parser("export", help="final grades as Canvas and/or Moodle import CSVs")
     e.add_argument("--course", type=Path, default=Path.cwd(), help="the course folder (default: here)")
@@ -111,7 +113,7 @@ def _autograde(args) -> dict:
               + (f" ({r.attempts} attempts)" if r.attempts > 1 else ""), file=sys.stderr, flush=True)
 
     run = autograde_class(args.course, args.assignment, args.students or None, args.workers, args.force,
-                          args.retries, progress=progress)
+                          args.retries, progress=progress, mode=args.mode)
     out = run.summary()
     out["ok"] = not run.failed and not run.lost
     return out

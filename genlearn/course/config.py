@@ -41,6 +41,7 @@ def load_course(course_dir):
         app.initialize([])
         config = app.config
         coursedir = CourseDirectory(config=config)
+        _ = coursedir.root, coursedir.db_url  # traitlets computes defaults lazily: do it in the folder
     app.clear_instance()
     os.environ["PATH"] = nbgrader_env()["PATH"]
     return config, coursedir
