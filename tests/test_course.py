@@ -254,17 +254,22 @@ Katherine,Johnson,,Uni,CS,katherine@example.org,-,-,1736900000
 """
 
 
-def _rows(path):
-    return list(csv.DictReader(open(path, newline="", encoding="utf-8")))
+def _export(course: Path, tmp_path: Path, lms_name: str, template: str | None = None):
+    """`genlearn-course export --<lms> out.csv [--<lms>-template]` -> (rows of out.csv, its summary)."""
+    out = tmp_path / f"{lms_name}-{'filled' if template else 'plain'}.csv"
+    args = ["export", f"--{lms_name}", str(out)]
+    if template:
+        args += [f"--{lms_name}-template", str(_write(tmp_path / f"{lms_name}-export.csv", template))]
+    proc = _cli(*args, cwd=course)
+    assert proc.returncode == 0, proc.stderr
+    return list(csv.DictReader(out.open(newline="", encoding="utf-8"))), json.loads(proc.stdout)[lms_name]
 
 
 @pytest.mark.grading
 def test_canvas_export(graded, tmp_path):
     course, _, points = graded
     # No template: Canvas's columns, a Points Possible row, the user name as the SIS ids.
-    proc = _cli("export", "--canvas", str(tmp_path / "plain.csv"), cwd=course)
-    assert proc.returncode == 0, proc.stderr
-    plain = _rows(tmp_path / "plain.csv")
+    plain, _ = _export(course, tmp_path, "canvas")
     assert list(plain[0]) == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", AID]
     assert plain[0]["Student"].strip() == "Points Possible" and plain[0][AID] == "20"
     by_login = {r["SIS Login ID"]: r for r in plain[1:]}
@@ -273,10 +278,7 @@ def test_canvas_export(graded, tmp_path):
 
     # With Canvas's own export: its ids and sections kept, its column header reused, the
     # read-only columns dropped; rows matched by SIS Login ID.
-    _write(tmp_path / "export.csv", CANVAS_EXPORT)
-    out = json.loads(_cli("export", "--canvas", str(tmp_path / "filled.csv"), "--canvas-template",
-                          str(tmp_path / "export.csv"), cwd=course).stdout)["canvas"]
-    filled = _rows(tmp_path / "filled.csv")
+    filled, out = _export(course, tmp_path, "canvas", CANVAS_EXPORT)
     header = list(filled[0])
     assert header == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "ex01_likelihood (987654)"]
     rows = {r["SIS Login ID"]: r for r in filled[1:]}
@@ -291,16 +293,11 @@ def test_canvas_export(graded, tmp_path):
 @pytest.mark.grading
 def test_moodle_export(graded, tmp_path):
     course, _, _ = graded
-    proc = _cli("export", "--moodle", str(tmp_path / "plain.csv"), cwd=course)
-    assert proc.returncode == 0, proc.stderr
-    plain = _rows(tmp_path / "plain.csv")
+    plain, _ = _export(course, tmp_path, "moodle")
     assert list(plain[0]) == ["First name", "Last name", "ID number", "Email address", f"Assignment: {AID} (Real)"]
     assert {r["Email address"]: r[f"Assignment: {AID} (Real)"] for r in plain}["ada@example.org"] == "16"
 
-    _write(tmp_path / "export.csv", MOODLE_EXPORT)
-    out = json.loads(_cli("export", "--moodle", str(tmp_path / "filled.csv"), "--moodle-template",
-                          str(tmp_path / "export.csv"), cwd=course).stdout)["moodle"]
-    filled = _rows(tmp_path / "filled.csv")
+    filled, out = _export(course, tmp_path, "moodle", MOODLE_EXPORT)
     assert list(filled[0]) == ["First name", "Last name", "ID number", "Institution", "Department",
                                "Email address", f"Assignment: {AID} (Real)"]
     by_mail = {r["Email address"]: r[f"Assignment: {AID} (Real)"] for r in filled}

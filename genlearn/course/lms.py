@@ -123,7 +123,9 @@ def export_grades(grades: Grades, lms: LMS, out, template=None) -> dict:
                 m = re.match(lms.header_pattern, col)
                 if m and m.group(1) in header_of:
                     header_of[m.group(1)] = col
-            identity = [c for c in tcols if c in lms.identity or c in dict(lms.keys)]
+            # The LMS's identity columns lead its export, up to the first grade column.
+            first_grade = next((i for i, c in enumerate(tcols) if re.match(lms.header_pattern, c)), len(tcols))
+            identity = tcols[:first_grade]
             by_key = {}
             for s in grades.students:
                 for col, field in lms.keys:

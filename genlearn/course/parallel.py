@@ -235,14 +235,14 @@ def autograde_class(course_dir, assignment: str, students=None, workers: int = 2
     db_url = _with_busy_timeout(coursedir.db_url, busy_timeout)
     env = nbgrader_env()
     log_dir = Path(log_dir) if log_dir else course_dir / "logs" / "autograde" / assignment
-    log_dir.mkdir(parents=True, exist_ok=True)
+    (log_dir / "workers").mkdir(parents=True, exist_ok=True)
     stop, local, graders, numbers = threading.Event(), threading.local(), [], itertools.count()
     run = ClassRun(assignment, workers, 0.0, mode=mode)
     start = time.perf_counter()
 
     def task(sid):
         if not hasattr(local, "grader"):  # one grader (worker process) per pool thread
-            local.grader = GRADERS[mode](course_dir, assignment, db_url, env, log_dir / f"worker-{next(numbers)}.log")
+            local.grader = GRADERS[mode](course_dir, assignment, db_url, env, log_dir / "workers" / f"worker-{next(numbers)}.log")
             graders.append(local.grader)
         result = _grade_one(local.grader, sid, force, retries, timeout, stop)
         (log_dir / f"{sid}.log").write_text(result.log)
