@@ -134,6 +134,11 @@ def test_setup_makes_course_exchange_and_gradebook(tmp_path):
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "genlearn") as gb:
         assert gb.find_assignment(AID).duedate == dt.datetime(2027, 1, 15, 22, 59)
 
+    # Kubernetes: ngshare is the exchange; no folder, no Exchange.root.
+    elsewhere, out = _setup(tmp_path, "--no-exchange", course="k8s")
+    block = (elsewhere / "nbgrader_config.py").read_text().split(create.BLOCK_START)[1]
+    assert out["exchange"] is None and "c.Exchange.root" not in block
+
 
 def test_setup_refuses_unknown_assignments_and_bad_dates(tmp_path):
     proc = _cli("setup", str(tmp_path / "c"), "--source", str(gt.ROOT), "--exchange", str(tmp_path / "x"),
@@ -210,6 +215,17 @@ def test_class_scores_and_late_penalties(graded):
     exception = 16 - points["test_sample_mixture"]
     assert final == {"alovelace": 16, "cbabbage": wrong, "ghopper": pytest.approx(16 * 0.8), "aturing": exception,
                      "kjohnson": 16, "ejn": wrong}
+
+
+@pytest.mark.grading
+def test_cli_workers_grade_the_same(graded):
+    """--mode cli (one `nbgrader autograde --student` per submission) regrades to the same scores."""
+    course, _, _ = graded
+    db = f"sqlite:///{course / 'gradebook.db'}"
+    before = lms.read_grades(db, "genlearn").scores
+    run = parallel.autograde_class(course, AID, ["alovelace", "cbabbage"], workers=2, force=True, mode="cli")
+    assert not run.failed and run.rows == len(CLASS) and run.lost == [], [r.log[-1500:] for r in run.results]
+    assert lms.read_grades(db, "genlearn").scores == before
 
 
 @pytest.mark.grading

@@ -40,6 +40,8 @@ def make_parser() -> argparse.ArgumentParser:
                    help="a checkout of the course (nbgrader_config.py, solutions/); default: here")
     s.add_argument("--course-id", default="genlearn")
     s.add_argument("--exchange", type=Path, default=Path("/srv/nbgrader/exchange"))
+    s.add_argument("--no-exchange", action="store_true",
+                   help="make no exchange folder (Kubernetes: ngshare is the exchange)")
     s.add_argument("--assignment", action="append", default=[], dest="assignments",
                    help="only these assignments (repeat); default: all")
     s.add_argument("--roster", type=Path, help="CSV: id,first_name,last_name,email")
@@ -84,8 +86,9 @@ def _setup(args) -> dict:
     due = dict(parse_due(d) for d in args.due)
     late = LatePolicy(args.late_penalty, args.late_max, args.late_grace) if args.late_penalty is not None else None
     students = read_roster(args.roster) if args.roster else ()
-    spec = CourseSpec(args.course_dir, args.source, args.course_id, args.exchange, args.assignments, due,
-                      late, args.owner, args.group)
+    exchange = None if args.no_exchange else args.exchange
+    spec = CourseSpec(args.course_dir, args.source, args.course_id, exchange, args.assignments, due, late,
+                      args.owner, args.group)
     return create_course(spec, students)
 
 

@@ -47,7 +47,7 @@ class CourseSpec:
     course_dir: Path
     source: Path                      # a checkout of the course: nbgrader_config.py and solutions/
     course_id: str = "genlearn"
-    exchange: Path = Path("/srv/nbgrader/exchange")
+    exchange: Path | None = Path("/srv/nbgrader/exchange")  # None: another exchange (ngshare) is configured elsewhere
     assignments: list = field(default_factory=list)   # empty: every assignment in source/solutions
     due: dict = field(default_factory=dict)           # assignment id -> aware datetime
     late: LatePolicy | None = None
@@ -81,8 +81,9 @@ def source_assignments(source: Path) -> list[str]:
 
 def config_block(spec: CourseSpec) -> str:
     lines = [BLOCK_START,
-             f"c.CourseDirectory.course_id = {spec.course_id!r}",
-             f"c.Exchange.root = {str(spec.exchange)!r}"]
+             f"c.CourseDirectory.course_id = {spec.course_id!r}"]
+    if spec.exchange is not None:
+        lines.append(f"c.Exchange.root = {str(spec.exchange)!r}")
     if spec.group:
         lines.append("c.CourseDirectory.groupshared = True  # instructors share the folder through their group")
     if spec.timeout:
@@ -153,7 +154,8 @@ def create_course(spec: CourseSpec, students=()) -> dict:
         if not dest.exists():  # never overwrite an instructor's edits
             shutil.copytree(spec.source / "solutions" / aid, dest)
             copied.append(aid)
-    make_exchange(spec.exchange)
+    if spec.exchange is not None:
+        make_exchange(spec.exchange)
 
     from nbgrader.api import Gradebook
 
@@ -168,7 +170,7 @@ def create_course(spec: CourseSpec, students=()) -> dict:
         _own(spec.course_dir, uid, gid, 0o2770, 0o660)
     else:
         _own(spec.course_dir, uid, gid, 0o700, 0o600)
-    return {"course_dir": str(spec.course_dir), "exchange": str(spec.exchange), "assignments": assignments,
+    return {"course_dir": str(spec.course_dir), "exchange": str(spec.exchange) if spec.exchange else None, "assignments": assignments,
             "copied": copied, "students": imported, "db_url": db_url,
             "due": {a: _utc(d).isoformat() + "Z" for a, d in spec.due.items()}}
 
