@@ -127,17 +127,17 @@ def scores(course: Path, aid: str, students) -> dict:
     return out
 
 
-def run(aid: str, workers: int | None, chunk: tuple[int, int], students_n: int) -> dict:
+def run(aid: str, workers: int | None, chunk: tuple[int, int], students_n: int, grader: str = "api") -> dict:
     k, of = chunk
     indices = list(range(students_n))
     part = indices[(k - 1) * len(indices) // of: k * len(indices) // of]
-    mode = f"workers{workers}" if workers else "nbgrader"
-    course = prepare(aid, f"{mode}-{students_n}", part)
+    mode = f"{workers} workers ({grader})" if workers else "nbgrader autograde"
+    course = prepare(aid, f"{workers or 0}-{grader}-{students_n}", part)
     ids = [student(i) for i in part]
     start = time.perf_counter()
     with PeakRSS() as mem:
         if workers:
-            result = parallel.autograde_class(course, aid, ids, workers=workers)
+            result = parallel.autograde_class(course, aid, ids, workers=workers, mode=grader)
             failed, locked = result.failed, sum(r.locked for r in result.results)
         else:  # the instructor's usual command: every collected submission in one process
             proc = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", aid], cwd=course,
@@ -187,6 +187,7 @@ def main():
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--workers", type=int, help="genlearn-course autograde with N workers")
     mode.add_argument("--serial", action="store_true", help="plain `nbgrader autograde` (one process)")
+    ap.add_argument("--grader", choices=("api", "cli"), default="api", help="how each worker grades (see genlearn.course.parallel)")
     ap.add_argument("--students", type=int, default=N, help="grade the first K of the 200 (a multiple of 20)")
     ap.add_argument("--chunk", default="1/1", help="k/n: grade the k-th of n equal parts")
     ap.add_argument("--report", action="store_true")
@@ -197,7 +198,7 @@ def main():
         if not args.assignment or not (args.workers or args.serial):
             ap.error("name an assignment and --workers N or --serial")
         k, of = (int(x) for x in args.chunk.split("/"))
-        r = run(args.assignment, args.workers, (k, of), args.students)
+        r = run(args.assignment, args.workers, (k, of), args.students, args.grader)
         results = [x for x in results if (x["assignment"], x["mode"], x["students"], x["chunk"])
                    != (r["assignment"], r["mode"], r["students"], r["chunk"])] + [r]
         path.write_text(json.dumps(results, indent=1) + "\n")
