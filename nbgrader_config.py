@@ -35,3 +35,19 @@ c.Sandbox.max_file_size = "64M"
 # The exchange (release / fetch / submit / collect) lives in /srv/nbgrader/exchange by
 # default; on a JupyterHub set it here or in the hub's system-wide nbgrader_config.py:
 # c.Exchange.root = "/srv/nbgrader/exchange"
+
+# ---- Submissions from an LMS: `nbgrader zip_collect` (see docs/hub.md, "Grades out, submissions in") ----
+# Put the archive Canvas or Moodle gives you in downloaded/<assignment>/archive/ and run
+# `nbgrader zip_collect <assignment>`: each notebook lands in submitted/<student>/<assignment>/.
+# Both name files after the student's *name*; genlearn's collector (genlearn.course.lms) finds
+# the student id by matching it, in either order, against the roster in the gradebook
+# (`genlearn-course setup --roster`). The first pattern that matches a file's path wins.
+c.ZipCollectApp.collector_plugin = "genlearn.course.lms.LMSFileNameCollector"
+c.LMSFileNameCollector.named_regexps = [
+    # Canvas "Download Submissions": lovelaceada_12345_6789012_ex01_likelihood.ipynb
+    # (sortable name; _LATE after it when late; user and submission ids; -1, -2 for resubmissions)
+    r".*/(?P<lms_name>[a-z0-9]+)_(?:LATE_)?\d+_\d+_(?P<file_id>[^/]+?)(?:-\d+)?\.ipynb$",
+    # Moodle "Download all submissions": "Ada Lovelace_123456_assignsubmission_file_/ex01_likelihood.ipynb"
+    # (in folders) or "..._assignsubmission_file_ex01_likelihood.ipynb" (flat)
+    r".*/(?P<lms_name>[^/_]+)_\d+_assignsubmission_file_/?(?P<file_id>[^/]+)\.ipynb$",
+]
