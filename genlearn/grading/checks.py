@@ -2,10 +2,10 @@
 
 * :func:`own_work`: the exercises ask students to write things genlearn already has
   (``reparameterize``, the KL term, ``d_loss``, ``mode_coverage``, ...). A test runs the
-  student's function inside ``with own_work():``, which watches, with a profiler, for any
-  call into genlearn's reference implementations of those things; one call fails the test
-  with a message that says why. The profiler matches code objects, so it also catches aliases,
-  wrappers and methods that reach the same code. Everything else in genlearn stays allowed
+  student's function inside ``with own_work():``, during which genlearn's reference
+  implementations of those things raise instead of answering; a call fails the test with a
+  message that says why, however the student reached the function (alias, closure, method,
+  another genlearn function that uses it). Everything else in genlearn stays allowed
   (datasets, models' ``encode``/``decode``, plotting).
 * :func:`plain`: an answer is checked only once it is a plain value (``torch.Tensor``,
   ``numpy.ndarray``, ``float``, ``int``, ``bool`` or containers of them, exact types): an
@@ -20,7 +20,6 @@ Both work the same when a student presses Validate at home and under the autogra
 from __future__ import annotations
 
 import importlib
-import sys
 import types
 from contextlib import contextmanager
 
@@ -65,9 +64,10 @@ def _functions(obj, seen: set) -> list[types.FunctionType]:
     return found
 
 
-def reference_code(references: dict[str, tuple[str, ...]] | None = None) -> dict:
-    """code object -> 'module.name' of every reference implementation that exists in this genlearn."""
-    codes = {}
+def _reference_functions(references: dict[str, tuple[str, ...]] | None = None) -> list:
+    """(function, 'module.name') of every reference implementation in this genlearn, with the
+    functions that decorated ones wrap."""
+    found, seen = [], set()
     for module_name, names in (references or REFERENCES).items():
         try:
             module = importlib.import_module(module_name)
@@ -82,38 +82,58 @@ def reference_code(references: dict[str, tuple[str, ...]] | None = None) -> dict
                 targets.append(obj)
         for target in targets:
             for func in _functions(target, set()):
-                codes[func.__code__] = f"{func.__module__}.{func.__qualname__}"
-    return codes
+                label = f"{func.__module__}.{func.__qualname__}"
+                while isinstance(func, types.FunctionType) and id(func) not in seen:
+                    seen.add(id(func))
+                    found.append((func, label))
+                    func = getattr(func, "__wrapped__", None)
+    return found
+
+
+def reference_names() -> list[str]:
+    """'module.name' of every reference implementation the checks refuse."""
+    return sorted({label for _, label in _reference_functions()})
+
+
+def _stub(code, name: str):
+    """A code object that fails the test, fit for a function with ``code``'s free variables."""
+    message = (f"calls genlearn's own {name}: this part of the exercise asks you to write it yourself, so "
+               "an answer that delegates to the library's implementation scores 0 here. You may use "
+               "genlearn for everything else (data, models, plots).")
+    free = code.co_freevars
+    source = ("def _outer():\n" + "".join(f"    {v} = None\n" for v in free)
+              + "    def stub(*args, **kwargs):\n"
+              + (f"        ({', '.join(free)},)\n" if free else "")
+              + f"        raise AssertionError({message!r})\n    return stub\n")
+    namespace: dict = {}
+    exec(compile(source, f"<genlearn.grading.checks: {name}>", "exec"), namespace)  # noqa: S102
+    return namespace["_outer"]().__code__
 
 
 @contextmanager
 def own_work(what: str = "your function"):
     """Fail the enclosing test if code inside calls one of genlearn's reference implementations.
 
+    While the block runs, every reference function (and the function it wraps, for decorated
+    ones) has its code replaced by one that raises ``AssertionError`` saying what was called;
+    afterwards the originals are put back. Calls cost nothing extra, so training loops run at
+    full speed, and aliases, closures and methods that reach the same function objects are
+    caught. (A copy built from a reference's ``__code__`` beforehand is not: reading
+    ``__code__`` is one of the things the grading guard reports as tampering.)
+
     >>> with own_work("kl_diag_gaussian"):
     ...     kl = kl_diag_gaussian(mu, logvar)
     """
-    codes = reference_code()  # kept alive while watching, so their ids stay theirs
-    by_id = {id(code): name for code, name in codes.items()}
-    called: list[str] = []
-    previous = sys.getprofile()
-
-    def watch(frame, event, arg):
-        if event == "call":
-            name = by_id.get(id(frame.f_code))
-            if name is not None and name not in called:
-                called.append(name)
-
-    sys.setprofile(watch)
+    swapped = []
     try:
+        for func, name in _reference_functions():
+            original = func.__code__
+            func.__code__ = _stub(original, name)
+            swapped.append((func, original))
         yield
     finally:
-        sys.setprofile(previous)
-    if called:
-        raise AssertionError(
-            f"{what} calls genlearn's own {', '.join(called)}: this part of the exercise asks you to "
-            "write it yourself, so an answer that delegates to the library's implementation scores 0 "
-            "here. You may use genlearn for everything else (data, models, plots).")
+        for func, original in reversed(swapped):
+            func.__code__ = original
 
 
 def plain(value, what: str = "the answer"):

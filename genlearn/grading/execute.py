@@ -70,7 +70,8 @@ class Report:
     notes: list[str] = field(default_factory=list)
     kernel_died: str | None = None
     zeroed_tests: dict[str, str] = field(default_factory=dict)
-    seconds: float = 0.0
+    seconds: float = 0.0        # the whole notebook
+    guard_seconds: float = 0.0  # of which: installing the guard and asking it
 
     @property
     def tampered(self) -> bool:
@@ -142,6 +143,7 @@ class SandboxedExecute(Execute):
                     self._run_cell(cell, resources, index)
         finally:
             self._report.seconds = round(time.perf_counter() - start, 3)
+            self._report.guard_seconds = round(self._report.guard_seconds, 3)
             if self._guard is not None:
                 self._guard.close()
                 if not self._sandboxed:  # the sandbox's folder goes with its kernel
@@ -190,6 +192,13 @@ class SandboxedExecute(Execute):
     # ----------------------------------------------------------------- the guard
 
     def _install_guard(self) -> None:
+        start = time.perf_counter()
+        try:
+            self._start_guard()
+        finally:
+            self._report.guard_seconds += time.perf_counter() - start
+
+    def _start_guard(self) -> None:
         base = self.km.ipc_dir if self._sandboxed else tempfile.mkdtemp(prefix="glguard-")
         self._guard = GuardChannel(base, owner=self.km.give if self._sandboxed else None)
         trusted = _trusted_dirs()
@@ -206,6 +215,13 @@ class SandboxedExecute(Execute):
 
     def _ask(self, phase: str, index: int, extra: str = "", timeout: int | None = None, quiet: bool = False) -> bool:
         """One check; records findings; returns False when no valid answer came."""
+        start = time.perf_counter()
+        try:
+            return self._check(phase, index, extra, timeout, quiet)
+        finally:
+            self._report.guard_seconds += time.perf_counter() - start
+
+    def _check(self, phase: str, index: int, extra: str, timeout: int | None, quiet: bool) -> bool:
         nonce = secrets.token_hex(8)
         code = f"import sys as _gl\n_gl.audit('genlearn.guard', {nonce!r}, {phase.split()[0]!r}, {extra!r})\ndel _gl"
         reply = self._silent(code, timeout=timeout or self.guard_timeout)
