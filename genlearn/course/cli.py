@@ -17,7 +17,8 @@ import json
 import sys
 from pathlib import Path
 
-from ..cli import _Parser, _positive_int
+from .._checks import argparse_type, check_positive_int
+from ..cli import _Parser
 
 
 def _percent(text: str) -> float:
@@ -63,7 +64,7 @@ def make_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("autograde", help="autograde every submission of an assignment with N workers")
     g.add_argument("assignment")
     g.add_argument("--course", type=Path, default=Path.cwd(), help="the course folder (default: here)")
-    g.add_argument("--workers", type=_positive_int, default=2, help="submissions graded at once (default 2)")
+    g.add_argument("--workers", type=argparse_type(check_positive_int, "workers"), default=2, help="submissions graded at once (default 2)")
     g.add_argument("--student", action="append", default=[], dest="students", help="only these (repeat)")
     g.add_argument("--force", action="store_true", help="grade again what was already graded")
     g.add_argument("--retries", type=int, default=2, help="regrade after 'database is locked' (default 2)")

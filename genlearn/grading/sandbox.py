@@ -81,8 +81,9 @@ class Sandbox(LoggingConfigurable):
         "read-only at the same path.")).tag(config=True)
 
     def limits(self) -> dict[str, int]:
+        """prlimit's options (``--as=BYTES`` ...): address space, CPU seconds, processes, file size."""
         return {"as": parse_size(self.memory_limit, "Sandbox.memory_limit"),
-                "cpu": int(self.cpu_seconds), "nproc": int(self.max_processes),
+                **dict(cpu=int(self.cpu_seconds), nproc=int(self.max_processes)),
                 "fsize": parse_size(self.max_file_size, "Sandbox.max_file_size"), "core": 0}
 
     # ------------------------------------------------------------------ availability
