@@ -7,7 +7,7 @@ Every course team publishes its own copy of the course (a fork, or the student c
 
 * README.md: the badges under the title, and the Binder / Colab columns of the lessons table
   (a lesson missing from the table gets a row, titled from its notebook);
-* docs/binder.md and docs/students.md: the badge lines between ``<!-- course-links:NAME -->``
+* docs/binder.md, docs/students.md and docs/colab.md: the badge lines between ``<!-- course-links:NAME -->``
   markers;
 * every ``lessons/NN_*.ipynb``: the first two cells, which this script owns (tagged
   ``course-links``): the badges with a note on what differs on Colab, and the cell that
@@ -96,8 +96,9 @@ def setup_cell_source(course: Course) -> str:
     return ("# Google Colab only: install genlearn (the course's version) if this runtime lacks it.\n"
             "# Anywhere else (JupyterLab, Binder, a JupyterHub) this cell does nothing.\n"
             "import importlib.util\n"
+            "import sys\n"
             "\n"
-            "if importlib.util.find_spec(\"google.colab\") and not importlib.util.find_spec(\"genlearn\"):\n"
+            "if \"google.colab\" in sys.modules and importlib.util.find_spec(\"genlearn\") is None:\n"
             f"    %pip install --quiet \"{course.pip_spec()}\"")
 
 
@@ -165,7 +166,7 @@ def render_markdown(course: Course, path: Path) -> str:
     return text
 
 
-MARKDOWN = ("README.md", "docs/binder.md", "docs/students.md")
+MARKDOWN = ("README.md", "docs/binder.md", "docs/students.md", "docs/colab.md")
 
 
 def expected_files(course: Course) -> dict[Path, str]:

@@ -3,9 +3,9 @@ scripts/course_links.py keeps them in step (README, lessons table, lessons' firs
 
 from __future__ import annotations
 
-import importlib.machinery
 import importlib.util
 import shutil
+import sys
 import types
 from pathlib import Path
 
@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _copy(tmp_path: Path) -> Path:
     root = tmp_path / "course"
-    for rel in ("pyproject.toml", "README.md", "docs/binder.md", "docs/students.md"):
+    for rel in ("pyproject.toml", "README.md", *course_links.MARKDOWN[1:]):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / rel, root / rel)
     shutil.copytree(ROOT / "lessons", root / "lessons", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
@@ -43,7 +43,7 @@ def test_one_command_moves_every_link_and_a_second_run_changes_nothing(tmp_path)
     assert course_links.main(["--root", str(root), "--check"]) == 0
 
     assert 'Repository = "https://github.com/some-uni/gen-course"' in (root / "pyproject.toml").read_text()
-    for rel in ("README.md", "docs/binder.md", "docs/students.md"):
+    for rel in course_links.MARKDOWN:
         text = (root / rel).read_text()
         assert "mybinder.org/v2/gh/some-uni/gen-course/HEAD" in text, f"{rel} lacks the new Binder badge"
         assert "colab.research.google.com/github/some-uni/gen-course/blob/spring/" in text, rel
@@ -79,20 +79,19 @@ def test_a_new_lesson_gets_its_cells_and_a_table_row(tmp_path):
 
 
 @pytest.mark.parametrize("on_colab, installed, expect_install", [
-    (False, False, False), (True, True, False), (True, False, True)])
+    (False, False, False), (False, True, False), (True, True, False), (True, False, True)])
 def test_setup_cell_installs_the_pinned_course_only_on_colab_when_missing(monkeypatch, on_colab, installed,
                                                                            expect_install):
+    """The cell as the lessons hold it, run through IPython's own transform of `%pip`; Colab is
+    a `google.colab` module in sys.modules (Colab's kernel imports it at start)."""
     source = nbformat.read(ROOT / "lessons" / "00_welcome.ipynb", as_version=4).cells[1].source
+    if on_colab:
+        monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    else:
+        monkeypatch.delitem(sys.modules, "google.colab", raising=False)
     real = importlib.util.find_spec
-
-    def find_spec(name, *args):
-        if name == "google.colab":
-            return importlib.machinery.ModuleSpec(name, None) if on_colab else None
-        if name == "genlearn":
-            return real(name) if installed else None
-        return real(name, *args)
-
-    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: (real(name, *a) if installed else None) if name == "genlearn" else real(name, *a))
     calls = []
     shell = types.SimpleNamespace(run_line_magic=lambda magic, line: calls.append((magic, line)))
     exec(TransformerManager().transform_cell(source), {"get_ipython": lambda: shell})
