@@ -137,13 +137,18 @@ def execute(path: Path, timeout: int) -> tuple[nbformat.NotebookNode, float]:
     return nb, seconds
 
 
+def widget_controls(nb) -> list[dict]:
+    """The states of the widget controls a student operates, from the notebook's saved widget state."""
+    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    return [m for m in state.values() if CONTROL_MODELS.search(m.get("model_name", ""))]
+
+
 def unlabelled_controls(nb) -> list[str]:
     """Widget controls in the saved state with neither a description nor a tooltip."""
-    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
     bad = []
-    for model in state.values():
-        name, s = model.get("model_name", ""), model.get("state", {})
-        if CONTROL_MODELS.search(name) and not (s.get("description") or s.get("tooltip") or s.get("description_tooltip")):
+    for model in widget_controls(nb):
+        name, s = model["model_name"], model.get("state", {})
+        if not (s.get("description") or s.get("tooltip") or s.get("description_tooltip")):
             bad.append(f"{name}({', '.join(f'{k}={s[k]!r}' for k in ('value', 'options', 'icon') if k in s)})")
     return bad
 
@@ -236,7 +241,7 @@ def build(out: Path, lessons: list[Path], course: Course, timeout: int) -> dict:
     report, figures, titles, problems = {"lessons": []}, [], {}, []
     for i, path in enumerate(lessons):
         nb, seconds = execute(path, timeout)
-        bad = unlabelled_controls(nb)
+        bad, controls = unlabelled_controls(nb), len(widget_controls(nb))
         if bad:
             problems.append(f"{path.stem}: widget controls without a label (description or tooltip): {bad}")
         n_before = len(figures)
@@ -246,7 +251,7 @@ def build(out: Path, lessons: list[Path], course: Course, timeout: int) -> dict:
                       for j, label in ((i - 1, "previous lesson"), (i + 1, "next lesson")) if 0 <= j < len(lessons))
         (out / "lessons" / f"{path.stem}.html").write_text(page(title, body, "../", nav, course.version))
         report["lessons"].append({"lesson": path.stem, "seconds": round(seconds, 1),
-                                  "figures": len(figures) - n_before})
+                                  "figures": len(figures) - n_before, "widget_controls": controls})
         print(json.dumps(report["lessons"][-1]), flush=True)
     items = "".join(
         f'<li><a href="lessons/{p.stem}.html">{html.escape(titles[p.stem])}</a> '

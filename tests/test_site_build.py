@@ -22,6 +22,7 @@ def test_unlabelled_widget_controls_are_named():
                           ("PlayModel", {"description": "", "value": 3}),
                           ("HTMLModel", {"description": "", "value": "<b>title</b>"}),
                           ("FloatProgressModel", {"description": "", "value": 1.0}))
+    assert len(build_site.widget_controls(nb)) == 4
     bad = build_site.unlabelled_controls(nb)
     assert len(bad) == 2 and bad[0].startswith("DropdownModel(value='ring'") and bad[1].startswith("PlayModel"), bad
 
