@@ -1,4 +1,4 @@
-"""Memory of JupyterLab plus one kernel running each lesson: does the course fit Binder's 2 GB?
+"""Memory of JupyterLab plus one kernel running each lesson: does the course fit Binder's guaranteed 1 GB?
 
 Starts JupyterLab the way Binder does (one server; :class:`browser_support.LabServer`, no
 token, fresh config), then for each lesson opens a session through the server's REST API and
@@ -6,7 +6,9 @@ runs every code cell over the kernel's websocket, as JupyterLab's page would. A 
 the resident memory (RSS) of the server and of the kernel (with any children) every 0.1 s.
 Each lesson gets a fresh kernel, shut down afterwards, like a student who closes a lesson
 before opening the next. Writes ``benchmarks/results/binder_memory.json`` and prints a
-Markdown table; the goal is a largest server + kernel peak under 2 GB (Binder's limit).
+Markdown table; the goal is a largest server + kernel peak under 1 GB, what mybinder.org
+guarantees a session (2 GB is its ceiling, not a promise: above 1 GB a session may be killed
+when the node is busy).
 
     python benchmarks/binder_memory.py [lessons/03_*.ipynb ...]
 
@@ -36,7 +38,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from browser_support import LabServer, copy_course  # noqa: E402
 
 MB = 1024 * 1024
-BINDER_LIMIT_MB = 2048
+BINDER_GUARANTEED_MB = 1024  # mybinder.org guarantees this much to every session
+BINDER_CEILING_MB = 2048  # and kills a session above this
 
 
 def tree_rss(proc: psutil.Process) -> int:
@@ -150,7 +153,8 @@ def measure_lesson(server: LabServer, path: str, timeout: float) -> dict:
         server.api("DELETE", f"/api/sessions/{session['id']}")
     return {"lesson": Path(path).stem, "seconds": round(seconds, 1),
             "server_peak_mb": round(sampler.peak_server / MB), "kernel_peak_mb": round(sampler.peak_kernel / MB),
-            "total_peak_mb": round(sampler.peak_total / MB), "errors": errors}
+            "total_peak_mb": round(sampler.peak_total / MB),
+            "headroom_to_1gb_mb": BINDER_GUARANTEED_MB - round(sampler.peak_total / MB), "errors": errors}
 
 
 def main():
@@ -165,7 +169,8 @@ def main():
 
     def write():  # after every lesson, so a long run that is stopped still leaves its numbers
         largest = max((r["total_peak_mb"] for r in rows), default=None)
-        out.write_text(json.dumps({"jupyterlab_idle_mb": idle_mb, "binder_limit_mb": BINDER_LIMIT_MB,
+        out.write_text(json.dumps({"jupyterlab_idle_mb": idle_mb, "binder_guaranteed_mb": BINDER_GUARANTEED_MB,
+                                   "binder_ceiling_mb": BINDER_CEILING_MB,
                                    "largest_total_peak_mb": largest, "lessons": rows}, indent=2) + "\n")
         return largest
 
@@ -188,14 +193,16 @@ def main():
                 write()
     largest = write()
     print(f"\nJupyterLab server alone, idle: {idle_mb} MB\n")
-    print("| lesson | run time (s) | server peak (MB) | kernel peak (MB) | server + kernel peak (MB) | errors |")
-    print("|---|---|---|---|---|---|")
+    print("| lesson | run time (s) | server peak (MB) | kernel peak (MB) | server + kernel peak (MB) "
+          f"| headroom to {BINDER_GUARANTEED_MB} MB | errors |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['lesson']} | {r['seconds']} | {r['server_peak_mb']} | {r['kernel_peak_mb']} | "
-              f"{r['total_peak_mb']} | {len(r['errors'])} |")
+              f"{r['total_peak_mb']} | {r['headroom_to_1gb_mb']} | {len(r['errors'])} |")
     if largest is not None:
-        verdict = "fits" if largest < BINDER_LIMIT_MB else "does NOT fit"
-        print(f"\nlargest server + kernel peak: {largest} MB ({verdict} Binder's {BINDER_LIMIT_MB} MB)")
+        verdict = "fits" if largest < BINDER_GUARANTEED_MB else "does NOT fit"
+        print(f"\nlargest server + kernel peak: {largest} MB ({verdict} the {BINDER_GUARANTEED_MB} MB Binder "
+              f"guarantees; ceiling {BINDER_CEILING_MB} MB)")
     print(f"wrote {out.relative_to(ROOT)}")
     if any(r["errors"] for r in rows):
         sys.exit(1)

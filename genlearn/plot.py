@@ -13,7 +13,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
+
+# Colour-blind-safe colours (tests/test_palette.py checks every pair, and white, stay apart
+# under simulated protanopia, deuteranopia and tritanopia). PALETTE: Okabe & Ito's eight, the
+# colour cycle of every genlearn figure. CATEGORICAL: Paul Tol's "muted" nine plus black, for
+# up to ten classes (the digits), as a colormap for scatter plots coloured by label.
+PALETTE = ("#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#000000", "#F0E442")
+CATEGORICAL = ("#CC6677", "#332288", "#DDCC77", "#117733", "#88CCEE", "#882255", "#44AA99", "#999933",
+               "#AA4499", "#000000")
+CATEGORICAL_CMAP = ListedColormap(CATEGORICAL, name="genlearn_categorical")
 
 
 def _np(x) -> np.ndarray:
@@ -28,6 +38,8 @@ def new_axes(*, nrows: int = 1, ncols: int = 1, size: float = 3.2, **kw):
     Keywords only, so ``new_axes(ncols=3)`` (a row of three) cannot be read the wrong way."""
     fig = Figure(figsize=(size * ncols, size * nrows), layout="constrained")
     axes = fig.subplots(nrows, ncols, **kw)
+    for ax in np.atleast_1d(axes).ravel():
+        ax.set_prop_cycle(color=PALETTE)
     return fig, axes
 
 
@@ -116,7 +128,7 @@ def latent_scatter(z, labels=None, *, ax=None, title: str | None = None, class_n
     z = _np(z)
     if z.ndim != 2 or z.shape[1] < 2:
         raise ValueError(f"z must be (N, >=2), got shape {z.shape}")
-    sc = ax.scatter(z[:, 0], z[:, 1], c=None if labels is None else _np(labels), cmap="tab10", s=6)
+    sc = ax.scatter(z[:, 0], z[:, 1], c=None if labels is None else _np(labels), cmap=CATEGORICAL_CMAP, s=6)
     if labels is not None:
         handles, _ = sc.legend_elements()
         names = class_names or [str(v) for v in np.unique(_np(labels))]

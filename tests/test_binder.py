@@ -107,10 +107,32 @@ def test_torch_is_the_cpu_build():
         "do not replace PyPI: the Jupyter packages are not on PyTorch's index"
 
 
-def test_installs_this_package_with_the_course_extra():
-    local = [line for line in _binder_lines() if line.startswith(".")]
-    assert local == [".[course]"], f"binder/requirements.txt should install this package as '.[course]', got {local}"
-    assert "course" in _project()["optional-dependencies"]
+def test_requirements_are_a_cacheable_layer_of_pinned_dependencies_only():
+    """repo2docker installs requirements.txt before copying the repository, as a cached image
+    layer, only when the file names nothing inside the repository: no '.', '-e', file: or git
+    line. Then postBuild's `pip install --no-deps .` installs nothing else, so every dependency
+    of the package and of the course extra must be pinned here."""
+    local = [line for line in _binder_lines()
+             if line.startswith((".", "-e", "--editable", "file:", "git+", "-r", "-c")) or "@ " in line]
+    assert not local, f"binder/requirements.txt must hold pinned dependencies only (postBuild installs genlearn): {local}"
+    binder = _binder_requirements()
+    for dep in _project()["dependencies"] + _project()["optional-dependencies"]["course"]:
+        name = canonicalize_name(Requirement(dep).name)
+        assert name in binder, f"{dep} is installed by nothing on Binder: pin it in binder/requirements.txt"
+        _pinned(binder[name])
+
+
+def test_postbuild_installs_the_package_without_dependencies():
+    """postBuild installs genlearn with --no-deps (its dependencies come from the cached layer),
+    before anything in postBuild imports it."""
+    commands = [line.strip() for line in (BINDER / "postBuild").read_text().splitlines()
+                if line.strip() and not line.lstrip().startswith("#")]
+    installs = [i for i, line in enumerate(commands) if re.fullmatch(r"python -m pip install( --\S+)* \.", line)]
+    assert len(installs) == 1, f"postBuild should install this package once with pip install --no-deps .: {commands}"
+    line = commands[installs[0]]
+    assert "--no-deps" in line.split(), f"postBuild must install genlearn with --no-deps, got: {line}"
+    first_python = next(i for i, cmd in enumerate(commands) if cmd.startswith(("python", "jupyter")))
+    assert installs[0] == first_python, "install genlearn before postBuild's other commands use the environment"
 
 
 def test_runtime_python_is_supported():

@@ -19,6 +19,8 @@ import io
 import ipywidgets as W
 from matplotlib.figure import Figure
 
+WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
+
 
 def figure_png(fig: Figure, dpi: int = 90) -> bytes:
     buf = io.BytesIO()
@@ -55,7 +57,44 @@ class FigureWidget:
         self.image.value = figure_png(self.figure, self.dpi)
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        bundle = self.ui._repr_mimebundle_(include=include, exclude=exclude) or {}
-        bundle = dict(bundle)
+        """The live view and its PNG as a static fallback. Built here rather than taken from
+        ``self.ui._repr_mimebundle_``, which ipywidgets 7.7 (Google Colab's) does not have;
+        the view's format is the same in ipywidgets 7 and 8."""
+        bundle = {"text/plain": repr(self.ui),
+                  WIDGET_VIEW_MIME: {"version_major": 2, "version_minor": 0, "model_id": self.ui.model_id}}
         bundle["image/png"] = base64.b64encode(self.image.value).decode("ascii")
         return bundle
+
+
+def describe_figure(fig: Figure) -> str:
+    """A one-paragraph text alternative of a figure, read from what the figure itself says:
+    its title, and per panel the title, axis labels, legend entries, and how many images,
+    lines, point sets or colour maps it draws. Screen readers read it in place of the picture
+    (the course site's ``alt`` text)."""
+    parts = []
+    title = fig._suptitle.get_text() if getattr(fig, "_suptitle", None) else ""
+    panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    if title:
+        parts.append(f"Figure: {title}.")
+    parts.append(f"{len(panels)} panel{'s' if len(panels) != 1 else ''}.")
+    for i, ax in enumerate(panels[:12], 1):
+        bits = []
+        if ax.get_title():
+            bits.append(f"'{ax.get_title()}'")
+        if ax.images:
+            bits.append("an image" if len(ax.images) == 1 else f"{len(ax.images)} images")
+        if ax.lines:
+            bits.append(f"{len(ax.lines)} line{'s' if len(ax.lines) != 1 else ''}")
+        if ax.collections:
+            bits.append(f"{len(ax.collections)} point set{'s' if len(ax.collections) != 1 else ''} or areas")
+        xl, yl = ax.get_xlabel(), ax.get_ylabel()
+        if xl or yl:
+            bits.append(f"x: {xl or 'unlabelled'}, y: {yl or 'unlabelled'}")
+        legend = ax.get_legend()
+        if legend is not None:
+            labels = [t.get_text() for t in legend.get_texts()]
+            bits.append("legend: " + ", ".join(labels[:10]))
+        parts.append(f"Panel {i}: " + ("; ".join(bits) if bits else "no labels") + ".")
+    if len(panels) > 12:
+        parts.append(f"And {len(panels) - 12} more panels.")
+    return " ".join(parts)
