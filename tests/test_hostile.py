@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import socket
+import subprocess
 import sqlite3
 import threading
 import time
@@ -335,15 +336,20 @@ def plain_course(tmp_path_factory):
     return course
 
 
-def test_autograde_refuses_without_a_sandbox(plain_course):
-    config = plain_course / "nbgrader_config.py"
+def _autograde_with(course: Path, settings: str) -> tuple[subprocess.CompletedProcess, str]:
+    """`nbgrader autograde ex01` with ``settings`` appended to the course's config for the run."""
+    config = course / "nbgrader_config.py"
     original = config.read_text()
-    config.write_text(original + '\nc.Sandbox.bwrap = "genlearn-no-such-bwrap"\n')
+    config.write_text(original + "\n" + settings + "\n")
     try:
-        proc = gt.nbgrader(["autograde", "ex01_likelihood", "--force"], plain_course)
+        proc = gt.nbgrader(["autograde", "ex01_likelihood", "--force"], course)
     finally:
         config.write_text(original)
-    out = proc.stdout + proc.stderr
+    return proc, proc.stdout + proc.stderr
+
+
+def test_autograde_refuses_without_a_sandbox(plain_course):
+    proc, out = _autograde_with(plain_course, 'c.Sandbox.bwrap = "genlearn-no-such-bwrap"')
     assert proc.returncode != 0
     lines = [line for line in out.splitlines() if "refusing to autograde" in line]
     assert lines and "c.Sandbox.allow_unsandboxed = True" in lines[0] and "genlearn-no-such-bwrap" in lines[0], out[-2000:]
@@ -352,14 +358,8 @@ def test_autograde_refuses_without_a_sandbox(plain_course):
 
 
 def test_allowed_unsandboxed_grading_still_catches_tampering(plain_course):
-    config = plain_course / "nbgrader_config.py"
-    original = config.read_text()
-    config.write_text(original + '\nc.Sandbox.bwrap = "genlearn-no-such-bwrap"\nc.Sandbox.allow_unsandboxed = True\n')
-    try:
-        proc = gt.nbgrader(["autograde", "ex01_likelihood", "--force"], plain_course)
-    finally:
-        config.write_text(original)
-    out = proc.stdout + proc.stderr
+    proc, out = _autograde_with(plain_course, 'c.Sandbox.bwrap = "genlearn-no-such-bwrap"\n'
+                                              "c.Sandbox.allow_unsandboxed = True")
     assert proc.returncode == 0, out[-3000:]
     assert "grading WITHOUT a sandbox" in out
     scores = gt.scores(plain_course, "ex01_likelihood", "cheater")
