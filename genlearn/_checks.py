@@ -30,6 +30,28 @@ def check_positive_int(name: str, value, allow_zero: bool = False) -> int:
     return value
 
 
+SEED_MAX = 2**32 - 1
+SIZE_MAX = 2**20
+
+
+def check_size(name: str, value, allow_zero: bool = False) -> int:
+    """A model size (a width, a latent dimension, a number of classes or steps): an integer
+    >= 1 (>= 0 with ``allow_zero``) and at most 2**20, beyond which it is surely a typo."""
+    value = check_positive_int(name, value, allow_zero=allow_zero)
+    if value > SIZE_MAX:
+        raise ValueError(f"{name} must be at most {SIZE_MAX:,}, got {value:,}")
+    return value
+
+
+
+def check_seed(name: str, value) -> int:
+    """A random seed: an integer in 0..2**32 - 1 (every generator of the library takes it)."""
+    value = check_positive_int(name, value, allow_zero=True)
+    if value > SEED_MAX:
+        raise ValueError(f"{name} must be between 0 and {SEED_MAX}, got {value}")
+    return value
+
+
 def check_positive(name: str, value) -> float:
     """A finite real number > 0 (a time budget, a scale, a span)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -74,6 +96,7 @@ def check_tensor(name: str, x, *, shape_tail: tuple | None = None, ndim: int | N
         )
     if not torch.is_floating_point(x):
         x = x.float()
+    check_finite(name, x)
     if value_range is not None and x.numel():
         lo, hi = float(x.min()), float(x.max())
         if lo < value_range[0] - 1e-6 or hi > value_range[1] + 1e-6:
@@ -81,6 +104,56 @@ def check_tensor(name: str, x, *, shape_tail: tuple | None = None, ndim: int | N
                 f"{name} values must lie in [{value_range[0]}, {value_range[1]}], "
                 f"got min {lo:.3g}, max {hi:.3g}"
             )
+    return x
+
+
+def as_tensor(name: str, value) -> torch.Tensor:
+    """``torch.as_tensor(value)`` for anything that holds numbers (a tensor, an array, nested
+    lists); anything else is a TypeError that names the argument."""
+    try:
+        return torch.as_tensor(value)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"{name} must be a tensor or an array of numbers, got {type(value).__name__}") from None
+
+
+def check_finite(name: str, x: torch.Tensor) -> torch.Tensor:
+    """Every value of a floating tensor finite (no NaN, no infinity)."""
+    if x.numel() and torch.is_floating_point(x) and not bool(torch.isfinite(x).all()):
+        bad = int((~torch.isfinite(x)).sum())
+        raise ValueError(f"{name} must hold finite numbers, got {bad} NaN or infinite value(s) "
+                         f"of {x.numel()}: drop or fill them first")
+    return x
+
+
+def as_float32(x: torch.Tensor) -> torch.Tensor:
+    """Integer, boolean and other floating tensors as float32, the models' dtype (their
+    obvious meaning); float32 unchanged, not copied."""
+    return x if x.dtype == torch.float32 else x.float()
+
+
+def check_data(name: str, x, *, item_shape: tuple[int, ...] | None = None,
+               value_range: tuple[float, float] | None = None) -> torch.Tensor:
+    """A whole dataset (or a batch handed to an evaluation): a non-empty tensor of examples
+    of ``item_shape`` (if given), numbers (integers and float64 become float32), all finite,
+    optionally within ``value_range``.
+
+    Checked once before training or evaluation, not per step (a check per step would cost a
+    device synchronization every step)."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.is_complex():
+        raise TypeError(f"{name} must hold real numbers, got dtype {x.dtype}")
+    if x.dim() == 0 or len(x) == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(x.shape)}): expected at least one example")
+    if item_shape is not None:
+        check_batch(name, x, item_shape)
+    x = check_finite(name, as_float32(x))
+    if value_range is not None:
+        lo, hi = float(x.min()), float(x.max())
+        if lo < value_range[0] or hi > value_range[1]:
+            raise ValueError(
+                f"{name} values must lie in [{value_range[0]:g}, {value_range[1]:g}], got min {lo:.4g}, "
+                f"max {hi:.4g}" + (" (pixels in [0, 255]? divide by 255)" if hi > 1.5 and value_range[1] == 1 else ""))
     return x
 
 
@@ -97,10 +170,12 @@ def check_batch(name: str, x, item_shape: tuple[int, ...] | None = None) -> torc
         return x
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if tuple(x.shape[1:]) != tuple(item_shape):
+    if x.dim() == 0 or tuple(x.shape[1:]) != tuple(item_shape):
         raise ValueError(f"{name} must have shape (B, {', '.join(map(str, item_shape))}), "
                          f"got {tuple(x.shape)}")
-    return x
+    if x.is_complex():
+        raise TypeError(f"{name} must hold real numbers, got dtype {x.dtype}")
+    return as_float32(x)
 
 
 def resolve_config(config_cls: type, config, overrides: dict):

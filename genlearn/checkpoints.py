@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from .atomic import atomic_torch_save, first_line
 from .device import CPU, get_device
 from .models import MODEL_KINDS, kind_of
 
@@ -55,17 +55,7 @@ def save_checkpoint(model, path: str | os.PathLike, metadata: dict | None = None
         "state_dict": {k: v.detach().to(CPU) for k, v in model.state_dict().items()},
         "metadata": _plain(metadata or {}),
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_torch_save(path, payload)
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict:
@@ -78,37 +68,71 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     except Exception as err:  # truncated zip, random bytes, pickled objects, ...
         raise CheckpointError(
             f"{path} is not a readable genlearn checkpoint (corrupt, truncated, or not "
-            f"saved by genlearn.save_checkpoint): {type(err).__name__}: {str(err).splitlines()[0][:200]}"
+            f"saved by genlearn.save_checkpoint): {type(err).__name__}: {first_line(err)}"
         ) from err
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is a torch file but not a genlearn checkpoint (no '{FORMAT}' marker)")
     if payload.get("version") != VERSION:
         raise CheckpointError(f"{path} has checkpoint version {payload.get('version')!r}; this genlearn reads {VERSION}")
-    if payload.get("kind") not in MODEL_KINDS:
+    if not isinstance(payload.get("kind"), str) or payload["kind"] not in MODEL_KINDS:
         raise CheckpointError(f"{path} holds an unknown model kind {payload.get('kind')!r}")
+    for key in ("config", "state_dict", "metadata"):
+        if not isinstance(payload.get(key), dict):
+            raise CheckpointError(f"{path}: its {key} should be a dict, got {type(payload.get(key)).__name__}")
+    bad = [k for k, v in payload["state_dict"].items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise CheckpointError(f"{path}: its state_dict should hold tensors only; {bad[0]!r} is not one")
     return payload
+
+
+def _skeleton(path: Path, kind: str, config: dict, state: dict):
+    """The model ``config`` describes, built on the meta device (shapes, no memory), after its
+    config passed the model's own checks; raises CheckpointError unless the stored tensors
+    are exactly the ones it has. Only then is the real model worth its memory."""
+    model_cls, config_cls = MODEL_KINDS[kind].model, MODEL_KINDS[kind].config
+    fields = {f.name for f in dataclasses.fields(config_cls)}
+    unknown = set(config) - fields
+    if unknown:
+        raise CheckpointError(f"{path}: config has fields this genlearn does not know: {sorted(unknown)}")
+    for name, value in config.items():  # each layer needs a tensor: no list of sizes is longer
+        if isinstance(value, (list, tuple)) and len(value) > len(state):
+            raise CheckpointError(f"{path}: config field {name} lists {len(value)} sizes, more than "
+                                  f"the {len(state)} tensors the file holds")
+    try:
+        cfg = config_cls(**config)
+        with torch.device("meta"):
+            skeleton = model_cls(cfg)
+            if hasattr(skeleton, "enable_ema") and any(k.startswith("G_ema.") for k in state):
+                skeleton.enable_ema()
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise CheckpointError(f"{path}: its config does not build a model: {err}") from err
+    expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    stored = {k: tuple(v.shape) for k, v in state.items()}
+    if expected != stored:
+        wrong = [f"{k}: config says {expected[k]}, file holds {stored[k]}"
+                 for k in sorted(expected.keys() & stored.keys()) if expected[k] != stored[k]]
+        missing, extra = sorted(expected.keys() - stored.keys()), sorted(stored.keys() - expected.keys())
+        details = "; ".join(wrong[:3] + ([f"missing {missing[:3]}"] if missing else [])
+                            + ([f"unexpected {extra[:3]}"] if extra else []))
+        raise CheckpointError(f"{path}: weights do not fit the model its config describes: {details}")
+    return cfg
 
 
 def load_checkpoint(path: str | os.PathLike, device=None, *, expect: str | None = None):
     """Rebuild the model saved at ``path`` on ``device``; returns ``(model, metadata)``.
 
     ``expect="vae"`` (or another kind of :data:`genlearn.models.MODEL_KINDS`) checks the
-    kind. The model comes back in eval mode.
+    kind. The model comes back in eval mode. The config is checked against the model's
+    bounds and against the stored tensors' shapes before the model is built, so loading
+    costs no more memory than the file's own tensors.
     """
     payload = read_checkpoint(path)
     kind = payload["kind"]
     if expect is not None and kind != expect:
         raise CheckpointError(f"{path} holds a {kind.upper()}, but a {expect.upper()} was expected")
-    model_cls, config_cls = MODEL_KINDS[kind].model, MODEL_KINDS[kind].config
-    fields = {f.name for f in dataclasses.fields(config_cls)}
-    unknown = set(payload["config"]) - fields
-    if unknown:
-        raise CheckpointError(f"{path}: config has fields this genlearn does not know: {sorted(unknown)}")
-    try:
-        model = model_cls(config_cls(**payload["config"]))
-    except (TypeError, ValueError) as err:
-        raise CheckpointError(f"{path}: its config does not build a model: {err}") from err
     state = payload["state_dict"]
+    cfg = _skeleton(path, kind, payload["config"], state)
+    model = MODEL_KINDS[kind].model(cfg)
     if hasattr(model, "enable_ema") and any(k.startswith("G_ema.") for k in state):
         model.enable_ema()
     try:

@@ -4,6 +4,10 @@ FID compares Inception features of ImageNet photos; our images are 8x8 digits an
 sprites, so we use the penultimate layer of a small classifier trained on the same data:
 deterministic (seeded, a fixed number of steps), cached in memory and on disk
 (``$GENLEARN_CACHE``, default ``~/.cache/genlearn``), trained in about a second on a CPU.
+A cached network is used only if it verifies itself: the SHA-256 of its weights matches the
+one saved beside them, and it still classifies held-out images (accuracy at least
+``FeatureSpace.min_accuracy``); otherwise it is retrained. A cache that cannot be written
+(a read-only home, a full disk) costs only the retraining.
 
 The digits classifier sees images average-pooled to 8x8, so 16x16 and 32x32 digits (from a
 DCGAN) land in the same space; it is trained on grey and binarized digits alike, because
@@ -24,13 +28,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ._checks import check_choice
+from .atomic import atomic_torch_save
 from .data import dataset_info, load
 from .device import CPU
 from .metrics import frechet_distance, precision_recall
 from .train import train_classifier
 
 FEATURE_DIM = 64
-_VERSION = 2  # bump when the architecture or training changes: it renames the cache file
+_VERSION = 3  # bump when the architecture, training or file format changes: it renames the cache file
 
 
 @dataclass(frozen=True)
@@ -42,8 +47,10 @@ class FeatureSpace:
     body: Callable[[], nn.Module]   # (B, 1, size, size) -> (B, FEATURE_DIM)
     training_data: Callable[[], tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]
     n_classes: int                  # the classifier's labels
+    held_out: Callable[[], tuple[torch.Tensor, torch.Tensor]]  # labelled images it never trained on
     n_targets: int = 0              # extra regression outputs trained beside the labels
     steps: int = 600                # Adam steps of batch 128
+    min_accuracy: float = 0.8       # on held_out, for a cached network to be trusted
 
 
 def _digits_data():
@@ -61,13 +68,24 @@ def _sprites_data():
     return data.x, data.y, targets
 
 
+def _digits_held_out():
+    test = load("digits", "test", binarize=False)  # the training digits are the train split
+    return test.x, test.y
+
+
+def _sprites_held_out():
+    data = load("sprites", n=300, seed=54321)  # neither a split nor the training seed
+    return data.x, data.y
+
+
 FEATURE_SPACES: dict[str, FeatureSpace] = {
     "digits": FeatureSpace(
-        size=8, n_classes=10, steps=600, training_data=_digits_data,
+        size=8, n_classes=10, steps=600, training_data=_digits_data, held_out=_digits_held_out,
         body=lambda: nn.Sequential(nn.Flatten(), nn.Linear(64, 128), nn.ReLU(),
                                    nn.Linear(128, FEATURE_DIM), nn.ReLU())),
     "sprites": FeatureSpace(
         size=32, n_classes=3, n_targets=3, steps=1500, training_data=_sprites_data,
+        held_out=_sprites_held_out,
         body=lambda: nn.Sequential(
             nn.Conv2d(1, 16, 4, 2, 1), nn.ReLU(),   # (B, 16, 16, 16)
             nn.Conv2d(16, 32, 4, 2, 1), nn.ReLU(),  # (B, 32, 8, 8)
@@ -133,6 +151,37 @@ def _train(kind: str, seed: int = 0) -> FeatureNet:
     return net.eval()
 
 
+def weights_digest(state: dict[str, torch.Tensor]) -> str:
+    """SHA-256 of a state dict's names and tensor bytes, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(state):
+        h.update(name.encode())
+        h.update(state[name].detach().to(CPU).contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+@torch.no_grad()
+def held_out_accuracy(net: FeatureNet) -> float:
+    """The classifier's accuracy on its space's held-out images."""
+    x, y = net.space.held_out()
+    return float((net(x).argmax(1) == y).float().mean())
+
+
+def _cached(kind: str, path: Path) -> FeatureNet | None:
+    """The network cached at ``path`` if it verifies itself (checksum, held-out accuracy)."""
+    try:
+        payload = torch.load(path, map_location=CPU, weights_only=True)
+        state = payload["state_dict"]
+        if payload["sha256"] != weights_digest(state):
+            return None
+        net = FeatureNet(kind)
+        net.load_state_dict(state)
+    except Exception:  # noqa: BLE001  any unreadable, foreign or stale file: retrain
+        return None
+    net.eval()
+    return net if held_out_accuracy(net) >= net.space.min_accuracy else None
+
+
 @lru_cache(maxsize=None)
 def feature_extractor(kind: str = "digits") -> FeatureNet:
     """The (cached) feature network of a space in :data:`FEATURE_SPACES` (``"digits"``,
@@ -140,20 +189,17 @@ def feature_extractor(kind: str = "digits") -> FeatureNet:
     check_choice("feature space", kind, tuple(FEATURE_SPACES))
     path = _cache_file(kind)
     if path.is_file():
-        try:
-            net = FeatureNet(kind)
-            net.load_state_dict(torch.load(path, map_location=CPU, weights_only=True))
-            return net.eval().requires_grad_(False)
-        except Exception:  # a stale or broken cache is rebuilt, never trusted
-            path.unlink(missing_ok=True)
+        net = _cached(kind, path)
+        if net is not None:
+            return net.requires_grad_(False)
+        path.unlink(missing_ok=True)  # a broken or wrong cache is rebuilt, never trusted
     net = _train(kind).requires_grad_(False)
+    state = net.state_dict()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        torch.save(net.state_dict(), tmp)
-        os.replace(tmp, path)
+        atomic_torch_save(path, {"state_dict": state, "sha256": weights_digest(state)})
     except OSError:
-        pass  # a read-only home only costs the retraining
+        pass  # a read-only home or a full disk only costs the retraining
     return net
 
 

@@ -15,17 +15,29 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from ._checks import check_positive_int, check_tensor
+from ._checks import (as_tensor, check_data, check_finite, check_positive, check_positive_int, check_seed,
+                      check_size, check_tensor)
 from .data.base import as_tensors
 
 
 # ============================================================================ likelihood
 
 
-def _eval_batches(model, data, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
-    """``(x, y)`` batches of ``data`` on the model's device (``y`` only for a conditional
-    model), with the model in eval mode until the last batch is done."""
+def _eval_data(model, data) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``data`` checked as the model's training data is (not empty, finite, in its range)."""
     x_all, y_all = as_tensors(data)
+    x_all = check_data("data", x_all, item_shape=model.config.x_shape,
+                       value_range=getattr(model.config, "x_range", None))
+    if model.config.n_classes and (y_all is None or len(y_all) != len(x_all)):
+        raise ValueError(f"a conditional model needs one label per example: pass (x, y) or a "
+                         f"labelled dataset, got {'no' if y_all is None else len(y_all)} labels for {len(x_all)} examples")
+    return x_all, y_all
+
+
+def _eval_batches(model, x_all, y_all, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+    """``(x, y)`` batches on the model's device (``y`` only for a conditional model), with the
+    model in eval mode until the last batch is done."""
+    batch_size = check_positive_int("batch_size", batch_size)
     was_training = model.training
     model.eval()
     try:
@@ -36,14 +48,23 @@ def _eval_batches(model, data, batch_size: int) -> Iterator[tuple[torch.Tensor, 
         model.train(was_training)
 
 
+def _finite_bound(total: float, n: int) -> float:
+    """A bound in nats per example, never a number computed from NaN."""
+    if not math.isfinite(total):
+        raise ValueError(f"the model gives a non-finite bound ({total}) on finite data: its weights "
+                         f"hold NaN or infinity (did training diverge?)")
+    return total / n
+
+
 @torch.no_grad()
 def negative_elbo(model, data, *, batch_size: int = 512, seed: int = 0) -> float:
     """Mean of -ELBO(x) over ``data``, in nats per example (one z sample per x, seeded)."""
-    gen = torch.Generator(device=model.device).manual_seed(seed)
+    x_all, y_all = _eval_data(model, data)
+    gen = torch.Generator(device=model.device).manual_seed(check_seed("seed", seed))
     total = 0.0
-    for x, y in _eval_batches(model, data, batch_size):
+    for x, y in _eval_batches(model, x_all, y_all, batch_size):
         total += float(-model.elbo(x, y, generator=gen).elbo.sum())
-    return total / len(as_tensors(data)[0])
+    return _finite_bound(total, len(x_all))
 
 
 @torch.no_grad()
@@ -55,11 +76,12 @@ def iwae_bound(model, data, *, k: int = 64, batch_size: int = 64, seed: int = 0)
 
     ``k = 1`` is the negative ELBO; the bound tightens as ``k`` grows.
     """
-    check_positive_int("k", k)
+    k = check_size("k", k)
+    x_all, y_all = _eval_data(model, data)
     device = model.device
-    gen = torch.Generator(device=device).manual_seed(seed)
+    gen = torch.Generator(device=device).manual_seed(check_seed("seed", seed))
     total = 0.0
-    for x, y in _eval_batches(model, data, batch_size):
+    for x, y in _eval_batches(model, x_all, y_all, batch_size):
         B = len(x)
         mu, logvar = model.encode(x, y)                                   # (B, Z)
         std = (0.5 * logvar).exp()
@@ -72,7 +94,7 @@ def iwae_bound(model, data, *, k: int = 64, batch_size: int = 64, seed: int = 0)
         log_lik = model.log_likelihood(model.decode(z.reshape(k * B, -1), yk), xk).view(k, B)
         log_w = log_lik + log_prior - log_q
         total += float(-(torch.logsumexp(log_w, 0) - math.log(k)).sum())
-    return total / len(as_tensors(data)[0])
+    return _finite_bound(total, len(x_all))
 
 
 # ============================================================================ 2D mixtures
@@ -86,10 +108,11 @@ def mode_coverage(samples, centers, std: float) -> dict:
     it. ``kl_to_uniform`` is KL(mode histogram of the high-quality samples || uniform), in
     nats (0 when every mode gets the same share; log K when all fall on one mode).
     """
-    samples = check_tensor("samples", torch.as_tensor(samples), ndim=2, shape_tail=(2,))
-    centers = check_tensor("centers", torch.as_tensor(centers), ndim=2, shape_tail=(2,))
-    if std <= 0:
-        raise ValueError(f"std must be > 0, got {std}")
+    samples = check_tensor("samples", as_tensor("samples", samples), ndim=2, shape_tail=(2,))
+    centers = check_tensor("centers", as_tensor("centers", centers), ndim=2, shape_tail=(2,))
+    check_positive("std", std)
+    if not len(centers):
+        raise ValueError("centers is empty: expected at least one mode centre")
     samples, centers = samples.double().cpu(), centers.double().cpu()
     dist = torch.cdist(samples, centers)                   # (N, K)
     nearest_dist, nearest = dist.min(dim=1)
@@ -114,12 +137,18 @@ def mode_coverage(samples, centers, std: float) -> dict:
 # ============================================================================ feature statistics
 
 
-def _as_2d_array(name, feats) -> np.ndarray:
-    a = feats.detach().cpu().double().numpy() if isinstance(feats, torch.Tensor) else np.asarray(feats, float)
-    if a.ndim != 2:
+def _as_2d_array(name, feats, min_rows: int = 2, why: str = "to estimate a covariance") -> np.ndarray:
+    """An (N, F) float64 array of finite features with at least ``min_rows`` rows."""
+    try:
+        a = (feats.detach().cpu().double().numpy() if isinstance(feats, torch.Tensor)
+             else np.asarray(feats, dtype=float))
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"{name} must be an (N, F) array or tensor of numbers, got {type(feats).__name__}") from None
+    if a.ndim != 2 or a.shape[1] == 0:
         raise ValueError(f"{name} must be a 2D (N, F) array of features, got shape {a.shape}")
-    if len(a) < 2:
-        raise ValueError(f"{name} needs at least 2 rows to estimate a covariance, got {len(a)}")
+    if len(a) < min_rows:
+        raise ValueError(f"{name} needs at least {min_rows} rows {why}, got {len(a)}")
+    check_finite(name, torch.from_numpy(a))
     return a
 
 
@@ -142,9 +171,18 @@ def frechet_distance_gaussians(mu1, cov1, mu2, cov2) -> float:
     cov1, cov2 = np.atleast_2d(np.asarray(cov1, float)), np.atleast_2d(np.asarray(cov2, float))
     if mu1.shape != mu2.shape or cov1.shape != cov2.shape or cov1.shape != (len(mu1), len(mu1)):
         raise ValueError(f"shapes do not match: mu {mu1.shape} {mu2.shape}, cov {cov1.shape} {cov2.shape}")
-    s1 = sqrtm_psd(cov1)
-    cross = sqrtm_psd(s1 @ cov2 @ s1)
+    for name, a in (("mu1", mu1), ("cov1", cov1), ("mu2", mu2), ("cov2", cov2)):
+        check_finite(name, torch.from_numpy(a))
+    try:
+        s1 = sqrtm_psd(cov1)
+        cross = sqrtm_psd(s1 @ cov2 @ s1)
+    except np.linalg.LinAlgError as err:
+        raise ValueError(f"the covariances have no matrix square root ({err}): features too large "
+                         f"or degenerate; rescale them") from None
     value = float(np.sum((mu1 - mu2) ** 2) + np.trace(cov1) + np.trace(cov2) - 2 * np.trace(cross))
+    if not math.isfinite(value):
+        raise ValueError(f"the Frechet distance overflowed ({value}): features this large "
+                         f"(squared sizes beyond 1e308) cannot be compared; rescale them")
     return max(value, 0.0)
 
 
@@ -165,13 +203,12 @@ def precision_recall(real_feats, fake_feats, k: int = 3) -> dict:
     inside the real manifold (fidelity). *Recall*: the fraction of real samples inside the
     generated manifold (coverage).
     """
-    check_positive_int("k", k)
-    real = torch.as_tensor(_as_2d_array("real_feats", real_feats))
-    fake = torch.as_tensor(_as_2d_array("fake_feats", fake_feats))
+    k = check_positive_int("k", k)
+    why = f"for k={k} nearest neighbours"
+    real = torch.as_tensor(_as_2d_array("real_feats", real_feats, k + 1, why))
+    fake = torch.as_tensor(_as_2d_array("fake_feats", fake_feats, k + 1, why))
     if real.shape[1] != fake.shape[1]:
         raise ValueError(f"feature sizes differ: {real.shape[1]} vs {fake.shape[1]}")
-    if k >= min(len(real), len(fake)):
-        raise ValueError(f"k={k} needs more than {k} samples in each cloud")
 
     def radii(x):  # distance to the k-th neighbour, not counting the point itself
         return torch.cdist(x, x).kthvalue(k + 1, dim=1).values
@@ -189,8 +226,10 @@ def nearest_neighbour_distances(queries, reference, *, exclude_self: bool = Fals
     Used to look for memorization: generated samples much closer to training images
     than held-out images are is a warning sign. Inputs are flattened to (N, -1).
     """
-    q = torch.as_tensor(queries).flatten(1).double()
-    r = torch.as_tensor(reference).flatten(1).double()
+    q, r = (check_data(name, as_tensor(name, v)) for name, v in (("queries", queries), ("reference", reference)))
+    if q.dim() < 2 or r.dim() < 2:
+        raise ValueError(f"queries and reference must be (N, ...) batches, got shapes {tuple(q.shape)} and {tuple(r.shape)}")
+    q, r = q.flatten(1).double(), r.flatten(1).double()
     if q.shape[1] != r.shape[1]:
         raise ValueError(f"queries have {q.shape[1]} features but the reference has {r.shape[1]}")
     d = torch.cdist(q, r)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ._checks import check_choice, check_positive_int
+from ._checks import check_choice, check_positive_int, check_seed
 from . import data as datasets
 from .features import feature_space_of, image_scores
 from .metrics import iwae_bound, mode_coverage, negative_elbo
@@ -131,7 +131,7 @@ class Result:
     model: torch.nn.Module
     history: History
     metrics: dict
-    samples: torch.Tensor = field(repr=False)   # n_eval samples in data space
+    samples: torch.Tensor | None = field(repr=False)   # n_eval samples in data space (None: diverged)
     test_data: object = field(repr=False)
 
 
@@ -144,8 +144,12 @@ def fit(kind: str, data_name: str, *, seed: int = 0, epochs: int | None = None,
     ``test_iwae_nats`` (k = 64); GANs on 2D mixtures: ``modes_covered``, ``modes_total``,
     ``high_quality_fraction``, ``kl_to_uniform``; GANs and VAEs on images: ``frechet_distance``,
     ``precision``, ``recall`` in the feature space of :mod:`genlearn.features`.
+
+    A run whose loss stopped being finite (``history.stopped == "diverged"``, the reason in
+    ``history.message``) is not evaluated: its metrics hold no scores and its samples are None.
     """
     settings = recipe(kind, data_name)
+    seed = check_seed("seed", seed)
     kind_recipes = RECIPES[kind]
     for name, value in (("epochs", epochs), ("steps", steps)):
         if value is not None and name != kind_recipes.budget:
@@ -168,6 +172,8 @@ def fit(kind: str, data_name: str, *, seed: int = 0, epochs: int | None = None,
     metrics = {"model": kind, "data": data_name, "seed": seed, "device": str(model.device),
                "train_seconds": round(history.seconds, 3), "steps": history.steps,
                "stopped": history.stopped}
+    if history.stopped == "diverged":
+        return Result(model, history, metrics, None, test_set)
     scores, samples = evaluate(model, test_set, n_eval=n_eval, seed=seed)
     metrics.update(scores)
     return Result(model, history, metrics, samples, test_set)

@@ -16,7 +16,9 @@ the same rules.
 
 from __future__ import annotations
 
+import math
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -25,7 +27,7 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
-from ._checks import check_learning_rate, check_positive, check_positive_int
+from ._checks import check_data, check_learning_rate, check_positive, check_positive_int, check_seed
 from .data.base import as_tensors
 from .device import CPU, get_device, has_fused_adam, synchronize
 from .models.diffusion import Diffusion
@@ -43,7 +45,8 @@ class History:
     records: list[dict] = field(default_factory=list)
     steps: int = 0
     seconds: float = 0.0
-    stopped: str = "finished"  # or "time budget" or "callback"
+    stopped: str = "finished"  # or "time budget", "callback", "diverged"
+    message: str = ""          # why training diverged, if it did
 
     def series(self, key: str) -> np.ndarray:
         """The values of ``key`` over the records that have it, as an array."""
@@ -57,21 +60,27 @@ class History:
 
     def to_dict(self) -> dict:
         return {"records": self.records, "steps": self.steps, "seconds": self.seconds,
-                "stopped": self.stopped}
+                "stopped": self.stopped, "message": self.message}
 
 
 def _start(seed: int, device) -> tuple[torch.device, torch.Generator]:
     """Seed torch's global stream (initialization, noise) and return the device and the
     generator of the batch order, both from ``seed``."""
+    seed = check_seed("seed", seed)
     device = get_device(device)
     torch.manual_seed(seed)
     return device, torch.Generator().manual_seed(seed)
 
 
-def _on_device(data, device: torch.device, labels: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``data`` as float tensors on ``device``; its labels only where the model takes them."""
+def _on_device(data, device: torch.device, labels: bool, item_shape: tuple[int, ...],
+               value_range: tuple[float, float] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``data`` checked (not empty, examples of ``item_shape``, finite, within ``value_range``)
+    as float tensors on ``device``; its labels only where the model takes them."""
     x, y = as_tensors(data)
-    return x.float().to(device), (y.to(device) if (y is not None and labels) else None)
+    x = check_data("data", x, item_shape=item_shape, value_range=value_range)
+    if y is not None and labels and len(y) != len(x):
+        raise ValueError(f"data has {len(x)} examples but {len(y)} labels")
+    return x.to(device), (y.to(device) if (y is not None and labels) else None)
 
 
 def batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
@@ -85,7 +94,8 @@ def batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[tor
 class _Loop:
     """The bookkeeping every loop shares: clock, progress bar, history, callbacks, budget."""
 
-    def __init__(self, total: int, unit: str, max_seconds, callbacks, progress, log_every, device):
+    def __init__(self, total: int, unit: str, max_seconds, callbacks, progress, log_every, device,
+                 settings: str = ""):
         if max_seconds is not None:
             check_positive("max_seconds", max_seconds)
         self.history, self.device = History(), device
@@ -93,6 +103,7 @@ class _Loop:
         self.log_every = check_positive_int("log_every", log_every)
         self.bar = tqdm(total=total, unit=unit, disable=not progress, leave=False)
         self.pending: dict[str, list[torch.Tensor]] = {}
+        self.settings = settings  # e.g. "lr=0.001", named when training diverges
         self.start = time.perf_counter()
 
     def elapsed(self) -> float:
@@ -105,10 +116,16 @@ class _Loop:
             self.pending.setdefault(k, []).append(v)
 
     def log(self, **extra) -> bool:
-        """Write a record; return True if training should stop."""
+        """Write a record; return True if training should stop (a callback asked, or a loss
+        is not finite: the history then says ``stopped="diverged"`` and why)."""
         record = {"step": self.history.steps, "time": round(self.elapsed(), 3), **extra}
         for k, values in self.pending.items():
             record[k] = float(torch.stack(values).mean())
+        # the mean is finite exactly when every step's value was (checked here, not per step,
+        # which would cost a device synchronization each step)
+        diverged = [k for k in self.pending if not math.isfinite(record[k])]
+        if diverged:
+            self.diverged(diverged)
         self.pending.clear()
         self.history.records.append(record)
         self.bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k not in ("step", "time")},
@@ -118,7 +135,26 @@ class _Loop:
             stop = bool(cb(self.history)) or stop
         if stop:
             self.history.stopped = "callback"
-        return stop
+        if diverged:
+            self.history.stopped = "diverged"
+        return stop or bool(diverged)
+
+    def diverged(self, keys: list[str]) -> None:
+        """Name the first step whose loss was not finite, and the likely causes."""
+        first = None
+        for k in keys:
+            values = torch.stack(self.pending[k])
+            bad = (~torch.isfinite(values)).nonzero()
+            i = int(bad[0]) if len(bad) else len(values) - 1  # (finite values whose mean overflowed)
+            if first is None or i < first[0]:
+                first = (i, k, float(values[i]))
+        i, key, value = first
+        step = self.history.steps - len(self.pending[key]) + i + 1
+        self.history.message = (
+            f"training diverged at step {step}: {key} = {value}. Likely causes: a learning rate "
+            f"too high{f' ({self.settings})' if self.settings else ''}, or data with extreme "
+            f"values (check its range and scale)")
+        warnings.warn(self.history.message, RuntimeWarning, stacklevel=4)
 
     def step(self, parts: dict[str, torch.Tensor]) -> bool:
         """One training step done: keep its losses, log every ``log_every`` steps, check the
@@ -162,14 +198,17 @@ def train_vae(model: VAE, data, *, epochs: int = 10, batch_size: int = 128, lr: 
     ``callbacks`` run every ``log_every`` steps and at the end of each epoch (records then
     carry ``epoch``). The model is left on ``device`` in eval mode.
     """
-    check_positive_int("epochs", epochs)
-    check_positive_int("batch_size", batch_size)
+    epochs = check_positive_int("epochs", epochs)
+    batch_size = check_positive_int("batch_size", batch_size)
+    lr = check_learning_rate("lr", lr)
     device, order = _start(seed, device)
-    x_all, y_all = _on_device(data, device, labels=bool(model.config.n_classes))
+    x_all, y_all = _on_device(data, device, labels=bool(model.config.n_classes), item_shape=model.config.x_shape,
+                              value_range=getattr(model.config, "x_range", None))
     model.to(device).train()
     opt = adam(model.parameters(), lr, (0.9, 0.999), device)
     steps_per_epoch = max(1, len(x_all) // batch_size)
-    loop = _Loop(epochs * steps_per_epoch, "step", max_seconds, callbacks, progress, log_every, device)
+    loop = _Loop(epochs * steps_per_epoch, "step", max_seconds, callbacks, progress, log_every, device,
+                 settings=f"lr={lr:g}")
     for epoch in range(epochs):
         for idx in batches(len(x_all), batch_size, order):
             idx = idx.to(device)
@@ -211,12 +250,14 @@ class GanStepper:
                  lr_d: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999), n_critic: int = 1,
                  r1_every: int = 1, ema_decay: float | None = None, seed: int = 0,
                  generator: torch.Generator | None = None, device=None):
-        check_positive_int("batch_size", batch_size)
+        batch_size = check_positive_int("batch_size", batch_size)
         self.n_critic = check_positive_int("n_critic", n_critic)
         self.r1_every = check_positive_int("r1_every", r1_every)
+        seed = check_seed("seed", seed)
         self.gan, self.device, self.generator = gan, get_device(device), generator
         self.order = torch.Generator().manual_seed(seed)
-        self.x, self.y = _on_device(data, self.device, labels=bool(gan.config.n_classes))
+        self.x, self.y = _on_device(data, self.device, labels=bool(gan.config.n_classes),
+                                    item_shape=gan.config.x_shape)
         self.batch_size = min(batch_size, len(self.x))
         gan.to(self.device).train()
         self.ema_decay = ema_decay
@@ -293,15 +334,17 @@ def train_gan(gan: GAN, data, *, steps: int = 2000, batch_size: int = 256,
     ``lr_decay``: anneal both learning rates linearly to 0 over ``steps``, which lets the
     samples settle onto the modes instead of jittering around them.
     """
-    check_positive_int("steps", steps)
+    steps = check_positive_int("steps", steps)
     device = get_device(device)
+    seed = check_seed("seed", seed)
     torch.manual_seed(seed)
     stepper = GanStepper(gan, data, batch_size=batch_size, lr_g=lr_g, lr_d=lr_d, betas=betas,
                          n_critic=n_critic, r1_every=r1_every, ema_decay=ema_decay, seed=seed,
                          device=device)
     schedules = [torch.optim.lr_scheduler.LambdaLR(o, lambda s: 1.0 - s / steps)
                  for o in (stepper.opt_g, stepper.opt_d)] if lr_decay else []
-    loop = _Loop(steps, "step", max_seconds, callbacks, progress, log_every, device)
+    loop = _Loop(steps, "step", max_seconds, callbacks, progress, log_every, device,
+                 settings=f"lr_g={lr_g:g}, lr_d={lr_d:g}")
     for _ in range(steps):
         parts = stepper.step()
         for s in schedules:
@@ -322,16 +365,17 @@ def train_diffusion(model: Diffusion, data, *, steps: int = 3000, batch_size: in
     """Fit the noise predictor eps_theta of a :class:`~genlearn.models.diffusion.Diffusion`
     with Adam, the learning rate annealed linearly to 0; batches are drawn with replacement.
     The model first standardizes itself on ``data`` (``fit_normalization``)."""
-    check_positive_int("steps", steps)
-    check_positive_int("batch_size", batch_size)
+    steps = check_positive_int("steps", steps)
+    batch_size = check_positive_int("batch_size", batch_size)
+    lr = check_learning_rate("lr", lr)
     device, order = _start(seed, device)
-    x_all, _ = _on_device(data, device, labels=False)
+    x_all, _ = _on_device(data, device, labels=False, item_shape=(model.config.x_dim,))
     model.to(device).train()
     model.fit_normalization(x_all)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 - s / steps)
     bs = min(batch_size, len(x_all))
-    loop = _Loop(steps, "step", max_seconds, callbacks, progress, log_every, device)
+    loop = _Loop(steps, "step", max_seconds, callbacks, progress, log_every, device, settings=f"lr={lr:g}")
     for _ in range(steps):
         idx = torch.randint(len(x_all), (bs,), generator=order).to(device)
         loss = model.loss(x_all[idx])
@@ -355,15 +399,21 @@ def train_classifier(net: nn.Module, n: int, batch_loss: Callable[[torch.Tensor]
     replacement from ``generator``; ``batch_loss(idx)`` is the loss of the examples ``idx``.
 
     The small helper networks of :mod:`genlearn.features` and :mod:`genlearn.ethics` train
-    here. Gradients are on even when called inside a ``no_grad`` evaluation.
+    here. Gradients are on even when called inside a ``no_grad`` evaluation. A non-finite
+    loss raises ``FloatingPointError`` naming the step (these nets have no history to say it).
     """
-    check_positive_int("steps", steps)
-    check_positive_int("batch_size", batch_size)
+    n = check_positive_int("n", n)
+    steps = check_positive_int("steps", steps)
+    batch_size = check_positive_int("batch_size", batch_size)
     opt = torch.optim.Adam(net.parameters(), lr=check_learning_rate("lr", lr))
     with torch.enable_grad():
-        for _ in range(steps):
+        for step in range(1, steps + 1):
             idx = torch.randint(n, (batch_size,), generator=generator).to(device)
             loss = batch_loss(idx)
+            if not math.isfinite(float(loss.detach())):  # a sync per step: these nets are tiny, their steps short
+                raise FloatingPointError(f"training diverged at step {step}: loss = "
+                                         f"{float(loss.detach())}. Likely causes: a learning rate too high "
+                                         f"(lr={lr:g}), or data with extreme values")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -108,3 +108,48 @@ def test_every_registered_model_kind_round_trips(tmp_path):
         assert kind_of(loaded) == kind and loaded.config == model.config
         for (k, a), b in zip(model.state_dict().items(), loaded.state_dict().values()):
             assert torch.equal(a, b), f"{kind}: {k} differs after loading"
+
+
+def test_every_malformed_file_raises_checkpoint_error(tmp_path):
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    with pytest.raises(CheckpointError, match="not a readable genlearn checkpoint"):
+        load_checkpoint(empty)  # was an IndexError
+    path = save_checkpoint(VAE(VAEConfig(hidden=(8,), latent_dim=2)), tmp_path / "vae.pt")
+    for change, message in [
+        (lambda p: p["config"].update(hidden=[-4]), r"does not build a model: hidden\[0\] must be >= 1, got -4"),
+        (lambda p: p["config"].update(latent_dim=0), "latent_dim must be >= 1"),
+        (lambda p: p["config"].update(beta=float("nan")), "beta must be a finite number"),
+        (lambda p: p["config"].update(hidden=list(range(1, 50))), "lists 49 sizes, more than the 8 tensors"),
+        (lambda p: p.update(config=[1, 2]), "its config should be a dict, got list"),
+        (lambda p: p["state_dict"].update(extra=[1.0]), "should hold tensors only; 'extra' is not one"),
+        (lambda p: p["state_dict"].pop("dec.0.bias"), r"missing \['dec.0.bias'\]"),
+    ]:
+        payload = read_checkpoint(path)
+        change(payload)
+        torch.save(payload, tmp_path / "bad.pt")
+        with pytest.raises(CheckpointError, match=message):
+            load_checkpoint(tmp_path / "bad.pt")
+
+
+def test_a_config_is_checked_against_the_stored_shapes_before_any_memory_is_spent(tmp_path, monkeypatch):
+    """A 10 kB file whose config asks for 4096-wide layers (256 MB of weights): refused by its
+    shapes, and the only model built is a meta-device skeleton."""
+    path = save_checkpoint(VAE(VAEConfig(hidden=(8,), latent_dim=2)), tmp_path / "vae.pt")
+    payload = read_checkpoint(path)
+    payload["config"]["hidden"] = [4096, 4096, 4096]
+    torch.save(payload, tmp_path / "huge.pt")
+    assert (tmp_path / "huge.pt").stat().st_size < 20_000
+    built_on = []
+    real_init = VAE.__init__
+
+    def init(self, *args, **kwargs):
+        built_on.append(torch.empty(0).device.type)  # the default device while building
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(VAE, "__init__", init)
+    with pytest.raises(CheckpointError, match=r"describes: dec.0.bias: config says \(4096,\), file holds \(8,\)"):
+        load_checkpoint(tmp_path / "huge.pt")
+    assert built_on == ["meta"]
+    load_checkpoint(path)
+    assert built_on == ["meta", "meta", "cpu"]  # an honest file: the skeleton, then the model

@@ -40,7 +40,7 @@ def test_config_validation():
         DiffusionConfig(beta_start=0.2, beta_end=0.1)
     with pytest.raises(ValueError, match="T"):
         DiffusionConfig(T=0)
-    with pytest.raises(ValueError, match="x must be"):
+    with pytest.raises(ValueError, match=r"x must have shape \(B, 2\), got \(4, 3\)"):
         Diffusion().loss(torch.zeros(4, 3))
 
 

@@ -90,3 +90,39 @@ def test_iwae_bound_is_tighter_than_the_elbo_and_k1_matches():
     # exact -ELBO over many samples vs. the k=1 estimate
     many = np.mean([metrics.negative_elbo(vae, x, seed=s) for s in range(20)])
     assert iw64 < many
+
+
+def test_metrics_refuse_nan_and_empty_inputs_with_what_was_expected():
+    g = torch.Generator().manual_seed(0)
+    real, fake = torch.randn(200, 4, generator=g), torch.randn(200, 4, generator=g)
+    fake[0, 0] = float("nan")
+    for call, message in [
+        (lambda: metrics.precision_recall(real, fake), "fake_feats must hold finite numbers, got 1 NaN"),
+        (lambda: metrics.frechet_distance(real, fake), "feats_b must hold finite numbers, got 1 NaN"),
+        (lambda: metrics.precision_recall(real[:0], real), r"real_feats needs at least 4 rows for k=3 nearest"),
+        (lambda: metrics.frechet_distance(real[:1], real), "feats_a needs at least 2 rows to estimate a covariance"),
+        (lambda: metrics.nearest_neighbour_distances(real, real[:0]), r"reference is empty \(shape \(0, 4\)\)"),
+        (lambda: metrics.mode_coverage(fake[:, :2], torch.zeros(2, 2), 0.1), "samples must hold finite numbers"),
+        (lambda: metrics.mode_coverage(real[:, :2], torch.zeros(2, 2), float("nan")), "std must be a finite number > 0"),
+        (lambda: metrics.frechet_distance_gaussians([0.0], [[float("inf")]], [0.0], [[1.0]]), "cov1 must hold finite"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            call()
+    with pytest.raises(TypeError, match=r"real_feats must be an \(N, F\) array or tensor of numbers, got list"):
+        metrics.precision_recall([["a", "b"]] * 5, real[:5, :2])
+
+
+def test_likelihood_bounds_never_come_from_nan():
+    torch.manual_seed(0)
+    vae = VAE(VAEConfig(latent_dim=4))
+    x = (torch.rand(16, 1, 8, 8) > 0.5).float()
+    with pytest.raises(ValueError, match="data is empty"):
+        metrics.negative_elbo(vae, x[:0])  # was a ZeroDivisionError
+    with pytest.raises(ValueError, match=r"data values must lie in \[0, 1\]"):
+        metrics.iwae_bound(vae, x * 255)
+    assert metrics.negative_elbo(vae, x.double()) == metrics.negative_elbo(vae, x)
+    with torch.no_grad():
+        vae.dec[0].weight.fill_(float("nan"))  # as a diverged model's weights
+    for bound in (metrics.negative_elbo, metrics.iwae_bound):
+        with pytest.raises(ValueError, match=r"non-finite bound \(nan\).*did training diverge"):
+            bound(vae, x)

@@ -3,7 +3,7 @@ import torch
 
 from genlearn.data import digits, toy2d
 from genlearn.models import GAN, GANConfig, VAE, VAEConfig
-from genlearn.train import GanStepper, History, train_classifier, train_gan, train_vae
+from genlearn.train import GanStepper, History, train_classifier, train_diffusion, train_gan, train_vae
 
 
 def small_vae(seed=0, **kw):
@@ -97,7 +97,7 @@ def test_bad_arguments():
         train_gan(GAN(), toy2d("ring", 64), steps=0, progress=False)
     with pytest.raises(TypeError, match="expected a dataset"):
         train_vae(small_vae(), "digits", progress=False)
-    with pytest.raises(ValueError, match=r"x must have shape \(B, 1, 8, 8\)"):
+    with pytest.raises(ValueError, match=r"data must have shape \(B, 1, 8, 8\), got \(256, 2\)"):
         train_vae(small_vae(), toy2d("ring", 256), progress=False)
 
 
@@ -154,3 +154,67 @@ def test_train_classifier_fits_a_separable_problem():
     with torch.no_grad():
         accuracy = float(((net(x).squeeze(1) > 0).float() == y).float().mean())
         assert float(loss(torch.arange(400))) < 0.5 * before and accuracy > 0.95
+
+
+# ---------------------------------------------------------------- divergence and bad data
+
+def test_a_non_finite_loss_stops_every_loop_naming_the_step(tmp_path):
+    import json
+    import math
+
+    from genlearn.atomic import write_json
+    from genlearn.models import Diffusion
+
+    ring = toy2d("ring", 512)
+    vae = VAE(VAEConfig(x_shape=(2,), hidden=(16,), latent_dim=2, likelihood="gaussian"))
+    with pytest.warns(RuntimeWarning, match="training diverged at step 1: loss = inf"):
+        hist = train_vae(vae, ring.x * 1e30, epochs=50, progress=False)  # squares overflow float32
+    assert hist.stopped == "diverged" and hist.steps < 10  # stopped at the first log point, not after 50 epochs
+    assert "learning rate too high (lr=0.001), or data with extreme values" in hist.message
+
+    gan = _small_gan()
+    with torch.no_grad():
+        gan.D.head.bias.fill_(math.nan)
+    with pytest.warns(RuntimeWarning, match=r"at step 1: loss_d = nan.*\(lr_g=0.0002, lr_d=0.0002\)"):
+        hist = train_gan(gan, ring, steps=1000, batch_size=64, log_every=10, progress=False)
+    assert hist.stopped == "diverged" and hist.steps == 10
+
+    torch.manual_seed(0)
+    model = Diffusion(T=5, hidden=(8,))
+    real_loss, calls = model.loss, []
+
+    def loss_that_overflows_at_step_7(x):
+        calls.append(1)
+        return real_loss(x) * (math.inf if len(calls) == 7 else 1.0)
+
+    model.loss = loss_that_overflows_at_step_7
+    with pytest.warns(RuntimeWarning, match="at step 7: loss = inf"):
+        hist = train_diffusion(model, ring, steps=100, log_every=25, progress=False)
+    assert hist.stopped == "diverged" and hist.steps == 25
+    path = write_json(tmp_path / "history.json", hist.to_dict())  # NaN/inf never reach a JSON file
+    assert "Infinity" not in path.read_text() and json.loads(path.read_text())["stopped"] == "diverged"
+
+    net = torch.nn.Linear(2, 1)
+    with pytest.raises(FloatingPointError, match="training diverged at step 1: loss = nan"):
+        train_classifier(net, 10, lambda idx: torch.tensor(math.nan, requires_grad=True), steps=5,
+                         batch_size=4, lr=0.01, generator=torch.Generator())
+
+
+def test_training_data_is_checked_and_converted_where_the_meaning_is_obvious():
+    data = digits("train").x[:256]
+    for bad, error, message in [
+        (data[:0], ValueError, r"data is empty \(shape \(0, 1, 8, 8\)\)"),
+        (data * 255, ValueError, r"data values must lie in \[0, 1\], got min 0, max 255 \(pixels in \[0, 255\]\? divide by 255\)"),
+        (torch.where(torch.arange(256)[:, None, None, None] == 3, float("nan"), data), ValueError,
+         "data must hold finite numbers, got 64 NaN or infinite value"),
+        ("digits", TypeError, "expected a dataset"),
+    ]:
+        with pytest.raises(error, match=message):
+            train_vae(small_vae(), bad, epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"lr must be a learning rate in \(0, 1\), got 1000000.0"):
+        train_vae(small_vae(), data, lr=1e6, progress=False)
+    with pytest.raises(ValueError, match="seed must be between 0 and 4294967295"):
+        train_vae(small_vae(), data, seed=2**70, progress=False)
+    runs = [train_vae(small_vae(), x, epochs=1, progress=False).series("loss")
+            for x in (data, data.double(), data.long(), data.numpy())]
+    assert all((r == runs[0]).all() for r in runs), "float64, int64 and numpy 0/1 pixels mean the same data"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset, TensorDataset
 
@@ -54,7 +55,10 @@ class ImageDataset(Dataset):
 
 
 def as_tensors(data) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``(x, y)`` from a genlearn dataset, a TensorDataset, a tensor, or an ``(x, y)`` pair."""
+    """``(x, y)`` from a genlearn dataset, a TensorDataset, a tensor, a numpy array, or an
+    ``(x, y)`` pair."""
+    if isinstance(data, np.ndarray) and data.dtype.kind in "biuf":
+        return torch.from_numpy(data), None
     if isinstance(data, torch.Tensor):
         return data, None
     if isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], torch.Tensor):
@@ -64,4 +68,4 @@ def as_tensors(data) -> tuple[torch.Tensor, torch.Tensor | None]:
         return t[0], (t[1] if len(t) > 1 else None)
     if isinstance(data, Dataset) and hasattr(data, "x"):
         return data.x, getattr(data, "y", None)
-    raise TypeError(f"expected a dataset, a tensor or an (x, y) pair, got {type(data).__name__}")
+    raise TypeError(f"expected a dataset, a tensor, a numeric array or an (x, y) pair, got {type(data).__name__}")

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from .._checks import check_choice
+from .._checks import check_choice, check_positive_int, check_seed
 from .digits import digits
 from .market import market
 from .melodies import melodies
@@ -75,6 +75,9 @@ def load(name: str, split: str = "train", *, seed: int = 0, n: int | None = None
     load through here. ``options`` go to the dataset's own function (e.g. ``binarize=False``)."""
     info = dataset_info(name)
     check_choice("split", split, ("train", "test"))
+    seed = check_seed("seed", seed)
+    if n is not None:
+        n = check_positive_int("n", n)
     return info.make(split, seed, n, **options)
 
 

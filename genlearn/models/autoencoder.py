@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .._checks import check_batch, check_choice, check_positive_int, resolve_config
+from .._checks import check_batch, check_choice, check_positive_int, check_size, resolve_config
 from .blocks import ConvDown, ConvUp, check_common_fields, mlp
 
 
@@ -43,9 +43,16 @@ class AutoencoderConfig:
     def __post_init__(self):
         check_common_fields(self, ("mlp", "conv"))
         check_choice("loss", self.loss, ("bce", "mse"))
+        check_size("base_channels", self.base_channels)
         if self.n_classes != 0:
             raise ValueError("the plain autoencoder is unconditional: n_classes must be 0 "
                              "(use VAEConfig(n_classes=...) for a conditional model)")
+
+
+    @property
+    def x_range(self) -> tuple[float, float] | None:
+        """The values data may take: [0, 1] for the cross-entropy loss, any for "mse"."""
+        return (0.0, 1.0) if self.loss == "bce" else None
 
 
 class Autoencoder(nn.Module):
@@ -63,8 +70,7 @@ class Autoencoder(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """z = f(x): (B, *x_shape) -> (B, Z)."""
-        check_batch("x", x, self.config.x_shape)
-        return self.enc(x)
+        return self.enc(check_batch("x", x, self.config.x_shape))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """The decoder's raw output g(z) (B, *x_shape): logits for "bce", pixel values for "mse"."""
@@ -78,6 +84,7 @@ class Autoencoder(nn.Module):
 
     def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
         """Reconstruction error summed over pixels, batch mean; ``y`` is ignored (unconditional)."""
+        x = check_batch("x", x, self.config.x_shape)
         out = self.decode(self.encode(x))  # (B, *x_shape)
         if self.config.loss == "bce":
             per_pixel = F.binary_cross_entropy_with_logits(out, x, reduction="none")

@@ -7,15 +7,24 @@ import math
 import torch
 import torch.nn as nn
 
-from .._checks import check_choice, check_positive_int
+from .._checks import check_choice, check_size
+
+
+def check_sizes(name: str, sizes) -> tuple[int, ...]:
+    """A tuple of layer or data sizes, each an integer >= 1."""
+    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+        raise TypeError(f"{name} must be a tuple of integers, got {sizes!r}")
+    return tuple(check_size(f"{name}[{i}]", s) for i, s in enumerate(sizes))
 
 
 def check_common_fields(config, archs: tuple[str, ...]) -> None:
     """The fields every model config shares: ``x_shape`` and ``hidden`` as int tuples, a
     ``latent_dim`` >= 1 and an ``arch`` among ``archs``; called by each config's __post_init__."""
-    config.x_shape = tuple(int(s) for s in config.x_shape)
-    config.hidden = tuple(int(h) for h in config.hidden)
-    check_positive_int("latent_dim", config.latent_dim)
+    config.x_shape = check_sizes("x_shape", config.x_shape)
+    config.hidden = check_sizes("hidden", config.hidden)
+    if not config.x_shape:
+        raise ValueError("x_shape must name at least one size, e.g. (2,) or (1, 8, 8); got ()")
+    check_size("latent_dim", config.latent_dim)
     check_choice("arch", config.arch, archs)
 
 

@@ -37,7 +37,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from .._checks import check_positive_int, resolve_config
+from .._checks import check_batch, check_positive_int, check_range, check_size, resolve_config
+from .blocks import check_sizes
 
 
 @dataclass
@@ -51,11 +52,13 @@ class DiffusionConfig:
     beta_end: float = 0.1                  # with T = 100: alpha_bar_T ~ 0.006, pure noise
 
     def __post_init__(self):
-        self.hidden = tuple(int(h) for h in self.hidden)
-        check_positive_int("x_dim", self.x_dim)
-        check_positive_int("T", self.T)
-        check_positive_int("time_dim", self.time_dim)
-        check_positive_int("fourier", self.fourier, allow_zero=True)
+        self.hidden = check_sizes("hidden", self.hidden)
+        check_size("x_dim", self.x_dim)
+        check_size("T", self.T)
+        check_size("time_dim", self.time_dim)
+        check_range("fourier", check_positive_int("fourier", self.fourier, allow_zero=True), 0, 16)
+        check_range("beta_start", self.beta_start, 0, 1)
+        check_range("beta_end", self.beta_end, 0, 1)
         if not 0 < self.beta_start <= self.beta_end < 1:
             raise ValueError(f"need 0 < beta_start <= beta_end < 1, got {self.beta_start}, {self.beta_end}")
 
@@ -119,8 +122,7 @@ class Diffusion(nn.Module):
 
     def loss(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """The DDPM simple loss ||eps - eps_theta(x_t, t)||^2 on a batch of data x (B, D)."""
-        if x.dim() != 2 or x.shape[1] != self.config.x_dim:
-            raise ValueError(f"x must be (B, {self.config.x_dim}), got {tuple(x.shape)}")
+        x = check_batch("x", x, (self.config.x_dim,))
         x0 = (x - self.shift) / self.scale
         t = torch.randint(1, self.config.T + 1, (len(x0),), device=x0.device, generator=generator)
         noise = torch.randn(x0.shape, device=x0.device, generator=generator)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from .._checks import check_choice, check_positive_int, resolve_config
+from .._checks import check_batch, check_choice, check_positive_int, check_size, resolve_config
 from .blocks import ConvDown, ConvUp, check_common_fields, mlp, one_hot
 from .gan_losses import LOSSES
 
@@ -50,9 +50,12 @@ class GANConfig:
     def __post_init__(self):
         check_common_fields(self, ("mlp", "dcgan"))
         check_choice("loss", self.loss, LOSSES)
-        check_positive_int("n_classes", self.n_classes, allow_zero=True)
-        if self.r1_gamma < 0 or self.gp_weight < 0:
-            raise ValueError("r1_gamma and gp_weight must be >= 0")
+        check_size("n_classes", self.n_classes, allow_zero=True)
+        check_size("base_channels", self.base_channels)
+        for name in ("r1_gamma", "gp_weight"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
 
     @property
     def is_image(self) -> bool:
@@ -72,6 +75,7 @@ class Generator(nn.Module):
             self.net = mlp([n_in, *cfg.hidden, math.prod(cfg.x_shape)])
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        z = check_batch("z", z, (self.cfg.latent_dim,))
         y1 = one_hot(y, self.cfg.n_classes, len(z))
         if y1 is not None:
             z = torch.cat([z, y1.to(z.device)], dim=1)
@@ -100,6 +104,7 @@ class Discriminator(nn.Module):
         self.embed = sn(nn.Linear(cfg.n_classes, width, bias=False)) if cfg.n_classes else None
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        x = check_batch("x", x, self.cfg.x_shape)
         h = self.body(x)                                   # (B, F)
         out = self.head(h).squeeze(1)                      # (B,)
         y1 = one_hot(y, self.cfg.n_classes, len(x))

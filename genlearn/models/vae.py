@@ -30,7 +30,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .._checks import check_batch, check_choice, check_positive_int, resolve_config
+from .._checks import check_batch, check_choice, check_positive_int, check_size, resolve_config
 from .blocks import ConvDown, ConvUp, check_common_fields, mlp, one_hot
 
 LOG_2PI = math.log(2 * math.pi)
@@ -50,9 +50,15 @@ class VAEConfig:
     def __post_init__(self):
         check_common_fields(self, ("mlp", "conv"))
         check_choice("likelihood", self.likelihood, ("bernoulli", "gaussian"))
-        check_positive_int("n_classes", self.n_classes, allow_zero=True)
-        if self.beta < 0:
-            raise ValueError(f"beta must be >= 0, got {self.beta}")
+        check_size("n_classes", self.n_classes, allow_zero=True)
+        check_size("base_channels", self.base_channels)
+        if isinstance(self.beta, bool) or not isinstance(self.beta, (int, float)) or not 0 <= self.beta < math.inf:
+            raise ValueError(f"beta must be a finite number >= 0, got {self.beta!r}")
+
+    @property
+    def x_range(self) -> tuple[float, float] | None:
+        """The values data may take: [0, 1] for a Bernoulli likelihood, any for a Gaussian."""
+        return (0.0, 1.0) if self.likelihood == "bernoulli" else None
 
 
 class ELBO(NamedTuple):
@@ -124,7 +130,7 @@ class VAE(nn.Module):
     # ----------------------------------------------------------------- the three parts
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None):
         """q(z|x[, y]): returns ``mu``, ``logvar``, each (B, Z)."""
-        check_batch("x", x, self.config.x_shape)
+        x = check_batch("x", x, self.config.x_shape)
         h = self.enc_body(x)  # (B, F)
         y1 = one_hot(y, self.config.n_classes, len(x))
         if y1 is not None:
@@ -155,6 +161,7 @@ class VAE(nn.Module):
     def elbo(self, x: torch.Tensor, y: torch.Tensor | None = None,
              generator: torch.Generator | None = None) -> ELBO:
         """One-sample Monte Carlo ELBO per example, split into reconstruction and KL."""
+        x = check_batch("x", x, self.config.x_shape)
         mu, logvar = self.encode(x, y)                # (B, Z) each
         z = reparameterize(mu, logvar, generator)     # (B, Z)
         recon = self.log_likelihood(self.decode(z, y), x)  # E_q log p(x|z), one sample: (B,)
