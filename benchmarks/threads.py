@@ -1,30 +1,40 @@
 """How many CPU threads should genlearn train with, on an idle and on a busy machine?
 
-Sweeps thread settings x load x model. Each (model, setting) runs in a fresh Python
-process (OpenMP reads its environment when torch is imported), which trains the course's
-recipe (``genlearn.recipes``) for a fixed number of steps ``--repeats`` times after a short
-warm-up and reports the median wall time of the training call. The training call includes
-everything a user waits for, also genlearn's own thread decision (a 0.1 s load sample).
+Sweeps thread settings x load x model. A timed run trains the course's recipe
+(``genlearn.recipes``) for a fixed number of steps and takes the wall time of the training
+call, which includes everything a user waits for, also genlearn's own thread decision (a
+0.1 s load sample). Settings:
 
-Settings: ``t1``/``t2`` fix 1 or 2 threads (``GENLEARN_NUM_THREADS``; ``t2`` is genlearn's
-old default on 2 cores, the CPU quota), ``t2-passive`` adds ``OMP_WAIT_POLICY=PASSIVE``
-(waiting OpenMP threads sleep instead of spinning), ``t2-spin10k`` ``GOMP_SPINCOUNT=10000``
-(spin ~30x shorter than libgomp's default), ``auto`` is genlearn's automatic choice.
+* ``t1``, ``t2``: 1 or 2 threads (``GENLEARN_NUM_THREADS``); ``t2`` is genlearn's old default
+  on 2 cores (the CPU quota, set once per process);
+* ``auto``: genlearn's automatic choice, made at the start of each run;
+* ``t2-passive``: 2 threads with ``OMP_WAIT_POLICY=PASSIVE`` (waiting OpenMP threads sleep at
+  once instead of spinning); ``t2-spin10k``/``t2-spin1k``: ``GOMP_SPINCOUNT`` 10,000/1,000
+  spins instead of libgomp's 300,000.
 
-Load: ``--loads 0 1 2`` competing processes, started by this script before the model's
-process and ended by it afterwards. ``--busy python`` (default) is a Python busy loop,
-``while True: pass``: a steady, single-threaded load of one full CPU that does not depend on
-any thread setting, so every setting meets the same competition; it stands for a second
-kernel, a browser tab or another user's process. ``--busy torch`` is a genlearn training job
-(the digits VAE, trained over and over with 2 threads, the old default): a realistic
-neighbour, but its own demand changes with the threads it gets.
+``t1``, ``t2`` and ``auto`` run in the same process, one after the other (the variable is read
+at each decision); the OpenMP variants need a process of their own (OpenMP reads its
+environment when torch is imported). Each round starts fresh processes, warms them up, and
+runs every setting once, in an order that rotates from round to round; ``--repeats`` rounds,
+medians reported. Why so careful: on this project's shared VM the same run took 1.6-3.5 s
+from one minute to the next, and two processes doing the same work differed by up to 15%.
+
+Load: ``--loads 0 1 2`` competing processes, started before the round's processes and ended
+after the last round. ``--busy python`` (default) is a Python busy loop, ``while True: pass``:
+a steady single-threaded load of one full CPU that does not depend on any thread setting, so
+every setting meets the same competition; it stands for a second kernel, a browser tab or
+another user's process. ``--busy torch`` is a genlearn training job (the digits VAE trained
+over and over with 2 threads, the old default): a realistic neighbour, whose own demand
+changes with the threads it gets.
 
 A CPU quota is set from outside: ``taskset -c 0 python benchmarks/threads.py ...`` runs the
 models and the busy processes on CPU 0 (a 1-core quota); the JSON records the quota genlearn
 detected. Run every invocation alone on the machine (``/work/bin/cpu-quiet`` on the project's
-shared machine) and keep each to a few minutes: one model per invocation.
+shared machine) and keep each to a few minutes: one model and one or two loads per invocation.
+Each run also records the CPU that other people's processes used meanwhile ("foreign"; a run
+with more than ``--max-foreign`` CPUs is repeated once, and flagged with * if still so).
 
-    python benchmarks/threads.py --model vae-digits --loads 0 1 2 [--settings t1 t2 auto]
+    python benchmarks/threads.py --model vae-digits --loads 0 [--settings t1 t2 auto] [--repeats 5]
 
 Results are merged into ``results/threads.json`` (one entry per quota, model, load, busy
 kind and setting; a rerun replaces its entries); ``--table`` prints the Markdown table.
@@ -35,7 +45,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -45,20 +54,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results" / "threads.json"
 
-# model name -> (kind, dataset, training size for one timed run), each ~2-3 s on 2 idle threads
+# model name -> (kind, dataset, training size of one timed run): 2-3 s each on 2 idle threads
 MODELS = {
-    "vae-digits": dict(kind="vae", data="digits", epochs=40),          # 40 x 22 = 880 steps
-    "gan-ring": dict(kind="gan", data="ring", steps=200),
-    "gan-digits": dict(kind="gan", data="digits", steps=150),          # DCGAN, 16x16 digits
-    "vae-sprites": dict(kind="vae", data="sprites", epochs=1, n=12_800),  # conv VAE, 100 steps
+    "vae-digits": dict(kind="vae", data="digits", epochs=30),             # 30 x 22 = 660 steps
+    "gan-ring": dict(kind="gan", data="ring", steps=120),
+    "gan-digits": dict(kind="gan", data="digits", steps=60),              # DCGAN, 16x16 digits
+    "vae-sprites": dict(kind="vae", data="sprites", epochs=1, n=40 * 128),  # conv VAE, 40 steps
 }
+# setting -> (the process it runs in, GENLEARN_NUM_THREADS for the run or None)
 SETTINGS = {
-    "t1": {"GENLEARN_NUM_THREADS": "1"},
-    "t2": {"GENLEARN_NUM_THREADS": "2"},
-    "t2-passive": {"GENLEARN_NUM_THREADS": "2", "OMP_WAIT_POLICY": "PASSIVE"},
-    "t2-spin10k": {"GENLEARN_NUM_THREADS": "2", "GOMP_SPINCOUNT": "10000"},
-    "auto": {},
+    "t1": ("stock", "1"),
+    "t2": ("stock", "2"),
+    "t2-passive": ("passive", "2"),
+    "t2-spin10k": ("spin10k", "2"),
+    "t2-spin1k": ("spin1k", "2"),
+    "auto": ("stock", None),
 }
+PROCESS_ENV = {"stock": {}, "passive": {"OMP_WAIT_POLICY": "PASSIVE"},
+               "spin10k": {"GOMP_SPINCOUNT": "10000"}, "spin1k": {"GOMP_SPINCOUNT": "1000"}}
 # The environment a setting starts from: no inherited thread or OpenMP settings.
 CLEARED = ("GENLEARN_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY",
            "GOMP_SPINCOUNT", "GENLEARN_DEVICE")
@@ -74,8 +87,9 @@ BUSY = {
 
 # ------------------------------------------------------------------------ worker process
 
-def worker(name: str, repeats: int) -> dict:
-    """Train ``name`` ``repeats`` times (after a warm-up); seconds and threads of each run."""
+def worker(name: str) -> None:
+    """Load, warm up, print "ready"; then one timed run per line on stdin ("run 2": with
+    ``GENLEARN_NUM_THREADS=2``, "run auto": without it)."""
     import torch
 
     from genlearn import data as datasets, recipes
@@ -99,13 +113,20 @@ def worker(name: str, repeats: int) -> dict:
 
     # warm-up: imports (the first Adam imports torch._dynamo), allocations, the thread pool
     train(data.x[:10 * settings["batch_size"]], **({"epochs": 1} if kind == "vae" else {"steps": 10}))
-    runs = []
-    for _ in range(repeats):
+    print(json.dumps({"quota": cpu_quota(), "affinity": sorted(os.sched_getaffinity(0))}), flush=True)
+    for line in sys.stdin:
+        command, threads = line.split()
+        if command != "run":
+            break
+        if threads == "auto":
+            os.environ.pop("GENLEARN_NUM_THREADS", None)
+        else:
+            os.environ["GENLEARN_NUM_THREADS"] = threads
         start = time.perf_counter()
         history = train(data, **{k: spec[k] for k in ("epochs", "steps") if k in spec})
-        runs.append({"seconds": time.perf_counter() - start, "steps": history.steps,
-                     "threads": torch.get_num_threads(), "why": thread_choice().reason})
-    return {"runs": runs, "quota": cpu_quota(), "affinity": sorted(os.sched_getaffinity(0))}
+        print(json.dumps({"seconds": time.perf_counter() - start, "loop_seconds": history.seconds,
+                          "steps": history.steps,
+                          "threads": torch.get_num_threads(), "why": thread_choice().reason}), flush=True)
 
 
 # ------------------------------------------------------------------------ driver
@@ -120,30 +141,74 @@ def _env(extra: dict) -> dict:
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_seconds(busy: list[subprocess.Popen]) -> tuple[float, float]:
-    """(CPU seconds used by the whole machine, by this script, its finished children and ``busy``)."""
+def _cpu_seconds(procs: list[subprocess.Popen]) -> tuple[float, float]:
+    """(CPU seconds used by the whole machine, by this script and ``procs``) so far."""
     from genlearn.device import _busy_jiffies
 
     machine = _busy_jiffies(Path("/proc/stat"), None)[0] / TICK
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    ours = time.process_time() + children.ru_utime + children.ru_stime
-    for p in busy:
+    ours = time.process_time()
+    for p in procs:
         fields = Path(f"/proc/{p.pid}/stat").read_text().rsplit(")", 1)[1].split()
         ours += (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
     return machine, ours
 
 
-def measure(name: str, setting: str, repeats: int, busy: list[subprocess.Popen]) -> dict:
-    """Run the worker; also how many CPUs other people's processes used meanwhile ("foreign")."""
-    (machine0, ours0), wall0 = _cpu_seconds(busy), time.monotonic()
-    out = subprocess.run([sys.executable, __file__, "--worker", name, "--repeats", str(repeats)],
-                         env=_env(SETTINGS[setting]), capture_output=True, text=True, timeout=900)
-    (machine1, ours1), wall1 = _cpu_seconds(busy), time.monotonic()
-    if out.returncode:
-        raise RuntimeError(f"{name} / {setting} failed:\n{out.stderr[-3000:]}")
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    result["foreign_cpus"] = max(0.0, ((machine1 - machine0) - (ours1 - ours0)) / (wall1 - wall0))
-    return result
+class Worker:
+    """A process (fresh imports, data and warm-up) that trains one model on each :meth:`run`."""
+
+    def __init__(self, name: str, kind: str):
+        self.kind = kind
+        self.proc = subprocess.Popen([sys.executable, __file__, "--worker", name], env=_env(PROCESS_ENV[kind]),
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.info = self._read()
+
+    def _read(self) -> dict:
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the {self.kind} worker exited with code {self.proc.wait()}")
+        return json.loads(line)
+
+    def run(self, threads: str | None, others: list[subprocess.Popen]) -> dict:
+        """One timed training run; also how many CPUs other people's processes used meanwhile."""
+        (machine0, ours0), wall0 = _cpu_seconds(others), time.monotonic()
+        self.proc.stdin.write(f"run {threads or 'auto'}\n")
+        self.proc.stdin.flush()
+        result = self._read()
+        (machine1, ours1), wall1 = _cpu_seconds(others), time.monotonic()
+        result["foreign_cpus"] = max(0.0, ((machine1 - machine0) - (ours1 - ours0)) / (wall1 - wall0))
+        return result
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+def one_round(model: str, settings: list[str], shift: int, busy: list[subprocess.Popen], args) -> dict[str, dict]:
+    """Fresh processes; every setting once, starting at ``settings[shift]``."""
+    workers = {}
+    try:
+        for setting in settings:
+            kind = SETTINGS[setting][0]
+            if kind not in workers:
+                workers[kind] = Worker(model, kind)
+        everyone = busy + [w.proc for w in workers.values()]
+        results = {}
+        for setting in settings[shift:] + settings[:shift]:
+            kind, threads = SETTINGS[setting]
+            for attempt in range(1 + args.retries):
+                r = workers[kind].run(threads, everyone)
+                r.update(workers[kind].info)
+                if r["foreign_cpus"] <= args.max_foreign:
+                    break
+                print(f"  {setting}: other processes used {r['foreign_cpus']:.2f} CPUs meanwhile; "
+                      f"{'again in 10 s' if attempt < args.retries else 'kept, flagged'}", flush=True)
+                if attempt < args.retries:
+                    time.sleep(10)
+            results[setting] = r
+        return results
+    finally:
+        for w in workers.values():
+            w.close()
 
 
 def start_busy(kind: str, n: int) -> list[subprocess.Popen]:
@@ -176,25 +241,41 @@ def merge(entries: list[dict]) -> list[dict]:
     return rows
 
 
+FIXED = ("t1", "t2")  # "the best fixed thread count": 1 or 2 threads, OpenMP's own settings
+TARGET = {0: 1.10, 1: 1.20}  # auto / best fixed: idle, one busy process (the issue's targets)
+
+
 def table(rows: list[dict]) -> str:
-    """Median seconds per (quota, model, load) row, one column per setting, ratios to the best fixed."""
+    """One row per (quota, model, load): median seconds per setting, and how auto compares.
+
+    "auto / best": auto's median over the fastest fixed thread count's median, and in brackets
+    the median over rounds of the same ratio within each round (the settings run interleaved,
+    so a round's runs saw the same machine speed; this machine's speed drifts by up to 2x).
+    """
     settings = [s for s in SETTINGS if any(e["setting"] == s for e in rows)]
     groups: dict[tuple, dict] = {}
     for e in rows:
         groups.setdefault((e["quota"], e["model"], e["busy"], e["load"]), {})[e["setting"]] = e
-    head = ["quota", "model", "load"] + [f"{s} s" for s in settings] + ["auto threads", "auto / best fixed", "auto vs t2"]
+    head = (["quota", "model", "load"] + [f"{s} s" for s in settings]
+            + ["auto threads", "auto / best fixed (paired)", "t2 / auto", "target"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for (quota, model, busy, load), by in groups.items():
         cells = [str(quota), model, f"{load} {busy}" if load else "idle"]
         cells += [f"{by[s]['median_s']:.2f}" + ("*" if by[s]["foreign_cpus"] > 0.1 else "") if s in by else "-"
                   for s in settings]
-        fixed = [by[s]["median_s"] for s in settings if s in by and s != "auto"]
-        if "auto" in by and fixed:
-            a = by["auto"]
-            cells += ["/".join(str(t) for t in sorted(set(a["threads"]))), f"{a['median_s'] / min(fixed):.2f}",
-                      f"{by['t2']['median_s'] / a['median_s']:.1f}x faster" if "t2" in by else "-"]
-        else:
-            cells += ["-", "-", "-"]
+        fixed = [s for s in FIXED if s in by]
+        if "auto" not in by or not fixed:
+            lines.append("| " + " | ".join(cells + ["-"] * 4) + " |")
+            continue
+        a, best = by["auto"], by[min(fixed, key=lambda s: by[s]["median_s"])]
+        ratio = a["median_s"] / best["median_s"]
+        paired = statistics.median(x / y for x, y in zip(a["seconds"], best["seconds"]))
+        speedup = by["t2"]["median_s"] / a["median_s"] if "t2" in by else None
+        ok = ratio <= TARGET[load] if load in TARGET else None
+        if load == 1 and model == "vae-digits" and quota == 2:
+            ok = ok and speedup is not None and speedup >= 3
+        cells += ["/".join(str(t) for t in sorted(set(a["threads"]))), f"{ratio:.2f} ({paired:.2f})",
+                  "-" if speedup is None else f"{speedup:.1f}", {True: "ok", False: "MISSED", None: "-"}[ok]]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -213,7 +294,7 @@ def main(argv=None) -> None:
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(args.worker, args.repeats)))
+        worker(args.worker)
         return
     if args.table:
         print(table(json.loads(RESULTS.read_text())["entries"]))
@@ -228,30 +309,27 @@ def main(argv=None) -> None:
     for load in args.loads:
         procs = start_busy(args.busy, load)
         try:
-            for setting in args.settings:
-                for attempt in range(1 + args.retries):
-                    r = measure(args.model, setting, args.repeats, procs)
-                    if r["foreign_cpus"] <= args.max_foreign:
-                        break
-                    print(f"  {setting}: other processes used {r['foreign_cpus']:.2f} CPUs meanwhile; "
-                          f"{'again in 20 s' if attempt < args.retries else 'kept, flagged'}", flush=True)
-                    if attempt < args.retries:
-                        time.sleep(20)
-                seconds = [run["seconds"] for run in r["runs"]]
-                entries.append({
-                    "quota": r["quota"], "affinity": r["affinity"], "model": args.model, "load": load,
-                    "busy": args.busy, "setting": setting, "env": SETTINGS[setting],
-                    "median_s": round(statistics.median(seconds), 3), "seconds": [round(s, 3) for s in seconds],
-                    "steps": r["runs"][0]["steps"], "threads": [run["threads"] for run in r["runs"]],
-                    "why": r["runs"][-1]["why"], "foreign_cpus": round(r["foreign_cpus"], 2),
-                    "torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M"),
-                })
-                e = entries[-1]
-                print(f"quota {e['quota']} | {args.model} | load {load} {args.busy} | {setting}: "
-                      f"{e['median_s']:.2f} s ({', '.join(f'{s:.2f}' for s in e['seconds'])}; "
-                      f"threads {e['threads']}; others used {e['foreign_cpus']:.2f} CPUs)", flush=True)
+            rounds = [one_round(args.model, args.settings, i % len(args.settings), procs, args)
+                      for i in range(args.repeats)]
         finally:
             stop_busy(procs)
+        for setting in args.settings:
+            rs = [r[setting] for r in rounds]
+            seconds = [r["seconds"] for r in rs]
+            entries.append({
+                "quota": rs[0]["quota"], "affinity": rs[0]["affinity"], "model": args.model, "load": load,
+                "busy": args.busy, "setting": setting, "process_env": PROCESS_ENV[SETTINGS[setting][0]],
+                "GENLEARN_NUM_THREADS": SETTINGS[setting][1],
+                "median_s": round(statistics.median(seconds), 3), "seconds": [round(s, 3) for s in seconds],
+                "loop_seconds": [round(r["loop_seconds"], 3) for r in rs],
+                "steps": rs[0]["steps"], "threads": [r["threads"] for r in rs], "why": [r["why"] for r in rs],
+                "foreign_cpus": round(max(r["foreign_cpus"] for r in rs), 2),
+                "torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M"),
+            })
+            e = entries[-1]
+            print(f"quota {e['quota']} | {args.model} | load {load} {args.busy} | {setting}: {e['median_s']:.2f} s "
+                  f"({', '.join(f'{s:.2f}' for s in seconds)}; threads {e['threads']}; "
+                  f"others used up to {e['foreign_cpus']:.2f} CPUs)", flush=True)
     assert cpu_quota() == entries[0]["quota"]
     rows = merge(entries)
     print(table([e for e in rows if e["quota"] == cpu_quota() and e["model"] == args.model]))
