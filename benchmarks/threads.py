@@ -3,7 +3,7 @@
 Sweeps thread settings x load x model. A timed run trains the course's recipe
 (``genlearn.recipes``) for a fixed number of steps and takes the wall time of the training
 call, which includes everything a user waits for, also genlearn's own thread decision (a
-0.1 s load sample). Settings:
+0.05 s load sample). Settings:
 
 * ``t1``, ``t2``: 1 or 2 threads (``GENLEARN_NUM_THREADS``); ``t2`` is genlearn's old default
   on 2 cores (the CPU quota, set once per process);
@@ -56,10 +56,10 @@ RESULTS = Path(__file__).parent / "results" / "threads.json"
 
 # model name -> (kind, dataset, training size of one timed run): 2-3 s each on 2 idle threads
 MODELS = {
-    "vae-digits": dict(kind="vae", data="digits", epochs=30),             # 30 x 22 = 660 steps
-    "gan-ring": dict(kind="gan", data="ring", steps=120),
-    "gan-digits": dict(kind="gan", data="digits", steps=60),              # DCGAN, 16x16 digits
-    "vae-sprites": dict(kind="vae", data="sprites", epochs=1, n=40 * 128),  # conv VAE, 40 steps
+    "vae-digits": dict(kind="vae", data="digits", epochs=60),             # 60 x 22 = 1,320 steps
+    "gan-ring": dict(kind="gan", data="ring", steps=200),
+    "gan-digits": dict(kind="gan", data="digits", steps=100),             # DCGAN, 16x16 digits
+    "vae-sprites": dict(kind="vae", data="sprites", epochs=1, n=60 * 128),  # conv VAE, 60 steps
 }
 # setting -> (the process it runs in, GENLEARN_NUM_THREADS for the run or None)
 SETTINGS = {
@@ -280,6 +280,27 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def calibrate(samples: int = 60) -> dict:
+    """What genlearn's load sample reads with 0, 1 and 2 busy processes, for several windows."""
+    from genlearn.device import BUSY_MARGIN, busy_cpus
+
+    out = {"margin": BUSY_MARGIN, "samples": samples, "rows": []}
+    for load in (0, 1, 2):
+        procs = start_busy("python", load)
+        try:
+            for window in (0.02, 0.05, 0.1):
+                xs = sorted(busy_cpus(window) for _ in range(samples))
+                row = {"load": load, "window_s": window, "min": xs[0], "median": statistics.median(xs),
+                       "max": xs[-1], "above_margin": sum(x > BUSY_MARGIN for x in xs) / samples}
+                out["rows"].append({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()})
+                print(out["rows"][-1], flush=True)
+        finally:
+            stop_busy(procs)
+    path = RESULTS.with_name("threads_load_sample.json")
+    path.write_text(json.dumps(out, indent=1) + "\n")
+    return out
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", choices=list(MODELS))
@@ -291,6 +312,8 @@ def main(argv=None) -> None:
                     help="CPUs other people's processes may use during a measurement before it is retried")
     ap.add_argument("--retries", type=int, default=1)
     ap.add_argument("--table", action="store_true", help="print the table of results/threads.json and exit")
+    ap.add_argument("--calibrate", action="store_true",
+                    help="what the load sample reads with 0-2 busy processes (results/threads_load_sample.json)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
@@ -298,6 +321,9 @@ def main(argv=None) -> None:
         return
     if args.table:
         print(table(json.loads(RESULTS.read_text())["entries"]))
+        return
+    if args.calibrate:
+        calibrate()
         return
     if not args.model:
         ap.error("--model is required (one model per invocation keeps each run short)")

@@ -159,17 +159,18 @@ def synchronize(device: torch.device) -> None:
 #
 # How many threads PyTorch uses on the CPU, decided again at the start of every training run
 # (the loops call get_device, which calls configure_threads). Measured on 2 cores with the
-# course's four models (benchmarks/threads.py, table in benchmarks/README.md): on an idle
-# machine 2 threads beat 1 by 1.2-1.8x, but with one busy process beside the run, 2 threads
-# were 3-5x slower than 1. PyTorch's OpenMP threads wait for each other at the end of every
-# operation; a thread that shares its core with another process is descheduled for whole
-# time slices while its partner spins. So: one thread per core that nobody else is using.
+# course's four models (benchmarks/threads.py; table in benchmarks/README.md): on an idle
+# machine 2 threads were up to 1.4x faster than 1, but beside one busy process 2 threads were
+# 2-6x slower than 1. PyTorch's OpenMP threads wait for each other at the end of every
+# operation, and a thread that shares its core with another process loses whole time slices
+# while its partner waits. So: one thread per CPU that no one else is using.
 
-LOAD_SAMPLE_S = 0.1
+LOAD_SAMPLE_S = 0.05
 """How long to watch the CPUs before deciding (a blocking sample of ``/proc/stat``)."""
-BUSY_MARGIN = 0.25
-"""CPUs of other work tolerated before a thread is given up: the idle JupyterLab server,
-browser and kernel threads measured 0.0-0.1 CPUs; one busy process measures 0.9-1.0."""
+BUSY_MARGIN = 0.5
+"""CPUs of other work tolerated before a thread is given up. Over 0.05 s samples on the
+2-core machine an idle machine read 0.0-0.33 CPUs (median 0.0), one busy process 0.88-1.19,
+two 1.99 (``benchmarks/threads.py --calibrate``)."""
 DECISION_TTL_S = 1.0
 """A decision is reused for this long, so get_device in a loop does not sample each time."""
 
@@ -246,30 +247,60 @@ def _busy_jiffies(proc_stat: Path, cpus: set[int] | None) -> tuple[int, int]:
     return busy, total
 
 
-def busy_cpus(seconds: float = LOAD_SAMPLE_S, *, proc_stat: Path | str = "/proc/stat",
-              cpus: set[int] | None = None, sleep=time.sleep) -> float | None:
-    """CPUs kept busy by *other* processes, among those this process may run on.
+def _cgroup_usage_s(root: Path) -> float | None:
+    """CPU seconds used so far by everything in this cgroup (v2 ``cpu.stat``, v1 ``cpuacct``)."""
+    try:
+        for line in (root / "cpu.stat").read_text().splitlines():
+            key, value = line.split()
+            if key == "usage_usec":
+                return int(value) / 1e6
+    except (OSError, ValueError):
+        pass
+    for folder in ("cpuacct", "cpu,cpuacct"):
+        try:
+            return int((root / folder / "cpuacct.usage").read_text()) / 1e9
+        except (OSError, ValueError):
+            pass
+    return None
 
-    Two readings of ``/proc/stat`` ``seconds`` apart: busy ticks / all ticks on our CPUs,
-    times the number of those CPUs, less this process's own CPU time meanwhile. ``None``
+
+def busy_cpus(seconds: float = LOAD_SAMPLE_S, *, proc_stat: Path | str = "/proc/stat",
+              cgroup_root: Path | str = "/sys/fs/cgroup", cpus: set[int] | None = None,
+              sleep=time.sleep) -> float | None:
+    """CPUs of this process's quota that *other* work keeps busy, over a ``seconds`` sample.
+
+    Two readings of ``/proc/stat`` ``seconds`` apart: busy ticks / all ticks on the CPUs we
+    may run on, times their number, less this process's own CPU time meanwhile. Under a
+    cgroup quota (a container: Binder, a JupyterHub pod) what counts is the cgroup's other
+    usage (the container's other processes share its quota), or the host's, if the host has
+    fewer CPUs free than the quota; other tenants of a large host are not our load. ``None``
     where ``/proc/stat`` does not exist (macOS, Windows).
     """
-    proc_stat = Path(proc_stat)
+    proc_stat, cgroup_root = Path(proc_stat), Path(cgroup_root)
     cpus = _allowed_cpus() if cpus is None else cpus
+    n = len(cpus) if cpus else (os.cpu_count() or 1)
+    quota = _cgroup_quota(cgroup_root)
+    quota = quota if quota is not None and quota < n else None
     try:
         busy0, total0 = _busy_jiffies(proc_stat, cpus)
+        group0 = _cgroup_usage_s(cgroup_root) if quota else None
         own0, wall0 = time.process_time(), time.monotonic()
         sleep(seconds)
         busy1, total1 = _busy_jiffies(proc_stat, cpus)
+        group1 = _cgroup_usage_s(cgroup_root) if quota else None
         own1, wall1 = time.process_time(), time.monotonic()
     except (OSError, ValueError, IndexError):
         return None
     if total1 <= total0:
         return None
-    n = len(cpus) if cpus else (os.cpu_count() or 1)
-    everyone = n * (busy1 - busy0) / (total1 - total0)
-    own = (own1 - own0) / max(wall1 - wall0, 1e-9)
-    return max(0.0, everyone - own)
+    wall = max(wall1 - wall0, 1e-9)
+    own = (own1 - own0) / wall
+    free = n - max(0.0, n * (busy1 - busy0) / (total1 - total0) - own)  # free CPUs on the host
+    if quota is None:
+        return n - free
+    if group0 is not None and group1 is not None:
+        free = min(free, quota - max(0.0, (group1 - group0) / wall - own))
+    return max(0.0, min(n, math.ceil(quota)) - free)
 
 
 def choose_threads(quota: int, busy: float | None) -> ThreadChoice:

@@ -135,10 +135,10 @@ def test_fused_adam_is_used_where_torch_has_it():
 
 @pytest.mark.parametrize("quota, busy, threads", [
     (1, 0.0, 1), (1, 1.0, 1), (1, None, 1),
-    (2, 0.0, 2), (2, 0.2, 2), (2, None, 2),        # idle, or noise below the margin: both cores
+    (2, 0.0, 2), (2, 0.45, 2), (2, None, 2),       # idle, or noise below the margin: both cores
     (2, 0.6, 1), (2, 1.0, 1), (2, 2.0, 1),         # a busy process: one thread, never zero
     (3, 0.0, 2), (4, 0.0, 3), (8, 0.0, 7),         # one CPU left for JupyterLab and the browser
-    (4, 1.0, 2), (4, 2.0, 1), (4, 3.5, 1), (8, 1.1, 6), (8, 1.3, 5),
+    (4, 1.0, 2), (4, 2.0, 1), (4, 3.5, 1), (8, 1.1, 6), (8, 1.6, 5),
 ])
 def test_policy_gives_one_thread_per_free_cpu(quota, busy, threads):
     choice = dev.choose_threads(quota, busy)
@@ -182,12 +182,12 @@ def test_busy_cpus_counts_other_processes_on_our_cpus(tmp_path, fake_clock):
         fake_clock["wall"] += seconds
         fake_clock["cpu"] += fake_clock["own_share"] * seconds
 
-    assert dev.busy_cpus(0.1, proc_stat=stat, cpus={0, 1}, sleep=sleep) == pytest.approx(1.5)
+    assert dev.busy_cpus(0.1, proc_stat=stat, cgroup_root=tmp_path, cpus={0, 1}, sleep=sleep) == pytest.approx(1.5)
     stat.write_text(_stat({0: (1000, 5000), 1: (2000, 4000)}))
-    assert dev.busy_cpus(0.1, proc_stat=stat, cpus={1}, sleep=sleep) == pytest.approx(1.0)
+    assert dev.busy_cpus(0.1, proc_stat=stat, cgroup_root=tmp_path, cpus={1}, sleep=sleep) == pytest.approx(1.0)
     stat.write_text(_stat({0: (1000, 5000), 1: (2000, 4000)}))
     fake_clock["own_share"] = 0.5  # half of that was this process (e.g. a spinning OpenMP thread)
-    assert dev.busy_cpus(0.1, proc_stat=stat, cpus={0, 1}, sleep=sleep) == pytest.approx(1.0)
+    assert dev.busy_cpus(0.1, proc_stat=stat, cgroup_root=tmp_path, cpus={0, 1}, sleep=sleep) == pytest.approx(1.0)
 
 
 def test_busy_cpus_unknown_without_proc_stat(tmp_path):
@@ -309,3 +309,50 @@ def test_describe_says_how_many_threads_and_why(monkeypatch):
     fake_machine(monkeypatch, 2, 1.0)
     text = dev.describe()
     assert "CPU threads: 1 thread (CPU quota 2; 1.0 CPUs busy" in text and dev.ENV_THREADS in text
+
+
+def test_busy_cpus_in_a_container_counts_the_container_not_the_host(tmp_path, fake_clock):
+    """Binder: a 2-CPU quota on a 64-core host that other tenants keep 60% busy."""
+    host = {c: (1000, 1000) for c in range(64)}
+    stat, cgroup = tmp_path / "stat", tmp_path / "cgroup"
+    cgroup.mkdir()
+    (cgroup / "cpu.max").write_text("200000 100000\n")
+    stat.write_text(_stat(host))
+    (cgroup / "cpu.stat").write_text("usage_usec 5000000\nuser_usec 4000000\n")
+    container_use = {"cpus": 0.0}
+
+    def sleep(seconds):
+        stat.write_text(_stat({c: (1000 + 6, 1000 + 4) for c in range(64)}))  # 60% busy each
+        used = 5_000_000 + int(container_use["cpus"] * seconds * 1e6)
+        (cgroup / "cpu.stat").write_text(f"usage_usec {used}\nuser_usec 0\n")
+        fake_clock["wall"] += seconds
+
+    cpus = set(range(64))
+    idle = dev.busy_cpus(0.1, proc_stat=stat, cgroup_root=cgroup, cpus=cpus, sleep=sleep)
+    assert idle == pytest.approx(0.0), "other tenants of the host are not this container's load"
+    container_use["cpus"] = 1.0  # a second kernel in the same container
+    stat.write_text(_stat(host))
+    (cgroup / "cpu.stat").write_text("usage_usec 5000000\n")
+    assert dev.busy_cpus(0.1, proc_stat=stat, cgroup_root=cgroup, cpus=cpus, sleep=sleep) == pytest.approx(1.0)
+    # without a quota the same host counts in full
+    (cgroup / "cpu.max").write_text("max 100000\n")
+    stat.write_text(_stat(host))
+    assert dev.busy_cpus(0.1, proc_stat=stat, cgroup_root=cgroup, cpus=cpus, sleep=sleep) == pytest.approx(38.4)
+
+
+def test_busy_cpus_in_a_container_on_a_saturated_host(tmp_path, fake_clock):
+    """A 2-CPU quota on a 4-core host whose CPUs are all busy: the host's load counts."""
+    stat, cgroup = tmp_path / "stat", tmp_path / "cgroup"
+    cgroup.mkdir()
+    (cgroup / "cpu").mkdir()
+    (cgroup / "cpu" / "cpu.cfs_quota_us").write_text("200000")
+    (cgroup / "cpu" / "cpu.cfs_period_us").write_text("100000")
+    (cgroup / "cpuacct").mkdir()
+    (cgroup / "cpuacct" / "cpuacct.usage").write_text("0")
+    stat.write_text(_stat({c: (0, 0) for c in range(4)}))
+
+    def sleep(seconds):
+        stat.write_text(_stat({c: (10, 0) for c in range(4)}))  # every host CPU fully busy
+        fake_clock["wall"] += seconds
+
+    assert dev.busy_cpus(0.1, proc_stat=stat, cgroup_root=cgroup, cpus=set(range(4)), sleep=sleep) == pytest.approx(2.0)
