@@ -13,8 +13,9 @@ genlearn's policy (a decision at the start of each training run from the quota a
     python benchmarks/threads_browser.py --threads auto --competitor --repeats 3
 
 Run it alone on the machine (``/work/bin/cpu-quiet``). Appends to
-``results/threads_browser.json``. Counts the kernel's busy threads too (threads that used
-over 10% of the kernel's CPU time), to see which thread count the kernel trained with.
+``results/threads_browser.json``, with the thread decisions genlearn made in the kernel (an
+IPython startup file of this run logs them; the lesson is not changed) and the CPU seconds
+of the kernel's busiest threads.
 """
 
 from __future__ import annotations
@@ -36,6 +37,18 @@ sys.path.insert(0, str(ROOT / "tests"))
 import browser_support as bs  # noqa: E402
 
 LESSON = "lessons/03_variational_autoencoders.ipynb"
+# Runs in the kernel before the lesson (IPython startup): log every automatic thread decision.
+LOG_DECISIONS = """
+import json as _json
+import genlearn.device as _device
+_choose = _device.choose_threads
+def _logged(quota, busy):
+    choice = _choose(quota, busy)
+    with open({log!r}, "a") as f:
+        f.write(_json.dumps({{"threads": choice.threads, "why": choice.reason}}) + "\\n")
+    return choice
+_device.choose_threads = _logged
+"""
 
 
 def kernel_process(server: bs.LabServer) -> psutil.Process:
@@ -57,10 +70,14 @@ def run_once(args, tmp: Path, index: int) -> dict:
     else:
         env["GENLEARN_NUM_THREADS"] = args.threads
     course = bs.copy_course(tmp / f"course{index}", folders=("lessons",), files=())
+    home, log = tmp / f"home{index}", tmp / f"decisions{index}.jsonl"
+    startup = home / ".ipython" / "profile_default" / "startup"
+    startup.mkdir(parents=True)
+    (startup / "00-log-thread-decisions.py").write_text(LOG_DECISIONS.format(log=str(log)))
     competitor = None
     from playwright.sync_api import sync_playwright
 
-    with bs.LabServer(course, tmp / f"home{index}", extra_env=env) as lab, sync_playwright() as p:
+    with bs.LabServer(course, home, extra_env=env) as lab, sync_playwright() as p:
         browser = bs.launch_chromium(p, bs.require_browser())
         page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
         page.set_default_timeout(30_000)
@@ -88,12 +105,12 @@ def run_once(args, tmp: Path, index: int) -> dict:
             competitor.kill()
             competitor.wait()
         browser.close()
-    used = {tid: after[tid] - before.get(tid, 0.0) for tid in after}
-    total = sum(used.values())
-    busy_threads = sum(u > 0.1 * total for u in used.values())
+    used = sorted((after[tid] - before.get(tid, 0.0) for tid in after), reverse=True)
+    decisions = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     wall_busy = sum(getattr(cpu1, f) - getattr(cpu0, f) for f in ("user", "system", "nice", "irq", "softirq", "steal"))
     return {"threads": args.threads, "competitor": args.competitor, "seconds": round(seconds, 1), "finished": finished,
-            "kernel_cpu_s": round(total, 1), "kernel_busy_threads": busy_threads,
+            "kernel_cpu_s": round(sum(used), 1), "kernel_busiest_threads_cpu_s": [round(u, 1) for u in used[:3]],
+            "kernel_thread_decisions": decisions,
             "competitor_cpu_s": None if competitor_cpu is None else round(competitor_cpu, 1),
             "machine_busy_cpus": round(wall_busy / max(seconds, 1e-9), 2),
             "date": time.strftime("%Y-%m-%d %H:%M")}

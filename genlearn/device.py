@@ -319,10 +319,10 @@ def choose_threads(quota: int, busy: float | None) -> ThreadChoice:
     if busy is None:
         parts.append("load unknown (no /proc/stat)")
     elif taken:
-        parts.append(f"{busy:.1f} CPUs busy with other work: a thread that shares a core waits "
-                     f"for it, so one fewer per busy CPU")
+        parts.append(f"{busy:.1f} CPUs busy with other work: one thread fewer per busy CPU, as a "
+                     f"thread that shares a core stalls the others")
     else:
-        parts.append(f"idle ({busy:.2f} CPUs busy with other work)")
+        parts.append(f"other work {busy:.2f} CPUs (under {BUSY_MARGIN}): all of it")
     if spare:
         parts.append("one CPU left for JupyterLab, the browser and the system")
     return ThreadChoice(threads, "; ".join(parts))

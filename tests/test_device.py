@@ -147,9 +147,9 @@ def test_policy_gives_one_thread_per_free_cpu(quota, busy, threads):
 
 
 def test_policy_says_why():
-    assert "idle" in dev.choose_threads(2, 0.05).reason
+    assert "other work 0.05 CPUs (under 0.5): all of it" in dev.choose_threads(2, 0.05).reason
     busy = dev.choose_threads(2, 1.0).reason
-    assert "1.0 CPUs busy" in busy and "waits" in busy
+    assert "1.0 CPUs busy" in busy and "one thread fewer" in busy
     assert "left for JupyterLab" in dev.choose_threads(4, 0.0).reason
     assert "unknown" in dev.choose_threads(2, None).reason
     with pytest.raises(ValueError, match="quota must be >= 1"):
