@@ -19,6 +19,35 @@ c.CourseDirectory.release_directory = "exercises"
 # interrupted and scores 0, and grading goes on with the next cell and the next student.
 c.ExecutePreprocessor.timeout = 20
 
+# Grading you can trust (docs/instructors.md): every submission runs in a sandbox (its own
+# identity, no network, limits, nothing left running), tampering with how tests run is
+# detected and scores 0 for the tests it touched, and feedback never shows hidden tests.
+# With no sandbox on this machine, autograde refuses with one line saying why.
+from genlearn.grading import configure  # noqa: E402
+
+configure(c)
+c.Sandbox.memory_limit = "2G"          # address space of each process the notebook starts
+c.Sandbox.cpu_seconds = 900            # CPU time of the whole notebook
+c.Sandbox.max_processes = 128          # processes and threads at once
+c.Sandbox.max_file_size = "64M"
+# c.Sandbox.allow_unsandboxed = True   # ONLY on a machine and for code you trust
+
 # The exchange (release / fetch / submit / collect) lives in /srv/nbgrader/exchange by
 # default; on a JupyterHub set it here or in the hub's system-wide nbgrader_config.py:
 # c.Exchange.root = "/srv/nbgrader/exchange"
+
+# ---- Submissions from an LMS: `nbgrader zip_collect` (see docs/hub.md, "Grades out, submissions in") ----
+# Put the archive Canvas or Moodle gives you in downloaded/<assignment>/archive/ and run
+# `nbgrader zip_collect <assignment>`: each notebook lands in submitted/<student>/<assignment>/.
+# Both name files after the student's *name*; genlearn's collector (genlearn.course.lms) finds
+# the student id by matching it, in either order, against the roster in the gradebook
+# (`genlearn-course setup --roster`). The first pattern that matches a file's path wins.
+c.ZipCollectApp.collector_plugin = "genlearn.course.lms.LMSFileNameCollector"
+c.LMSFileNameCollector.named_regexps = [
+    # Canvas "Download Submissions": lovelaceada_12345_6789012_ex01_likelihood.ipynb
+    # (sortable name; _LATE after it when late; user and submission ids; -1, -2 for resubmissions)
+    r".*/(?P<lms_name>[a-z0-9]+)_(?:LATE_)?\d+_\d+_(?P<file_id>[^/]+?)(?:-\d+)?\.ipynb$",
+    # Moodle "Download all submissions": "Ada Lovelace_123456_assignsubmission_file_/ex01_likelihood.ipynb"
+    # (in folders) or "..._assignsubmission_file_ex01_likelihood.ipynb" (flat)
+    r".*/(?P<lms_name>[^/_]+)_\d+_assignsubmission_file_/?(?P<file_id>[^/]+)\.ipynb$",
+]

@@ -2,7 +2,7 @@
 
 A checkpoint is one ``torch.save`` file holding only tensors and plain Python values:
 
-    {"format": "genlearn-checkpoint", "version": 1, "kind": "vae" | "gan",
+    {"format": "genlearn-checkpoint", "version": 1, "kind": "vae" | "gan" | ...,
      "config": {...the model's config as a dict...}, "state_dict": {...}, "metadata": {...}}
 
 * **Atomic**: written to a temporary file in the same folder, flushed, then renamed over
@@ -23,24 +23,15 @@ from pathlib import Path
 import torch
 
 from .device import CPU, get_device
-from .models.gan import GAN, GANConfig
-from .models.vae import VAE, VAEConfig
+from .models import MODEL_KINDS, kind_of
 
 FORMAT = "genlearn-checkpoint"
 VERSION = 1
-KINDS = {"vae": (VAE, VAEConfig), "gan": (GAN, GANConfig)}
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint could not be read or does not fit the model it describes."""
-
-
-def _kind_of(model) -> str:
-    for kind, (cls, _) in KINDS.items():
-        if isinstance(model, cls):
-            return kind
-    raise TypeError(f"can only save genlearn VAE or GAN models, got {type(model).__name__}")
 
 
 def _plain(value):
@@ -59,7 +50,7 @@ def save_checkpoint(model, path: str | os.PathLike, metadata: dict | None = None
     payload = {
         "format": FORMAT,
         "version": VERSION,
-        "kind": _kind_of(model),
+        "kind": kind_of(model),
         "config": _plain(dataclasses.asdict(model.config)),
         "state_dict": {k: v.detach().to(CPU) for k, v in model.state_dict().items()},
         "metadata": _plain(metadata or {}),
@@ -93,7 +84,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
         raise CheckpointError(f"{path} is a torch file but not a genlearn checkpoint (no '{FORMAT}' marker)")
     if payload.get("version") != VERSION:
         raise CheckpointError(f"{path} has checkpoint version {payload.get('version')!r}; this genlearn reads {VERSION}")
-    if payload.get("kind") not in KINDS:
+    if payload.get("kind") not in MODEL_KINDS:
         raise CheckpointError(f"{path} holds an unknown model kind {payload.get('kind')!r}")
     return payload
 
@@ -101,13 +92,14 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
 def load_checkpoint(path: str | os.PathLike, device=None, *, expect: str | None = None):
     """Rebuild the model saved at ``path`` on ``device``; returns ``(model, metadata)``.
 
-    ``expect="vae"`` or ``"gan"`` checks the kind. The model comes back in eval mode.
+    ``expect="vae"`` (or another kind of :data:`genlearn.models.MODEL_KINDS`) checks the
+    kind. The model comes back in eval mode.
     """
     payload = read_checkpoint(path)
     kind = payload["kind"]
     if expect is not None and kind != expect:
         raise CheckpointError(f"{path} holds a {kind.upper()}, but a {expect.upper()} was expected")
-    model_cls, config_cls = KINDS[kind]
+    model_cls, config_cls = MODEL_KINDS[kind].model, MODEL_KINDS[kind].config
     fields = {f.name for f in dataclasses.fields(config_cls)}
     unknown = set(payload["config"]) - fields
     if unknown:
@@ -117,7 +109,7 @@ def load_checkpoint(path: str | os.PathLike, device=None, *, expect: str | None 
     except (TypeError, ValueError) as err:
         raise CheckpointError(f"{path}: its config does not build a model: {err}") from err
     state = payload["state_dict"]
-    if kind == "gan" and any(k.startswith("G_ema.") for k in state):
+    if hasattr(model, "enable_ema") and any(k.startswith("G_ema.") for k in state):
         model.enable_ema()
     try:
         model.load_state_dict(state)

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .data import DATASET_NAMES
+from ._checks import argparse_type, check_positive, check_positive_int
+from .recipes import dataset_names, fit, kinds
 
 NEXT_STEPS = """\
 Where to go next:
@@ -34,34 +35,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return value
-
-
-def _nonnegative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+def _count(name: str, allow_zero: bool = False):
+    return argparse_type(lambda n, v: check_positive_int(n, v, allow_zero=allow_zero), name)
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -72,14 +47,15 @@ def make_parser() -> argparse.ArgumentParser:
     sub.add_parser("info", help="torch version, the chosen device and why")
 
     train = sub.add_parser("train", help="train a model on a dataset and write metrics, samples and a checkpoint")
-    train.add_argument("kind", choices=("vae", "gan"))
-    train.add_argument("--data", required=True, choices=DATASET_NAMES, metavar="NAME",
-                       help=f"one of: {', '.join(DATASET_NAMES)}")
+    train.add_argument("kind", choices=kinds())
+    train.add_argument("--data", required=True, choices=dataset_names(), metavar="NAME",
+                       help=f"one of: {', '.join(dataset_names())}")
     budget = train.add_mutually_exclusive_group()
-    budget.add_argument("--epochs", type=_positive_int, help="VAE: passes over the training data")
-    budget.add_argument("--steps", type=_positive_int, help="GAN: generator steps")
-    train.add_argument("--max-seconds", type=_positive_float, help="stop training after this many seconds")
-    train.add_argument("--seed", type=_nonnegative_int, default=0)
+    budget.add_argument("--epochs", type=_count("epochs"), help="VAE: passes over the training data")
+    budget.add_argument("--steps", type=_count("steps"), help="GAN: generator steps")
+    train.add_argument("--max-seconds", type=argparse_type(check_positive, "max_seconds", float, "a number"),
+                       help="stop training after this many seconds")
+    train.add_argument("--seed", type=_count("seed", allow_zero=True), default=0)
     train.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
     train.add_argument("--out", required=True, type=Path, help="folder for metrics.json, samples.png/.npy, model.pt")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -129,8 +105,6 @@ def cmd_info(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .recipes import fit
-
     result = fit(args.kind, args.data, seed=args.seed, epochs=args.epochs, steps=args.steps,
                  max_seconds=args.max_seconds, device=args.device, progress=not args.quiet)
     metrics = _write_outputs(result, args.out)
@@ -141,7 +115,6 @@ def cmd_train(args) -> int:
 
 def cmd_tour(args) -> int:
     from .device import choose_device
-    from .recipes import fit
 
     print(f"genlearn tour: device {choose_device(args.device)}")
     print("1/2  a VAE learns the 8x8 digits (Bernoulli likelihood on binarized pixels) ...")

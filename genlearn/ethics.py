@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from ._checks import check_positive_int
 from .device import CPU, get_device
 from .metrics import nearest_neighbour_distances
+from .models.blocks import mlp
+from .train import train_classifier
 
 
 def _flat(name: str, x) -> torch.Tensor:
@@ -61,23 +62,11 @@ def detector_accuracy(real, fake, *, hidden: tuple[int, ...] = (64, 64), steps: 
     device = get_device(device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        sizes = [x_train.shape[1], *hidden, 1]
-        layers: list[nn.Module] = []
-        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-            layers.append(nn.Linear(a, b))
-            if i < len(sizes) - 2:
-                layers.append(nn.ReLU())
-        net = nn.Sequential(*layers).to(device)
+        net = mlp([x_train.shape[1], *hidden, 1]).to(device)
     xt, yt = ((x_train - mean) / std).to(device), y_train.to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    batch = min(256, len(xt))
-    with torch.enable_grad():
-        for _ in range(steps):
-            idx = torch.randint(len(xt), (batch,), generator=gen).to(device)
-            loss = F.binary_cross_entropy_with_logits(net(xt[idx]).squeeze(1), yt[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+    train_classifier(net, len(xt),
+                     lambda idx: F.binary_cross_entropy_with_logits(net(xt[idx]).squeeze(1), yt[idx]),
+                     steps=steps, batch_size=min(256, len(xt)), lr=lr, generator=gen, device=device)
     with torch.no_grad():
         pred = (net(((x_test - mean) / std).to(device)).squeeze(1) > 0).float().to(CPU)
     return {"accuracy": float((pred == y_test).float().mean()), "n_train": 2 * (n - n_test),

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -22,38 +24,78 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ._checks import check_choice
-from .data import digits, sprites
+from .data import dataset_info, load
 from .device import CPU
 from .metrics import frechet_distance, precision_recall
+from .train import train_classifier
 
 FEATURE_DIM = 64
 _VERSION = 2  # bump when the architecture or training changes: it renames the cache file
 
 
-class FeatureNet(nn.Module):
-    """images (B, 1, H, W) -> features (B, 64) -> class logits (B, n_classes)."""
+@dataclass(frozen=True)
+class FeatureSpace:
+    """What one feature space is made of. A dataset names its space in the dataset registry
+    (``DatasetInfo.feature_space``); adding a space is one entry of :data:`FEATURE_SPACES`."""
 
-    def __init__(self, kind: str, n_classes: int):
+    size: int                       # images are pooled (or upsampled) to size x size first
+    body: Callable[[], nn.Module]   # (B, 1, size, size) -> (B, FEATURE_DIM)
+    training_data: Callable[[], tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]
+    n_classes: int                  # the classifier's labels
+    n_targets: int = 0              # extra regression outputs trained beside the labels
+    steps: int = 600                # Adam steps of batch 128
+
+
+def _digits_data():
+    """Grey and binarized training digits, labelled."""
+    grey, binary = load("digits", "train", binarize=False), load("digits", "train")
+    return torch.cat([grey.x, binary.x]), torch.cat([grey.y, binary.y]), None
+
+
+def _sprites_data():
+    """Sprites labelled by shape, with scale and position as regression targets (about [-1, 1]),
+    so that the features (and the distances measured in them) see where and how big a sprite is."""
+    data = load("sprites", n=8_000, seed=12345)  # a seed no dataset split uses
+    f = data.factors
+    targets = torch.stack([(f[:, 1] - 0.8) * 5, (f[:, 3] - 16) / 8, (f[:, 4] - 16) / 8], 1)
+    return data.x, data.y, targets
+
+
+FEATURE_SPACES: dict[str, FeatureSpace] = {
+    "digits": FeatureSpace(
+        size=8, n_classes=10, steps=600, training_data=_digits_data,
+        body=lambda: nn.Sequential(nn.Flatten(), nn.Linear(64, 128), nn.ReLU(),
+                                   nn.Linear(128, FEATURE_DIM), nn.ReLU())),
+    "sprites": FeatureSpace(
+        size=32, n_classes=3, n_targets=3, steps=1500, training_data=_sprites_data,
+        body=lambda: nn.Sequential(
+            nn.Conv2d(1, 16, 4, 2, 1), nn.ReLU(),   # (B, 16, 16, 16)
+            nn.Conv2d(16, 32, 4, 2, 1), nn.ReLU(),  # (B, 32, 8, 8)
+            nn.Conv2d(32, 32, 4, 2, 1), nn.ReLU(),  # (B, 32, 4, 4)
+            nn.Flatten(), nn.Linear(512, FEATURE_DIM), nn.ReLU())),
+}
+
+
+def feature_space_of(dataset: str) -> str | None:
+    """The feature space a registered dataset's images are scored in, or ``None``."""
+    return dataset_info(dataset).feature_space
+
+
+class FeatureNet(nn.Module):
+    """images (B, 1, H, W) -> features (B, 64) -> class logits (B, n_classes) [+ targets]."""
+
+    def __init__(self, kind: str):
         super().__init__()
-        self.kind = kind
-        if kind == "digits":
-            self.body = nn.Sequential(nn.Flatten(), nn.Linear(64, 128), nn.ReLU(),
-                                      nn.Linear(128, FEATURE_DIM), nn.ReLU())
-        else:  # sprites, 32x32
-            self.body = nn.Sequential(
-                nn.Conv2d(1, 16, 4, 2, 1), nn.ReLU(),   # (B, 16, 16, 16)
-                nn.Conv2d(16, 32, 4, 2, 1), nn.ReLU(),  # (B, 32, 8, 8)
-                nn.Conv2d(32, 32, 4, 2, 1), nn.ReLU(),  # (B, 32, 4, 4)
-                nn.Flatten(), nn.Linear(512, FEATURE_DIM), nn.ReLU())
-        # sprites: besides the shape, regress scale and position, so that the features
-        # (and the distances measured in them) see where and how big a sprite is
-        self.n_classes = n_classes
-        self.head = nn.Linear(FEATURE_DIM, n_classes + (3 if kind == "sprites" else 0))
+        self.kind = check_choice("feature space", kind, tuple(FEATURE_SPACES))
+        self.space = space = FEATURE_SPACES[kind]
+        self.body = space.body()
+        self.n_classes = space.n_classes
+        self.head = nn.Linear(FEATURE_DIM, space.n_classes + space.n_targets)
 
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != 1:
             raise ValueError(f"images must be (B, 1, H, W), got {tuple(x.shape)}")
-        size = 8 if self.kind == "digits" else 32
+        size = self.space.size
         if x.shape[-1] != size:
             x = F.adaptive_avg_pool2d(x, size) if x.shape[-1] > size else F.interpolate(x, size=size)
         return x.float()
@@ -66,17 +108,6 @@ class FeatureNet(nn.Module):
         return self.head(self.features(x))[:, :self.n_classes]
 
 
-def _training_data(kind: str):
-    """Images, labels, and regression targets (sprites: scale, x, y scaled to about [-1, 1])."""
-    if kind == "digits":
-        grey, binary = digits("train", binarize=False), digits("train", binarize=True)
-        return torch.cat([grey.x, binary.x]), torch.cat([grey.y, binary.y]), None
-    data = sprites(8_000, seed=12345)  # a seed no dataset split uses
-    f = data.factors
-    targets = torch.stack([(f[:, 1] - 0.8) * 5, (f[:, 3] - 16) / 8, (f[:, 4] - 16) / 8], 1)
-    return data.x, data.y, targets
-
-
 def _cache_file(kind: str) -> Path:
     root = Path(os.environ.get("GENLEARN_CACHE", Path.home() / ".cache" / "genlearn"))
     tag = hashlib.sha1(f"{kind}-{_VERSION}-{torch.__version__}".encode()).hexdigest()[:10]
@@ -84,35 +115,33 @@ def _cache_file(kind: str) -> Path:
 
 
 def _train(kind: str, seed: int = 0) -> FeatureNet:
-    x, y, targets = _training_data(kind)
-    steps = 600 if kind == "digits" else 1500
-    # fork_rng: training here must not disturb the caller's random stream;
-    # enable_grad: we may be called from inside a no_grad evaluation.
-    with torch.random.fork_rng(), torch.enable_grad():
+    x, y, targets = FEATURE_SPACES[kind].training_data()
+    # fork_rng: training here must not disturb the caller's random stream
+    with torch.random.fork_rng():
         torch.manual_seed(seed)
-        net = FeatureNet(kind, int(y.max()) + 1)
-        opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-        gen = torch.Generator().manual_seed(seed)
-        for _ in range(steps):
-            idx = torch.randint(len(x), (128,), generator=gen)
+        net = FeatureNet(kind)
+
+        def batch_loss(idx):
             out = net.head(net.features(x[idx]))
             loss = F.cross_entropy(out[:, :net.n_classes], y[idx])
             if targets is not None:
                 loss = loss + F.mse_loss(out[:, net.n_classes:], targets[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            return loss
+
+        train_classifier(net, len(x), batch_loss, steps=net.space.steps, batch_size=128, lr=2e-3,
+                         generator=torch.Generator().manual_seed(seed))
     return net.eval()
 
 
 @lru_cache(maxsize=None)
 def feature_extractor(kind: str = "digits") -> FeatureNet:
-    """The (cached) feature network for ``"digits"`` or ``"sprites"``, on the CPU, in eval mode."""
-    check_choice("feature space", kind, ("digits", "sprites"))
+    """The (cached) feature network of a space in :data:`FEATURE_SPACES` (``"digits"``,
+    ``"sprites"``), on the CPU, in eval mode."""
+    check_choice("feature space", kind, tuple(FEATURE_SPACES))
     path = _cache_file(kind)
     if path.is_file():
         try:
-            net = FeatureNet(kind, 10 if kind == "digits" else 3)
+            net = FeatureNet(kind)
             net.load_state_dict(torch.load(path, map_location=CPU, weights_only=True))
             return net.eval().requires_grad_(False)
         except Exception:  # a stale or broken cache is rebuilt, never trusted

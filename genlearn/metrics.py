@@ -10,6 +10,7 @@ r"""How good is a generative model? Likelihood bounds, mode coverage, and sample
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -21,21 +22,28 @@ from .data.base import as_tensors
 # ============================================================================ likelihood
 
 
+def _eval_batches(model, data, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+    """``(x, y)`` batches of ``data`` on the model's device (``y`` only for a conditional
+    model), with the model in eval mode until the last batch is done."""
+    x_all, y_all = as_tensors(data)
+    was_training = model.training
+    model.eval()
+    try:
+        for i in range(0, len(x_all), batch_size):
+            y = None if not model.config.n_classes else y_all[i:i + batch_size].to(model.device)
+            yield x_all[i:i + batch_size].to(model.device), y
+    finally:
+        model.train(was_training)
+
+
 @torch.no_grad()
 def negative_elbo(model, data, *, batch_size: int = 512, seed: int = 0) -> float:
     """Mean of -ELBO(x) over ``data``, in nats per example (one z sample per x, seeded)."""
-    x_all, y_all = as_tensors(data)
-    device = model.device
-    gen = torch.Generator(device=device).manual_seed(seed)
-    was_training = model.training
-    model.eval()
+    gen = torch.Generator(device=model.device).manual_seed(seed)
     total = 0.0
-    for i in range(0, len(x_all), batch_size):
-        x = x_all[i:i + batch_size].to(device)
-        y = None if not model.config.n_classes else y_all[i:i + batch_size].to(device)
+    for x, y in _eval_batches(model, data, batch_size):
         total += float(-model.elbo(x, y, generator=gen).elbo.sum())
-    model.train(was_training)
-    return total / len(x_all)
+    return total / len(as_tensors(data)[0])
 
 
 @torch.no_grad()
@@ -48,15 +56,10 @@ def iwae_bound(model, data, *, k: int = 64, batch_size: int = 64, seed: int = 0)
     ``k = 1`` is the negative ELBO; the bound tightens as ``k`` grows.
     """
     check_positive_int("k", k)
-    x_all, y_all = as_tensors(data)
     device = model.device
     gen = torch.Generator(device=device).manual_seed(seed)
-    was_training = model.training
-    model.eval()
     total = 0.0
-    for i in range(0, len(x_all), batch_size):
-        x = x_all[i:i + batch_size].to(device)
-        y = None if not model.config.n_classes else y_all[i:i + batch_size].to(device)
+    for x, y in _eval_batches(model, data, batch_size):
         B = len(x)
         mu, logvar = model.encode(x, y)                                   # (B, Z)
         std = (0.5 * logvar).exp()
@@ -69,8 +72,7 @@ def iwae_bound(model, data, *, k: int = 64, batch_size: int = 64, seed: int = 0)
         log_lik = model.log_likelihood(model.decode(z.reshape(k * B, -1), yk), xk).view(k, B)
         log_w = log_lik + log_prior - log_q
         total += float(-(torch.logsumexp(log_w, 0) - math.log(k)).sum())
-    model.train(was_training)
-    return total / len(x_all)
+    return total / len(as_tensors(data)[0])
 
 
 # ============================================================================ 2D mixtures

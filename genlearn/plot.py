@@ -22,8 +22,10 @@ def _np(x) -> np.ndarray:
     return np.asarray(x)
 
 
-def new_axes(ncols: int = 1, nrows: int = 1, size: float = 3.2, **kw):
-    """A figure with a grid of axes (squeezed like pyplot.subplots)."""
+def new_axes(*, nrows: int = 1, ncols: int = 1, size: float = 3.2, **kw):
+    """A figure with ``nrows`` x ``ncols`` square axes of side ``size`` inches, returned as
+    ``(fig, axes)`` and squeezed like ``pyplot.subplots`` (one axes, or an array of them).
+    Keywords only, so ``new_axes(ncols=3)`` (a row of three) cannot be read the wrong way."""
     fig = Figure(figsize=(size * ncols, size * nrows), layout="constrained")
     axes = fig.subplots(nrows, ncols, **kw)
     return fig, axes
@@ -35,8 +37,9 @@ def _fig_ax(ax, size=3.2):
     return ax.figure, ax
 
 
-def tile(images, nrow: int | None = None, pad: int = 1) -> np.ndarray:
-    """(N, C, H, W) or (N, H, W) images -> one (rows*H, cols*W[, C]) mosaic array in [0, 1]."""
+def tile(images, ncols: int | None = None, pad: int = 1) -> np.ndarray:
+    """(N, C, H, W) or (N, H, W) images -> one (rows*H, cols*W[, C]) mosaic array in [0, 1],
+    ``ncols`` images per row (default: as square as possible), filled row by row."""
     x = _np(images)
     if x.ndim == 3:
         x = x[:, None]
@@ -45,21 +48,21 @@ def tile(images, nrow: int | None = None, pad: int = 1) -> np.ndarray:
     n, c, h, w = x.shape
     if n == 0:
         raise ValueError("no images to show")
-    nrow = nrow or int(np.ceil(np.sqrt(n)))
-    ncol = int(np.ceil(n / nrow))
-    canvas = np.ones((c, ncol * (h + pad) + pad, nrow * (w + pad) + pad), dtype=np.float32) * 0.5
+    ncols = ncols or int(np.ceil(np.sqrt(n)))
+    nrows = int(np.ceil(n / ncols))
+    canvas = np.ones((c, nrows * (h + pad) + pad, ncols * (w + pad) + pad), dtype=np.float32) * 0.5
     for i in range(n):
-        r, col = divmod(i, nrow)
+        r, col = divmod(i, ncols)
         top, left = pad + r * (h + pad), pad + col * (w + pad)
         canvas[:, top:top + h, left:left + w] = x[i]
     canvas = np.clip(canvas, 0, 1)
     return canvas[0] if c == 1 else canvas.transpose(1, 2, 0)
 
 
-def image_grid(images, nrow: int | None = None, *, ax=None, title: str | None = None, size: float = 4.0):
-    """Show a batch of images as one grid (grey images in black and white)."""
+def image_grid(images, ncols: int | None = None, *, ax=None, title: str | None = None, size: float = 4.0):
+    """Show a batch of images as one grid, ``ncols`` images per row (grey images in black and white)."""
     fig, ax = _fig_ax(ax, size)
-    ax.imshow(tile(images, nrow), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.imshow(tile(images, ncols), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.set_axis_off()
     if title:
         ax.set_title(title)

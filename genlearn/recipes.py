@@ -1,22 +1,26 @@
-"""Tested default settings per dataset, and one function that trains and evaluates by name.
+"""Tested default settings per model kind and dataset, and one function that trains and
+evaluates by name.
 
 The command line, ``genlearn tour``, the benchmarks and the lessons all start here, so a
 setting that works is written down once. The numbers behind each choice are measured by
-the scripts in ``benchmarks/`` (see ``benchmarks/README.md``).
+the scripts in ``benchmarks/`` (see ``benchmarks/README.md``). :data:`RECIPES` says, per
+model kind of :data:`genlearn.models.MODEL_KINDS`, which function trains it, how its length
+is counted, and the settings for each dataset of :data:`genlearn.data.DATASETS`.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 
 from ._checks import check_choice, check_positive_int
 from . import data as datasets
-from .features import image_scores
+from .features import feature_space_of, image_scores
 from .metrics import iwae_bound, mode_coverage, negative_elbo
-from .models import GAN, VAE, GANConfig, VAEConfig
+from .models import VAE, model_kind
 from .train import History, train_gan, train_vae
 
 _VAE_2D = {"model": dict(x_shape=(2,), arch="mlp", latent_dim=2, hidden=(128, 128),
@@ -55,43 +59,76 @@ _GAN_GRID = {"model": _GAN_2D["model"],
 GAN_RECIPES: dict[str, dict] = {
     **{name: _GAN_2D for name in datasets.TOY2D_NAMES},
     "grid": _GAN_GRID,
-    # Digits upsampled to 16x16 look like digits after ~500 DCGAN steps on a CPU.
+    # Digits upsampled to 16x16 grey levels look like digits after ~500 DCGAN steps on a CPU.
     "digits": {"model": dict(x_shape=(1, 16, 16), arch="dcgan", latent_dim=32, base_channels=32,
                              loss="nonsaturating"),
                "train": dict(steps=1000, batch_size=64, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999),
-                             ema_decay=0.99)},
+                             ema_decay=0.99),
+               "data": dict(binarize=False, size=16)},
     "sprites": {"model": dict(x_shape=(1, 32, 32), arch="dcgan", latent_dim=32, base_channels=32,
                               loss="nonsaturating"),
                 "train": dict(steps=2000, batch_size=64, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999),
                               ema_decay=0.99)},
 }
 
-_DATA_KW = {("gan", "digits"): dict(binarize=False, size=16)}
+
+@dataclass(frozen=True)
+class KindRecipes:
+    """How one model kind trains: the training function, the name of its length argument,
+    the recipe per dataset, and an optional ``prepare(model, train_set)`` run before training."""
+
+    train: Callable[..., History]
+    budget: str                                # "epochs" or "steps"
+    by_data: dict[str, dict]                   # dataset -> {"model": ..., "train": ..., "data": ...}
+    prepare: Callable | None = None
+
+
+def _start_at_the_mean_image(model, train_set) -> None:
+    model.init_output_bias(train_set.x.mean(0))
+
+
+RECIPES: dict[str, KindRecipes] = {
+    "vae": KindRecipes(train_vae, "epochs", VAE_RECIPES, prepare=_start_at_the_mean_image),
+    "gan": KindRecipes(train_gan, "steps", GAN_RECIPES),
+}
+
+
+def kinds() -> tuple[str, ...]:
+    """The model kinds that have recipes (what ``genlearn train KIND`` accepts)."""
+    return tuple(RECIPES)
+
+
+def dataset_names(kind: str | None = None) -> tuple[str, ...]:
+    """The datasets with a recipe for ``kind`` (for any kind if ``None``), in registry order."""
+    kinds_ = [check_choice("model kind", kind, kinds())] if kind else kinds()
+    names = {name for k in kinds_ for name in RECIPES[k].by_data}
+    return tuple(n for n in datasets.dataset_names() if n in names)
 
 
 def recipe(kind: str, data_name: str) -> dict:
-    """A deep copy of the default ``{"model": ..., "train": ...}`` settings."""
-    check_choice("model kind", kind, ("vae", "gan"))
-    check_choice("dataset", data_name, datasets.DATASET_NAMES)
-    return copy.deepcopy((VAE_RECIPES if kind == "vae" else GAN_RECIPES)[data_name])
+    """A deep copy of the default ``{"model": ..., "train": ..., "data": ...}`` settings."""
+    check_choice("model kind", kind, kinds())
+    check_choice(f"dataset for a {kind.upper()} recipe", data_name, dataset_names(kind))
+    return {"data": {}, **copy.deepcopy(RECIPES[kind].by_data[data_name])}
 
 
 def load_data(kind: str, data_name: str, split: str = "train", seed: int = 0):
     """The dataset the recipe trains on (e.g. 16x16 grey digits for the DCGAN)."""
-    return datasets.load(data_name, split, seed=seed, **_DATA_KW.get((kind, data_name), {}))
+    return datasets.load(data_name, split, seed=seed, **recipe(kind, data_name)["data"])
 
 
 def build(kind: str, data_name: str, seed: int = 0, **model_overrides):
     """A fresh model with the recipe's config (plus overrides), initialized from ``seed``."""
     cfg = {**recipe(kind, data_name)["model"], **model_overrides}
+    registered = model_kind(kind)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        return VAE(VAEConfig(**cfg)) if kind == "vae" else GAN(GANConfig(**cfg))
+        return registered.model(registered.config(**cfg))
 
 
 @dataclass
 class Result:
-    model: VAE | GAN
+    model: torch.nn.Module
     history: History
     metrics: dict
     samples: torch.Tensor = field(repr=False)   # n_eval samples in data space
@@ -108,12 +145,14 @@ def fit(kind: str, data_name: str, *, seed: int = 0, epochs: int | None = None,
     ``high_quality_fraction``, ``kl_to_uniform``; GANs and VAEs on images: ``frechet_distance``,
     ``precision``, ``recall`` in the feature space of :mod:`genlearn.features`.
     """
-    if epochs is not None and kind != "vae":
-        raise ValueError("--epochs applies to VAEs; GANs train for --steps")
-    if steps is not None and kind != "gan":
-        raise ValueError("--steps applies to GANs; VAEs train for --epochs")
-    check_positive_int("n_eval", n_eval)
     settings = recipe(kind, data_name)
+    kind_recipes = RECIPES[kind]
+    for name, value in (("epochs", epochs), ("steps", steps)):
+        if value is not None and name != kind_recipes.budget:
+            users = [f"{k.upper()}s" for k, r in RECIPES.items() if r.budget == name]
+            raise ValueError(f"--{name} applies to {' and '.join(users)}; "
+                             f"{kind.upper()}s train for --{kind_recipes.budget}")
+    check_positive_int("n_eval", n_eval)
     train_kw = {**settings["train"], **train_overrides}
     if epochs is not None:
         train_kw["epochs"] = check_positive_int("epochs", epochs)
@@ -122,11 +161,10 @@ def fit(kind: str, data_name: str, *, seed: int = 0, epochs: int | None = None,
     train_set = load_data(kind, data_name, "train", seed)
     test_set = load_data(kind, data_name, "test", seed)
     model = build(kind, data_name, seed)
-    trainer = train_vae if kind == "vae" else train_gan
-    if kind == "vae":
-        model.init_output_bias(train_set.x.mean(0))
-    history = trainer(model, train_set, seed=seed, device=device, max_seconds=max_seconds,
-                      progress=progress, **train_kw)
+    if kind_recipes.prepare is not None:
+        kind_recipes.prepare(model, train_set)
+    history = kind_recipes.train(model, train_set, seed=seed, device=device, max_seconds=max_seconds,
+                                 progress=progress, **train_kw)
     metrics = {"model": kind, "data": data_name, "seed": seed, "device": str(model.device),
                "train_seconds": round(history.seconds, 3), "steps": history.steps,
                "stopped": history.stopped}
@@ -151,6 +189,7 @@ def evaluate(model, test_set, *, n_eval: int = 2500, seed: int = 0) -> tuple[dic
         stats = mode_coverage(samples, test_set.centers, test_set.std)
         stats.pop("counts")
         out.update(stats)
-    elif samples.dim() == 4 and test_set.name in ("digits", "sprites"):
-        out.update({k: round(v, 4) for k, v in image_scores(test_set.x, samples, test_set.name).items()})
+    elif samples.dim() == 4 and feature_space_of(test_set.name) is not None:
+        space = feature_space_of(test_set.name)
+        out.update({k: round(v, 4) for k, v in image_scores(test_set.x, samples, space).items()})
     return out, samples

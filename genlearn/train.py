@@ -1,6 +1,6 @@
-"""Training loops for the VAE and the GAN: plain PyTorch, each fits on one screen.
+"""Training loops: VAE, GAN, diffusion and small classifiers, plain PyTorch, each on one screen.
 
-Both loops are seeded, device-aware (:func:`genlearn.device.get_device`), show a
+The loops are seeded, device-aware (:func:`genlearn.device.get_device`), show a
 ``tqdm.auto`` progress bar (a widget in JupyterLab, text in a terminal), keep a
 :class:`History` of losses, call ``callbacks`` (e.g. a live plot) every ``log_every`` steps,
 and stop at ``max_seconds`` if given, so a lesson can train for the time it has.
@@ -8,22 +8,27 @@ and stop at ``max_seconds`` if given, so a lesson can train for the time it has.
 Data is held as tensors on the training device and batched by index: the datasets here
 are small and already in memory, and a ``DataLoader`` collating single items cost more
 than the model's own step on a 2-core CPU.
+
+The GAN update itself is :class:`GanStepper`: :func:`train_gan` loops over it, and the
+playground widget (:mod:`genlearn.widgets.gan`) calls it click by click, so both train by
+the same rules.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+import torch.nn as nn
 from tqdm.auto import tqdm
 
-from ._checks import check_positive_int
+from ._checks import check_learning_rate, check_positive, check_positive_int
 from .data.base import as_tensors
-from .device import get_device, has_fused_adam, synchronize
+from .device import CPU, get_device, has_fused_adam, synchronize
+from .models.diffusion import Diffusion
 from .models.gan import GAN
 from .models.gan_losses import d_loss, g_loss, gradient_penalty, r1_penalty
 from .models.vae import VAE
@@ -55,6 +60,20 @@ class History:
                 "stopped": self.stopped}
 
 
+def _start(seed: int, device) -> tuple[torch.device, torch.Generator]:
+    """Seed torch's global stream (initialization, noise) and return the device and the
+    generator of the batch order, both from ``seed``."""
+    device = get_device(device)
+    torch.manual_seed(seed)
+    return device, torch.Generator().manual_seed(seed)
+
+
+def _on_device(data, device: torch.device, labels: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``data`` as float tensors on ``device``; its labels only where the model takes them."""
+    x, y = as_tensors(data)
+    return x.float().to(device), (y.to(device) if (y is not None and labels) else None)
+
+
 def batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
     """Index batches over one shuffled epoch; the last, smaller batch is dropped unless it is all."""
     order = torch.randperm(n, generator=generator)
@@ -64,11 +83,11 @@ def batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[tor
 
 
 class _Loop:
-    """The bookkeeping both loops share: clock, progress bar, history, callbacks, budget."""
+    """The bookkeeping every loop shares: clock, progress bar, history, callbacks, budget."""
 
     def __init__(self, total: int, unit: str, max_seconds, callbacks, progress, log_every, device):
-        if max_seconds is not None and max_seconds <= 0:
-            raise ValueError(f"max_seconds must be > 0, got {max_seconds}")
+        if max_seconds is not None:
+            check_positive("max_seconds", max_seconds)
         self.history, self.device = History(), device
         self.max_seconds, self.callbacks = max_seconds, list(callbacks)
         self.log_every = check_positive_int("log_every", log_every)
@@ -100,6 +119,15 @@ class _Loop:
         if stop:
             self.history.stopped = "callback"
         return stop
+
+    def step(self, parts: dict[str, torch.Tensor]) -> bool:
+        """One training step done: keep its losses, log every ``log_every`` steps, check the
+        budget. Returns True when training should stop (a callback asked, or time is up)."""
+        self.add(parts)
+        self.bar.update()
+        if self.history.steps % self.log_every == 0 and self.log():
+            return True
+        return self.out_of_time()
 
     def out_of_time(self) -> bool:
         if self.max_seconds is not None and self.elapsed() > self.max_seconds:
@@ -136,12 +164,8 @@ def train_vae(model: VAE, data, *, epochs: int = 10, batch_size: int = 128, lr: 
     """
     check_positive_int("epochs", epochs)
     check_positive_int("batch_size", batch_size)
-    device = get_device(device)
-    torch.manual_seed(seed)
-    order = torch.Generator().manual_seed(seed)
-    x_all, y_all = as_tensors(data)
-    x_all = x_all.to(device)
-    y_all = y_all.to(device) if (y_all is not None and model.config.n_classes) else None
+    device, order = _start(seed, device)
+    x_all, y_all = _on_device(data, device, labels=bool(model.config.n_classes))
     model.to(device).train()
     opt = adam(model.parameters(), lr, (0.9, 0.999), device)
     steps_per_epoch = max(1, len(x_all) // batch_size)
@@ -154,11 +178,7 @@ def train_vae(model: VAE, data, *, epochs: int = 10, batch_size: int = 128, lr: 
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            loop.add(parts)
-            loop.bar.update()
-            if loop.history.steps % log_every == 0 and loop.log():
-                break
-            if loop.out_of_time():
+            if loop.step(parts):
                 break
         else:
             if not loop.log(epoch=epoch + 1):
@@ -171,98 +191,180 @@ def train_vae(model: VAE, data, *, epochs: int = 10, batch_size: int = 128, lr: 
 # ============================================================================ GAN
 
 
-def train_gan(gan: GAN, data, *, steps: int = 2000, batch_size: int = 256,
-              lr_g: float = 2e-4, lr_d: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999),
-              n_critic: int = 1, ema_decay: float | None = None, lr_decay: bool = False,
-              max_seconds: float | None = None, seed: int = 0, device=None,
-              callbacks: Iterable[Callback] = (), progress: bool = True,
-              log_every: int = 100, r1_every: int = 1) -> History:
-    """Alternate ``n_critic`` discriminator steps and one generator step, ``steps`` times.
+class GanStepper:
+    """One GAN update at a time: ``n_critic`` discriminator steps, then one generator step.
+
+    The optimizers, the stream of real batches (shuffled epochs, seeded by ``seed``) and the
+    step counts live here, so training can stop and resume: :func:`train_gan` loops over
+    :meth:`step`, and the playground widget calls it click by click. ``r1_gamma`` (from the
+    GAN's config) and the learning rates (:meth:`set_lr`) may change between steps.
 
     The generator step reuses the fakes of the last discriminator step (one generator pass
-    per step, as in pytorch/examples' DCGAN), scored by the updated discriminator.
-
-    ``ema_decay``: keep an exponential moving average of G (used by ``gan.sample``).
-    ``lr_decay``: anneal both learning rates linearly to 0 over ``steps``, which lets the
-    samples settle onto the modes instead of jittering around them.
+    per update, as in pytorch/examples' DCGAN), scored by the updated discriminator.
     ``r1_every``: "lazy" R1 (Karras et al., 2020): add the penalty on every k-th D step only,
     times k, so its average pull is unchanged and most steps skip its double backward.
+    ``ema_decay``: keep an exponential moving average of G (used by ``gan.sample``).
+    ``generator``: the random stream for noise and penalties; ``None`` is torch's global one.
     """
-    check_positive_int("steps", steps)
-    check_positive_int("batch_size", batch_size)
-    check_positive_int("n_critic", n_critic)
-    check_positive_int("r1_every", r1_every)
-    cfg = gan.config
-    device = get_device(device)
-    torch.manual_seed(seed)
-    order = torch.Generator().manual_seed(seed)
-    x_all, y_all = as_tensors(data)
-    x_all = x_all.to(device)
-    y_all = y_all.to(device) if (y_all is not None and cfg.n_classes) else None
-    gan.to(device).train()
-    if ema_decay is not None:
-        gan.enable_ema()
-    opt_g = adam(gan.G.parameters(), lr_g, betas, device)
-    opt_d = adam(gan.D.parameters(), lr_d, betas, device)
-    schedules = [torch.optim.lr_scheduler.LambdaLR(o, lambda s: 1.0 - s / steps)
-                 for o in (opt_g, opt_d)] if lr_decay else []
-    bs = min(batch_size, len(x_all))
-    epoch = iter(())
-    loop = _Loop(steps, "step", max_seconds, callbacks, progress, log_every, device)
 
-    def real_batch():
-        nonlocal epoch
-        idx = next(epoch, None)
+    def __init__(self, gan: GAN, data, *, batch_size: int = 256, lr_g: float = 2e-4,
+                 lr_d: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999), n_critic: int = 1,
+                 r1_every: int = 1, ema_decay: float | None = None, seed: int = 0,
+                 generator: torch.Generator | None = None, device=None):
+        check_positive_int("batch_size", batch_size)
+        self.n_critic = check_positive_int("n_critic", n_critic)
+        self.r1_every = check_positive_int("r1_every", r1_every)
+        self.gan, self.device, self.generator = gan, get_device(device), generator
+        self.order = torch.Generator().manual_seed(seed)
+        self.x, self.y = _on_device(data, self.device, labels=bool(gan.config.n_classes))
+        self.batch_size = min(batch_size, len(self.x))
+        gan.to(self.device).train()
+        self.ema_decay = ema_decay
+        if ema_decay is not None:
+            gan.enable_ema()
+        self.opt_g = adam(gan.G.parameters(), check_learning_rate("lr_g", lr_g), betas, self.device)
+        self.opt_d = adam(gan.D.parameters(), check_learning_rate("lr_d", lr_d), betas, self.device)
+        self.r1_gamma = gan.config.r1_gamma
+        self.steps = 0     # generator updates so far
+        self.d_steps = 0   # discriminator updates so far
+        self._epoch: Iterator[torch.Tensor] = iter(())
+
+    def set_lr(self, lr_g: float, lr_d: float) -> None:
+        """New learning rates from the next step on (the optimizers keep their moments)."""
+        for opt, lr in ((self.opt_g, check_learning_rate("lr_g", lr_g)),
+                        (self.opt_d, check_learning_rate("lr_d", lr_d))):
+            for group in opt.param_groups:
+                group["lr"] = lr
+
+    def real_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The next batch of the current shuffled epoch (a new epoch when this one is used up)."""
+        idx = next(self._epoch, None)
         if idx is None:
-            epoch = batches(len(x_all), bs, order)
-            idx = next(epoch)
-        idx = idx.to(device)
-        return x_all[idx], (None if y_all is None else y_all[idx])
+            self._epoch = batches(len(self.x), self.batch_size, self.order)
+            idx = next(self._epoch)
+        idx = idx.to(self.device)
+        return self.x[idx], (None if self.y is None else self.y[idx])
 
-    d_steps = 0
-    for _ in range(steps):
-        # ---- discriminator: n_critic steps on fresh real and generated batches
-        for i in range(n_critic):
-            x, y = real_batch()
+    def step(self) -> dict[str, torch.Tensor]:
+        """One update of D (``n_critic`` times) and G; returns the last losses (detached)."""
+        gan, cfg = self.gan, self.gan.config
+        for i in range(self.n_critic):
+            x, y = self.real_batch()
             # the last critic step's fakes keep their graph: the generator step reuses them
-            with torch.set_grad_enabled(i == n_critic - 1):
-                fake_g = gan.G(gan.noise(len(x)), y)
+            with torch.set_grad_enabled(i == self.n_critic - 1):
+                fake_g = gan.G(gan.noise(len(x), self.generator), y)
             fake = fake_g.detach()
             critic = lambda t: gan.D(t, y)  # noqa: E731  (the same labels for real and fake)
             # one pass over real and fake together (D has no batch norm, so this is exact)
             scores = gan.D(torch.cat([x, fake]), None if y is None else torch.cat([y, y]))
             loss_d = d_loss(cfg.loss, scores[:len(x)], scores[len(x):])
             if cfg.loss == "wgan-gp":
-                loss_d = loss_d + cfg.gp_weight * gradient_penalty(critic, x, fake)
-            if cfg.r1_gamma > 0 and d_steps % r1_every == 0:
-                loss_d = loss_d + cfg.r1_gamma * r1_every * r1_penalty(critic, x)
-            d_steps += 1
-            opt_d.zero_grad(set_to_none=True)
+                loss_d = loss_d + cfg.gp_weight * gradient_penalty(critic, x, fake, self.generator)
+            if self.r1_gamma > 0 and self.d_steps % self.r1_every == 0:
+                loss_d = loss_d + self.r1_gamma * self.r1_every * r1_penalty(critic, x)
+            self.d_steps += 1
+            self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
-            opt_d.step()
+            self.opt_d.step()
         # ---- generator: one step against the updated discriminator, on the last fakes
         gan.D.requires_grad_(False)  # backpropagate through D to G without D's weight gradients
         try:
             loss_g = g_loss(cfg.loss, gan.D(fake_g, y))
-            opt_g.zero_grad(set_to_none=True)
+            self.opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
         finally:
             gan.D.requires_grad_(True)
-        opt_g.step()
-        if ema_decay is not None:
-            gan.update_ema(ema_decay)
+        self.opt_g.step()
+        if self.ema_decay is not None:
+            gan.update_ema(self.ema_decay)
+        self.steps += 1
+        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
+
+
+def train_gan(gan: GAN, data, *, steps: int = 2000, batch_size: int = 256,
+              lr_g: float = 2e-4, lr_d: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999),
+              n_critic: int = 1, ema_decay: float | None = None, lr_decay: bool = False,
+              max_seconds: float | None = None, seed: int = 0, device=None,
+              callbacks: Iterable[Callback] = (), progress: bool = True,
+              log_every: int = 100, r1_every: int = 1) -> History:
+    """``steps`` updates of :class:`GanStepper` (``n_critic`` discriminator steps and one
+    generator step each; see it for ``ema_decay`` and ``r1_every``). Returns the history.
+
+    ``lr_decay``: anneal both learning rates linearly to 0 over ``steps``, which lets the
+    samples settle onto the modes instead of jittering around them.
+    """
+    check_positive_int("steps", steps)
+    device = get_device(device)
+    torch.manual_seed(seed)
+    stepper = GanStepper(gan, data, batch_size=batch_size, lr_g=lr_g, lr_d=lr_d, betas=betas,
+                         n_critic=n_critic, r1_every=r1_every, ema_decay=ema_decay, seed=seed,
+                         device=device)
+    schedules = [torch.optim.lr_scheduler.LambdaLR(o, lambda s: 1.0 - s / steps)
+                 for o in (stepper.opt_g, stepper.opt_d)] if lr_decay else []
+    loop = _Loop(steps, "step", max_seconds, callbacks, progress, log_every, device)
+    for _ in range(steps):
+        parts = stepper.step()
         for s in schedules:
             s.step()
-        loop.add({"loss_d": loss_d.detach(), "loss_g": loss_g.detach()})
-        loop.bar.update()
-        if loop.history.steps % log_every == 0 and loop.log():
-            break
-        if loop.out_of_time():
+        if loop.step(parts):
             break
     gan.eval()
     return loop.close()
 
 
-def steps_per_second(history: History) -> float:
-    """Training throughput, for benchmarks and lessons that plan a time budget."""
-    return history.steps / history.seconds if history.seconds > 0 else math.nan
+# ============================================================================ diffusion
+
+
+def train_diffusion(model: Diffusion, data, *, steps: int = 3000, batch_size: int = 512,
+                    lr: float = 2e-3, max_seconds: float | None = None, seed: int = 0,
+                    device=None, callbacks: Iterable[Callback] = (), progress: bool = True,
+                    log_every: int = 100) -> History:
+    """Fit the noise predictor eps_theta of a :class:`~genlearn.models.diffusion.Diffusion`
+    with Adam, the learning rate annealed linearly to 0; batches are drawn with replacement.
+    The model first standardizes itself on ``data`` (``fit_normalization``)."""
+    check_positive_int("steps", steps)
+    check_positive_int("batch_size", batch_size)
+    device, order = _start(seed, device)
+    x_all, _ = _on_device(data, device, labels=False)
+    model.to(device).train()
+    model.fit_normalization(x_all)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 - s / steps)
+    bs = min(batch_size, len(x_all))
+    loop = _Loop(steps, "step", max_seconds, callbacks, progress, log_every, device)
+    for _ in range(steps):
+        idx = torch.randint(len(x_all), (bs,), generator=order).to(device)
+        loss = model.loss(x_all[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        schedule.step()
+        if loop.step({"loss": loss.detach()}):
+            break
+    model.eval()
+    return loop.close()
+
+
+# ============================================================================ small classifiers
+
+
+def train_classifier(net: nn.Module, n: int, batch_loss: Callable[[torch.Tensor], torch.Tensor], *,
+                     steps: int, batch_size: int, lr: float, generator: torch.Generator,
+                     device=CPU) -> nn.Module:
+    """Adam on ``steps`` minibatches of ``batch_size`` indices into ``n`` examples, drawn with
+    replacement from ``generator``; ``batch_loss(idx)`` is the loss of the examples ``idx``.
+
+    The small helper networks of :mod:`genlearn.features` and :mod:`genlearn.ethics` train
+    here. Gradients are on even when called inside a ``no_grad`` evaluation.
+    """
+    check_positive_int("steps", steps)
+    check_positive_int("batch_size", batch_size)
+    opt = torch.optim.Adam(net.parameters(), lr=check_learning_rate("lr", lr))
+    with torch.enable_grad():
+        for _ in range(steps):
+            idx = torch.randint(n, (batch_size,), generator=generator).to(device)
+            loss = batch_loss(idx)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return net

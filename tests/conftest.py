@@ -5,6 +5,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# The fast tier (`pytest --fast`) leaves out every test with one of these markers.
+NOT_FAST = ("slow", "notebook", "grading", "browser", "hub")
 
 # nbgrader and jupyter shell out to tools installed beside this Python (alembic, jupyter).
 os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
@@ -21,3 +23,20 @@ def _feature_cache(tmp_path_factory):
 @pytest.fixture
 def root() -> Path:
     return ROOT
+
+
+def pytest_addoption(parser):
+    parser.addoption("--fast", action="store_true",
+                     help="the fast tier for the edit-test loop: deselect tests marked "
+                          + ", ".join(NOT_FAST) + " (the same as -m 'not " + " and not ".join(NOT_FAST) + "')")
+
+
+def pytest_collection_modifyitems(config, items):
+    if not config.getoption("--fast"):
+        return
+    keep, drop = [], []
+    for item in items:
+        (drop if any(item.get_closest_marker(m) for m in NOT_FAST) else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep

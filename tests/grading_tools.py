@@ -1,13 +1,6 @@
-"""Helpers for the grading tests (test_grading.py, test_exchange.py), and the release script.
+"""Helpers for the grading tests (test_grading.py, test_hostile.py, test_exchange.py).
 
-Regenerate ``exercises/`` after editing ``solutions/`` (the release is never edited by hand)::
-
-    python tests/grading_tools.py            # all assignments
-    python tests/grading_tools.py ex02_vae   # one
-
-It runs ``nbgrader generate_assignment`` in a temporary copy of the course, so no
-gradebook or working folder is ever written into the repository, then copies the release
-back into ``exercises/``.
+The release script itself is ``scripts/release_exercises.py``; its helpers are imported here.
 """
 
 from __future__ import annotations
@@ -15,54 +8,16 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import nbformat
+from release_exercises import (ASSIGNMENTS, RELEASE, ROOT, SOURCE, env, generate, nbgrader,  # noqa: F401
+                               new_course, release_all)
 
-ROOT = Path(__file__).resolve().parents[1]
-SOURCE, RELEASE = ROOT / "solutions", ROOT / "exercises"
 FIXTURES = Path(__file__).resolve().parent / "grading_fixtures"
-ASSIGNMENTS = sorted(p.name for p in SOURCE.iterdir() if p.is_dir() and re.match(r"ex\d\d_", p.name))
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
-
-
-def env() -> dict:
-    """The environment for nbgrader: this Python's bin/ first (nbgrader shells out to alembic)."""
-    e = dict(os.environ)
-    e["PATH"] = os.path.dirname(sys.executable) + os.pathsep + e.get("PATH", "")
-    e.setdefault("PYTHONUNBUFFERED", "1")
-    return e
-
-
-def nbgrader(args: list[str], cwd: Path, timeout: float = 900) -> subprocess.CompletedProcess:
-    """Run the real ``nbgrader`` command line in ``cwd`` (it reads nbgrader_config.py from there)."""
-    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=env(),
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def new_course(dest: Path, assignments=None, extra_config: str = "") -> Path:
-    """A throwaway course directory: the repository's nbgrader_config.py and solutions/."""
-    dest.mkdir(parents=True, exist_ok=True)
-    config = (ROOT / "nbgrader_config.py").read_text() + "\n" + extra_config
-    (dest / "nbgrader_config.py").write_text(config)
-    for aid in assignments or ASSIGNMENTS:
-        shutil.copytree(SOURCE / aid, dest / "solutions" / aid)
-    return dest
-
-
-def generate(course: Path, aid: str) -> Path:
-    """``nbgrader generate_assignment`` in ``course``; returns the released notebook's path."""
-    proc = nbgrader(["generate_assignment", aid, "--force"], course)
-    if proc.returncode != 0:
-        raise RuntimeError(f"generate_assignment {aid} failed:\n{proc.stdout}\n{proc.stderr}")
-    return course / "exercises" / aid / f"{aid}.ipynb"
 
 
 def normalized(path: Path) -> dict:
@@ -175,18 +130,3 @@ def scores(course: Path, aid: str, student: str) -> dict:
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         nb = gb.find_submission_notebook(aid, aid, student)
         return {g.name: g.score for g in nb.grades}
-
-
-def release_all(assignments=None) -> None:
-    """Regenerate exercises/ from solutions/ through nbgrader, in a temporary course."""
-    with tempfile.TemporaryDirectory() as tmp:
-        course = new_course(Path(tmp) / "course", assignments)
-        for aid in assignments or ASSIGNMENTS:
-            released = generate(course, aid).parent
-            shutil.rmtree(RELEASE / aid, ignore_errors=True)
-            shutil.copytree(released, RELEASE / aid)
-            print(f"released {aid} -> {(RELEASE / aid).relative_to(ROOT)}")
-
-
-if __name__ == "__main__":
-    release_all(sys.argv[1:] or None)

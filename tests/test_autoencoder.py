@@ -27,6 +27,7 @@ def test_loss_is_summed_reconstruction_error():
     assert set(parts) == {"loss", "recon_error"}
 
 
+@pytest.mark.slow
 def test_train_vae_trains_it_and_a_bigger_bottleneck_reconstructs_better():
     data = digits("train", binarize=False)
     test = digits("test", binarize=False)
@@ -55,3 +56,16 @@ def test_validation_messages():
         ae.encode([[0.0]])
     with pytest.raises(ValueError, match=r"z must be \(B, 2\)"):
         ae.decode(torch.zeros(3, 5))
+
+
+def test_sample_draws_pixels_only_where_there_is_a_noise_model():
+    torch.manual_seed(0)
+    ae = Autoencoder(latent_dim=2)
+    gen = torch.Generator().manual_seed(0)
+    means = ae.sample(50, generator=gen)
+    draws = ae.sample(50, generator=torch.Generator().manual_seed(0), mean=False)
+    assert set(draws.unique().tolist()) <= {0.0, 1.0} and not torch.equal(draws, means)
+    with pytest.raises(ValueError, match="mse"):
+        Autoencoder(latent_dim=2, loss="mse").sample(3, mean=False)
+    with pytest.raises(ValueError, match="unconditional"):
+        ae.sample(3, torch.zeros(3))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -319,7 +320,12 @@ def test_binder_postbuild_leaves_students_the_validate_button(browser, tmp_path)
     assert n == 1, "binder/postBuild no longer sets server_config_d: update this test"
     env = dict(os.environ, HOME=str(home), JUPYTER_CONFIG_DIR=str(config_dir), MPLCONFIGDIR=str(home / "mpl"),
                PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
-    subprocess.run(["bash", "-c", script], cwd=ROOT, env=env, check=True, capture_output=True)
+    # postBuild deletes the instructor's files from the folder it runs in: run it in a scratch
+    # checkout that holds only the script it calls, never in this repository.
+    checkout = tmp_path / "checkout"
+    shutil.copytree(ROOT / "scripts", checkout / "scripts")
+    subprocess.run(["bash", "-c", script], cwd=checkout, env=env, check=True, capture_output=True)
+    assert (ROOT / "solutions").is_dir(), "postBuild ran against the repository itself"
 
     course = bs.copy_course(tmp_path / "course", folders=("exercises",), files=())
     exercise = _first_exercise()

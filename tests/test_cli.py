@@ -34,6 +34,7 @@ def test_train_gan_writes_all_outputs(tmp_path, capsys):
     assert "modes_covered=" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_train_vae_with_time_budget(tmp_path):
     out = tmp_path / "vae"
     assert main(["train", "vae", "--data", "digits", "--epochs", "500", "--max-seconds", "1",
@@ -47,21 +48,35 @@ def test_train_vae_with_time_budget(tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["train", "gan", "--data", "mnist", "--out", "x"], "invalid choice: 'mnist'"),
-    (["train", "gan", "--data", "ring", "--steps", "-5", "--out", "x"], "must be a positive integer, got -5"),
-    (["train", "vae", "--data", "digits", "--max-seconds", "0", "--out", "x"], "must be > 0"),
+    (["train", "gan", "--data", "ring", "--steps", "-5", "--out", "x"], "argument --steps: steps must be >= 1, got -5"),
+    (["train", "vae", "--data", "digits", "--max-seconds", "0", "--out", "x"], "max_seconds must be > 0"),
+    (["train", "vae", "--data", "digits", "--seed", "x1", "--out", "x"], "expected an integer, got 'x1'"),
+    (["train", "gan", "--data", "patterns", "--out", "x"], "invalid choice: 'patterns'"),
     (["train", "vae", "--data", "digits", "--steps", "5", "--out", "x"], "--steps applies to GANs"),
     (["train", "gan", "--data", "ring", "--device", "tpu", "--out", "x"], "unknown device 'tpu'"),
     (["train", "gan", "--data", "ring"], "required: --out"),
     (["frobnicate"], "invalid choice"),
 ])
-def test_bad_arguments_get_one_line_and_exit_2(args, message, tmp_path):
-    result = run_cli(*args)
-    assert result.returncode == 2, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
+def test_bad_arguments_get_one_line_and_exit_2(args, message, capsys):
+    try:
+        code = main(args)
+    except SystemExit as stop:  # argparse's errors
+        code = stop.code
+    stderr = capsys.readouterr().err
+    assert code == 2, stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
     assert message in lines[0] and "error" in lines[0]
 
 
+@pytest.mark.slow
+def test_the_command_reports_bad_arguments_from_a_shell():
+    result = run_cli("train", "gan", "--data", "ring", "--steps", "-5", "--out", "x")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "argument --steps: steps must be >= 1, got -5" in result.stderr
+
+
+@pytest.mark.slow
 def test_unavailable_device_falls_back_with_a_warning(tmp_path):
     result = run_cli("train", "gan", "--data", "ring", "--steps", "5", "--device", "cuda", "--quiet",
                      "--out", str(tmp_path / "o"))
@@ -71,6 +86,7 @@ def test_unavailable_device_falls_back_with_a_warning(tmp_path):
     assert "falling back to the CPU" in result.stderr
 
 
+@pytest.mark.slow
 def test_console_script_is_installed():
     import shutil
 

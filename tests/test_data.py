@@ -112,3 +112,30 @@ def test_load_by_name_and_errors():
     assert data.load("digits", "test").name == "digits"
     with pytest.raises(ValueError, match="unknown dataset 'mnist'"):
         data.load("mnist")
+
+
+def test_every_registered_dataset_loads_by_name_with_disjoint_splits():
+    expected = {"ring", "grid", "moons", "spiral", "checkerboard", "digits", "sprites",
+                "patterns", "phantoms", "melodies", "market"}
+    assert set(data.dataset_names()) == expected
+    assert data.dataset_names("2d") == data.TOY2D_NAMES
+    for name in expected:
+        info = data.dataset_info(name)
+        train, test = data.load(name, "train", n=20), data.load(name, "test", n=20)
+        assert len(train) == len(test) == 20, name
+        assert not torch.equal(train.x, test.x), f"{name}: train and test must differ"
+        shape = tuple(train.x.shape[1:])
+        assert {"2d": lambda: shape == (2,), "image": lambda: len(shape) == 3,
+                "series": lambda: len(shape) == 1}[info.kind](), f"{name} is {info.kind} but has shape {shape}"
+    assert data.dataset_info("digits").feature_space == "digits"
+    assert data.dataset_info("phantoms").feature_space is None
+    assert len(data.load("sprites", "test")) == 2_000 and len(data.load("phantoms")) == 2_000
+
+
+def test_the_registry_refuses_duplicates_and_unknown_kinds():
+    with pytest.raises(ValueError, match="already registered"):
+        data.register(data.DatasetInfo("ring", "2d", lambda split, seed, n: None, "again"))
+    with pytest.raises(ValueError, match="dataset kind"):
+        data.DatasetInfo("cube", "3d", lambda split, seed, n: None, "no such kind")
+    with pytest.raises(ValueError, match="unknown dataset 'mnist'"):
+        data.dataset_info("mnist")

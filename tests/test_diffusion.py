@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from genlearn.data import toy2d
-from genlearn.models.diffusion import Diffusion, DiffusionConfig, timestep_embedding, train_diffusion
+from genlearn.models.diffusion import Diffusion, DiffusionConfig, timestep_embedding
+from genlearn.train import train_diffusion
 
 
 def test_schedule_ends_in_noise_and_matches_its_definition():
@@ -68,3 +69,22 @@ def test_time_budget_stops_training():
     history = train_diffusion(Diffusion(hidden=(16,)), torch.randn(500, 2), steps=10**6,
                               max_seconds=0.3, progress=False)
     assert history.stopped == "time budget" and history.steps < 10**6 and history.records
+
+
+def test_steps_are_numbered_1_to_T_everywhere():
+    m = Diffusion(T=10, beta_start=0.05, beta_end=0.3)
+    assert len(m.betas) == len(m.alpha_bars) == len(m.sigmas) == 11
+    assert m.betas[0] == 0 and m.alpha_bars[0] == 1 and m.betas[1] == pytest.approx(0.05)
+    assert m.betas[10] == pytest.approx(0.3)
+    x = torch.zeros(50_000, 2)
+    noised = m.noised(x, 10, generator=torch.Generator().manual_seed(0))  # x_T: variance 1 - alpha_bar_T
+    assert noised.var().item() == pytest.approx(1 - float(m.alpha_bars[10]), rel=0.03)
+    seen = []
+    original = m.eps
+    m.eps = lambda x_t, t: (seen.append(t.clone()), original(x_t, t))[1]
+    m.sample(4, generator=torch.Generator().manual_seed(0))
+    assert [int(t[0]) for t in seen] == list(range(10, 0, -1)), "sampling visits t = T, ..., 1"
+    seen.clear()
+    m.loss(torch.randn(2000, 2), generator=torch.Generator().manual_seed(0))
+    (t,) = seen
+    assert int(t.min()) == 1 and int(t.max()) == 10, "training draws t uniformly from 1..T"

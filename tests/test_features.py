@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from genlearn import features
@@ -56,6 +57,7 @@ def test_upsampled_digits_share_the_feature_space():
         features.frechet_distance(features.extract(x8), features.extract(torch.rand(50, 1, 16, 16)))
 
 
+@pytest.mark.slow
 def test_sprite_features_tell_shapes_apart():
     net = features.feature_extractor("sprites")
     s = sprites(600, seed=99)

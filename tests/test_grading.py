@@ -127,7 +127,7 @@ def test_release_is_generated_from_solutions(graded, aid):
     fresh = gt.normalized(graded[aid]["released"])
     committed = gt.normalized(gt.RELEASE / aid / f"{aid}.ipynb")
     assert committed == fresh, (f"exercises/{aid} differs from a fresh generate_assignment of solutions/{aid}: "
-                                "run `python tests/grading_tools.py` and commit the result")
+                                "run `python scripts/release_exercises.py` and commit the result")
 
 
 @pytest.mark.parametrize("aid", gt.ASSIGNMENTS)

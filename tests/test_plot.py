@@ -9,7 +9,7 @@ from genlearn.train import History
 def test_tile_places_images_in_a_grid():
     imgs = torch.zeros(5, 1, 2, 2)
     imgs[3] = 1.0
-    mosaic = plot.tile(imgs, nrow=3, pad=1)
+    mosaic = plot.tile(imgs, ncols=3, pad=1)
     assert mosaic.shape == (2 * 3 + 1, 3 * 3 + 1)
     assert mosaic[1 + 3, 1:3].tolist() == [1.0, 1.0]  # image 3 is row 1, column 0
     with pytest.raises(ValueError, match="no images"):

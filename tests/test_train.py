@@ -3,7 +3,7 @@ import torch
 
 from genlearn.data import digits, toy2d
 from genlearn.models import GAN, GANConfig, VAE, VAEConfig
-from genlearn.train import History, train_gan, train_vae
+from genlearn.train import GanStepper, History, train_classifier, train_gan, train_vae
 
 
 def small_vae(seed=0, **kw):
@@ -99,3 +99,58 @@ def test_bad_arguments():
         train_vae(small_vae(), "digits", progress=False)
     with pytest.raises(ValueError, match=r"x must have shape \(B, 1, 8, 8\)"):
         train_vae(small_vae(), toy2d("ring", 256), progress=False)
+
+
+def _small_gan():
+    torch.manual_seed(0)
+    return GAN(GANConfig(hidden=(16,), latent_dim=2, r1_gamma=0.1))
+
+
+def test_train_gan_is_the_gan_stepper_in_a_loop():
+    ring = toy2d("ring", 512)
+    looped = _small_gan()
+    train_gan(looped, ring, steps=6, batch_size=64, r1_every=2, seed=3, progress=False)
+    stepped = _small_gan()
+    torch.manual_seed(3)  # train_gan seeds the global stream the stepper draws noise from
+    stepper = GanStepper(stepped, ring, batch_size=64, r1_every=2, seed=3)
+    for _ in range(3):
+        stepper.step()
+    for _ in range(3):  # resuming: the optimizers and the epoch of real batches carry on
+        parts = stepper.step()
+    assert stepper.steps == 6 and stepper.d_steps == 6
+    assert int(stepper.opt_g.state_dict()["state"][0]["step"]) == 6, "Adam must keep its state between steps"
+    assert set(parts) == {"loss_d", "loss_g"} and not parts["loss_d"].requires_grad
+    for a, b in zip(looped.parameters(), stepped.parameters()):
+        assert torch.equal(a, b), "train_gan must train exactly as its stepper does"
+
+
+def test_gan_stepper_settings_change_between_steps():
+    stepper = GanStepper(_small_gan(), toy2d("ring", 256), batch_size=32, n_critic=2, lr_g=1e-3, lr_d=1e-3)
+    stepper.step()
+    assert stepper.steps == 1 and stepper.d_steps == 2
+    stepper.set_lr(5e-4, 2e-3)
+    assert stepper.opt_g.param_groups[0]["lr"] == 5e-4 and stepper.opt_d.param_groups[0]["lr"] == 2e-3
+    stepper.r1_gamma = 0.0
+    stepper.step()
+    with pytest.raises(ValueError, match="lr_g"):
+        GanStepper(_small_gan(), toy2d("ring", 64), lr_g=0)
+    with pytest.raises(ValueError, match="lr_d"):
+        stepper.set_lr(1e-3, 2.0)
+    with pytest.raises(ValueError, match="n_critic"):
+        GanStepper(_small_gan(), toy2d("ring", 64), n_critic=0)
+
+
+def test_train_classifier_fits_a_separable_problem():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(400, 2, generator=gen)
+    y = (x[:, 0] > 0).float()
+    torch.manual_seed(0)
+    net = torch.nn.Linear(2, 1)
+    loss = lambda idx: torch.nn.functional.binary_cross_entropy_with_logits(net(x[idx]).squeeze(1), y[idx])  # noqa: E731
+    with torch.no_grad():
+        before = float(loss(torch.arange(400)))
+    with torch.no_grad():  # it trains even when called inside an evaluation
+        train_classifier(net, len(x), loss, steps=200, batch_size=64, lr=0.05, generator=gen)
+    with torch.no_grad():
+        accuracy = float(((net(x).squeeze(1) > 0).float() == y).float().mean())
+        assert float(loss(torch.arange(400))) < 0.5 * before and accuracy > 0.95

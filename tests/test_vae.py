@@ -128,3 +128,20 @@ def test_output_bias_starts_the_decoder_at_the_mean_image():
             p.zero_()
         vae.dec[-1].weight.zero_()
     assert torch.allclose(vae.sample(1)[0], mean, atol=1e-5)
+
+
+def test_config_and_overrides_merge_instead_of_one_winning():
+    from genlearn.models import GAN, GANConfig, Autoencoder, AutoencoderConfig, Diffusion, DiffusionConfig
+    cfg = VAEConfig(hidden=(8,))
+    merged = VAE(cfg, latent_dim=2)
+    assert merged.config.latent_dim == 2 and merged.config.hidden == (8,) and cfg.latent_dim == 16
+    assert VAE(cfg).config is cfg
+    assert GAN(GANConfig(hidden=(8,)), latent_dim=3).config.latent_dim == 3
+    assert Autoencoder(AutoencoderConfig(hidden=(8,)), latent_dim=3).config.latent_dim == 3
+    assert Diffusion(DiffusionConfig(hidden=(8,)), T=7).config.T == 7
+    with pytest.raises(ValueError, match="latent_dim"):
+        VAE(cfg, latent_dim=0)  # a merged config is validated again
+    with pytest.raises(TypeError, match=r"unknown VAEConfig field\(s\) \['latent'\]"):
+        VAE(cfg, latent=2)
+    with pytest.raises(TypeError, match="config must be a VAEConfig"):
+        VAE(GANConfig())

@@ -5,9 +5,8 @@ import pytest
 import torch
 
 from genlearn.models import GAN, GANConfig
-from genlearn.widgets.gan import (GanLatentExplorer, GanPlayground, GanTrainingMonitor,
-                                  StepTrainer, slerp)
-from genlearn.train import train_gan
+from genlearn.train import GanStepper, train_gan
+from genlearn.widgets.gan import GanLatentExplorer, GanPlayground, GanTrainingMonitor
 
 
 def small_playground(**kw):
@@ -19,44 +18,6 @@ def image_gan(n_classes=0):
     torch.manual_seed(0)
     return GAN(GANConfig(x_shape=(1, 8, 8), arch="dcgan", latent_dim=4, base_channels=8,
                          n_classes=n_classes))
-
-
-# ----------------------------------------------------------------------------- StepTrainer
-
-def test_step_trainer_updates_both_networks_and_resumes():
-    gan = GAN(GANConfig(x_shape=(2,), latent_dim=4, hidden=(16,)))
-    x = torch.randn(500, 2)
-    g0 = [p.clone() for p in gan.G.parameters()]
-    d0 = [p.clone() for p in gan.D.parameters()]
-    tr = StepTrainer(gan, x, lr_g=1e-3, lr_d=1e-3, batch_size=32)
-    tr.step(3)
-    assert tr.steps == 3 and [r["step"] for r in tr.log] == [1, 2, 3]
-    assert any(not torch.equal(a, b) for a, b in zip(g0, gan.G.parameters()))
-    assert any(not torch.equal(a, b) for a, b in zip(d0, gan.D.parameters()))
-    state = tr.opt_g.state_dict()["state"]
-    tr.step(2)
-    assert tr.steps == 5 and int(tr.opt_g.state_dict()["state"][0]["step"]) == 5, "optimizers must persist"
-    assert state  # Adam kept its moments between calls
-    tr.set_lr(5e-4, 2e-3)
-    assert tr.opt_g.param_groups[0]["lr"] == 5e-4 and tr.opt_d.param_groups[0]["lr"] == 2e-3
-
-
-@pytest.mark.parametrize("loss", ["wgan-gp", "hinge", "minimax"])
-def test_step_trainer_other_losses_and_r1_are_finite(loss):
-    gan = GAN(GANConfig(x_shape=(2,), latent_dim=4, hidden=(16,), loss=loss))
-    tr = StepTrainer(gan, torch.randn(200, 2), batch_size=32, r1_gamma=1.0)
-    tr.step(2)
-    assert all(np.isfinite([r["loss_d"], r["loss_g"]]).all() for r in tr.log)
-
-
-def test_step_trainer_validates():
-    gan = GAN(GANConfig(x_shape=(2,), latent_dim=4, hidden=(16,)))
-    with pytest.raises(ValueError, match="lr_g"):
-        StepTrainer(gan, torch.randn(10, 2), lr_g=0)
-    with pytest.raises(ValueError, match="r1_gamma"):
-        StepTrainer(gan, torch.randn(10, 2), r1_gamma=-1)
-    with pytest.raises(ValueError, match="loss"):
-        StepTrainer(gan, torch.randn(10, 2), loss="lsgan")
 
 
 # ----------------------------------------------------------------------------- playground
@@ -76,19 +37,20 @@ def test_playground_training_changes_picture_samples_and_surface():
     assert 0 <= pg.state["modes_covered"] <= pg.state["modes_total"] == 8
 
 
+@pytest.mark.slow
 def test_playground_learning_rates_and_r1_apply_live_without_reset():
     pg = small_playground()
     pg.train(10)
     png = pg.image.value
     pg.lr_g.value = 1e-3
-    assert pg.trainer.opt_g.param_groups[0]["lr"] == pytest.approx(1e-3)
+    assert pg.stepper.opt_g.param_groups[0]["lr"] == pytest.approx(1e-3)
     assert pg.state["lr_g"] == pytest.approx(1e-3) and pg.state["step"] == 10, "lr must not reset training"
     assert pg.image.value != png
     png = pg.image.value
     pg.lr_d.value = 1e-3
-    assert pg.trainer.opt_d.param_groups[0]["lr"] == pytest.approx(1e-3) and pg.image.value != png
+    assert pg.stepper.opt_d.param_groups[0]["lr"] == pytest.approx(1e-3) and pg.image.value != png
     pg.r1.value = 1.0
-    assert pg.trainer.r1_gamma == 1.0 and pg.state["r1_gamma"] == 1.0
+    assert pg.stepper.r1_gamma == 1.0 and pg.state["r1_gamma"] == 1.0
     png = pg.image.value
     pg.steps.value = 50
     assert pg.state["steps_per_click"] == 50 and pg.image.value != png
@@ -96,13 +58,14 @@ def test_playground_learning_rates_and_r1_apply_live_without_reset():
     assert pg.state["step"] == 60
 
 
+@pytest.mark.slow
 def test_playground_loss_and_data_start_a_fresh_gan():
     pg = small_playground()
     pg.train(10)
     png = pg.image.value
     pg.loss.value = "wgan-gp"
     assert pg.state["loss"] == "wgan-gp" and pg.gan.config.loss == "wgan-gp"
-    assert pg.state["step"] == 0 and pg.trainer.loss == "wgan-gp"
+    assert pg.state["step"] == 0 and isinstance(pg.stepper, GanStepper) and pg.stepper.steps == 0
     assert pg.image.value != png
     pg.train(3)
     assert pg.state["step"] == 3
@@ -110,7 +73,23 @@ def test_playground_loss_and_data_start_a_fresh_gan():
     assert pg.state["data"] == "grid" and pg.state["modes_total"] == 25 and pg.state["step"] == 0
     pg.train(3)
     pg.reset_button.click()
-    assert pg.state["step"] == 0 and pg.trainer.log == []
+    assert pg.state["step"] == 0 and pg.log == []
+
+
+def test_playground_trains_with_the_gan_stepper():
+    """What the playground shows is what train_gan trains: its clicks are GanStepper updates."""
+    pg = small_playground(seed=2)
+    pg.train(10)
+    with torch.random.fork_rng():
+        torch.manual_seed(2)
+        gan = GAN(GANConfig(x_shape=(2,), latent_dim=4, hidden=(16, 16)))
+    stepper = GanStepper(gan, pg.dataset.x, lr_g=1e-4, lr_d=2e-4, batch_size=64, seed=2,
+                         generator=torch.Generator().manual_seed(2))
+    for _ in range(10):
+        stepper.step()
+    for a, b in zip(pg.gan.parameters(), gan.parameters()):
+        assert torch.equal(a, b)
+    assert [r["step"] for r in pg.log] == list(range(1, 11))
 
 
 def test_playground_seed_changes_the_initial_gan():
@@ -168,13 +147,6 @@ def test_monitor_every_and_validation():
 
 
 # ----------------------------------------------------------------------------- latent explorer
-
-def test_slerp_ends_and_norm():
-    z0, z1 = torch.randn(16), torch.randn(16)
-    path = slerp(z0, z1, torch.linspace(0, 1, 5))
-    assert torch.allclose(path[0], z0, atol=1e-5) and torch.allclose(path[-1], z1, atol=1e-5)
-    assert torch.allclose(slerp(z0, z0, torch.tensor([0.3]))[0], z0, atol=1e-5)
-
 
 def test_latent_explorer_controls_change_the_images():
     ex = GanLatentExplorer(image_gan(), n_steps=4, n_grid=6)

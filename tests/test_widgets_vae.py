@@ -5,8 +5,7 @@ import torch
 
 from genlearn.data import digits, sprites
 from genlearn.models import VAE, Autoencoder
-from genlearn.widgets.vae import (BetaSelector, LatentExplorer, LatentTraversal, ReconstructionBrowser,
-                                  factor_correlations, interpolate, kl_per_dimension, traverse)
+from genlearn.widgets.vae import BetaSelector, LatentExplorer, ReconstructionBrowser
 
 
 @pytest.fixture(scope="module")
@@ -66,57 +65,6 @@ def test_reconstruction_browser_switches_model_and_page(test_digits):
         ReconstructionBrowser(models, x, n_show=100)
     with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
         ReconstructionBrowser(models, x.flatten(1))
-
-
-def test_traverse_changes_only_the_chosen_dimension():
-    model = vae(latent_dim=3)
-    z0 = torch.zeros(3)
-    images = traverse(model, z0, dims=[0, 2], values=[-2.0, 0.0, 2.0])
-    assert images.shape == (2, 3, 1, 8, 8)
-    # the middle column (value 0) decodes z0 itself in both rows
-    torch.testing.assert_close(images[0, 1], images[1, 1])
-    assert not torch.allclose(images[0, 0], images[0, 2])
-    with pytest.raises(ValueError, match="dims"):
-        traverse(model, z0, dims=[3], values=[0.0])
-
-
-def test_interpolate_ends_at_the_two_reconstructions(test_digits):
-    model = vae(latent_dim=4)
-    a, b = test_digits.x[0], test_digits.x[1]
-    path = interpolate(model, a, b, n=5)
-    assert path.shape == (5, 1, 8, 8)
-    torch.testing.assert_close(path[0], model.reconstruct(a[None])[0])
-    torch.testing.assert_close(path[-1], model.reconstruct(b[None])[0])
-    with pytest.raises(ValueError, match="n must be"):
-        interpolate(model, a, b, n=1)
-
-
-def test_kl_and_factor_correlation_shapes_and_values():
-    s = sprites(300, seed=3)
-    model = vae(x_shape=(1, 32, 32), arch="conv", latent_dim=5)
-    kl = kl_per_dimension(model, s.x)
-    assert kl.shape == (5,) and (kl >= 0).all()
-    corr = factor_correlations(model, s.x, s.factors)
-    assert corr.shape == (5, 5) and (corr >= 0).all() and (corr <= 1 + 1e-9).all()
-    with pytest.raises(ValueError, match="factor rows"):
-        factor_correlations(model, s.x, s.factors[:10])
-
-
-def test_latent_traversal_picks_dimension_and_image(test_digits):
-    model = vae(latent_dim=4)
-    w = LatentTraversal(model, test_digits.x[:50], n_steps=5)
-    assert len(w.state["dims"]) == 4 and w.state["images"].shape == (4, 5, 1, 8, 8)
-    png = w.image.value
-    d = w.order[1]
-    w.dim.value = d
-    assert w.state["dims"] == [d] and w.state["images"].shape == (1, 5, 1, 8, 8) and w.image.value != png
-    images = w.state["images"].copy()
-    w.index.value = 7
-    assert w.state["index"] == 7 and not np.allclose(w.state["images"], images)
-    w.span.value = 1.0
-    assert w.state["values"].max() == pytest.approx(1.0)
-    with pytest.raises(ValueError, match="n_steps"):
-        LatentTraversal(model, test_digits.x, n_steps=1)
 
 
 def test_beta_selector_switches_models():

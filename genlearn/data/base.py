@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch.utils.data import Dataset, TensorDataset
 
+from .._checks import check_batch
+
 
 class ImageDataset(Dataset):
     """Images ``x`` (N, C, H, W) in [0, 1] with labels ``y`` (N,) and optional factors.
@@ -16,8 +18,7 @@ class ImageDataset(Dataset):
     def __init__(self, name: str, x: torch.Tensor, y: torch.Tensor, *, binarized: bool,
                  class_names: tuple[str, ...] = (), factors: torch.Tensor | None = None,
                  factor_names: tuple[str, ...] = ()):
-        if x.dim() != 4:
-            raise ValueError(f"images must be (N, C, H, W), got shape {tuple(x.shape)}")
+        check_batch("x", x)
         if len(x) != len(y):
             raise ValueError(f"{len(x)} images but {len(y)} labels")
         self.name, self.x, self.y = name, x, y

@@ -26,8 +26,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .._checks import check_choice, check_positive_int
-from .blocks import ConvDown, ConvUp, mlp
+from .._checks import check_batch, check_choice, check_positive_int, resolve_config
+from .blocks import ConvDown, ConvUp, check_common_fields, mlp
 
 
 @dataclass
@@ -41,10 +41,7 @@ class AutoencoderConfig:
     n_classes: int = 0                     # always 0: lets train_vae treat it like an unconditional VAE
 
     def __post_init__(self):
-        self.x_shape = tuple(int(s) for s in self.x_shape)
-        self.hidden = tuple(int(h) for h in self.hidden)
-        check_positive_int("latent_dim", self.latent_dim)
-        check_choice("arch", self.arch, ("mlp", "conv"))
+        check_common_fields(self, ("mlp", "conv"))
         check_choice("loss", self.loss, ("bce", "mse"))
         if self.n_classes != 0:
             raise ValueError("the plain autoencoder is unconditional: n_classes must be 0 "
@@ -54,7 +51,7 @@ class AutoencoderConfig:
 class Autoencoder(nn.Module):
     def __init__(self, config: AutoencoderConfig | None = None, **overrides):
         super().__init__()
-        self.config = cfg = config or AutoencoderConfig(**overrides)
+        self.config = cfg = resolve_config(AutoencoderConfig, config, overrides)
         x_dim = math.prod(cfg.x_shape)
         if cfg.arch == "conv":
             body = ConvDown(cfg.x_shape, cfg.base_channels)
@@ -66,11 +63,7 @@ class Autoencoder(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """z = f(x): (B, *x_shape) -> (B, Z)."""
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-        if tuple(x.shape[1:]) != self.config.x_shape:
-            raise ValueError(f"x must have shape (B, {', '.join(map(str, self.config.x_shape))}), "
-                             f"got {tuple(x.shape)}")
+        check_batch("x", x, self.config.x_shape)
         return self.enc(x)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
@@ -101,10 +94,19 @@ class Autoencoder(nn.Module):
     @torch.no_grad()
     def sample(self, n: int, y=None, *, generator=None, temperature: float = 1.0, mean: bool = True):
         """Decode ``z ~ N(0, temperature^2 I)``, as a VAE would. An autoencoder never learned
-        this prior, so expect poor images: that is the point of lesson 02."""
+        this prior, so expect poor images: that is the point of lesson 02.
+
+        ``mean=False`` draws binary pixels from the decoded probabilities ("bce"); an "mse"
+        autoencoder has no noise model to draw from, so it refuses."""
         check_positive_int("n", n)
+        if y is not None:
+            raise ValueError("the plain autoencoder is unconditional: do not pass labels y")
+        if not mean and self.config.loss != "bce":
+            raise ValueError("mean=False draws pixels from the decoder's Bernoulli probabilities; "
+                             "an autoencoder with loss='mse' has no noise model: use mean=True")
         z = temperature * torch.randn(n, self.config.latent_dim, generator=generator, device=self.device)
-        return self.mean(self.decode(z))
+        x = self.mean(self.decode(z))
+        return x if mean else torch.bernoulli(x, generator=generator)
 
     @torch.no_grad()
     def reconstruction_error(self, x: torch.Tensor, batch_size: int = 512) -> float:

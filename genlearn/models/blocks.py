@@ -7,6 +7,17 @@ import math
 import torch
 import torch.nn as nn
 
+from .._checks import check_choice, check_positive_int
+
+
+def check_common_fields(config, archs: tuple[str, ...]) -> None:
+    """The fields every model config shares: ``x_shape`` and ``hidden`` as int tuples, a
+    ``latent_dim`` >= 1 and an ``arch`` among ``archs``; called by each config's __post_init__."""
+    config.x_shape = tuple(int(s) for s in config.x_shape)
+    config.hidden = tuple(int(h) for h in config.hidden)
+    check_positive_int("latent_dim", config.latent_dim)
+    check_choice("arch", config.arch, archs)
+
 
 def mlp(sizes: list[int], act: type[nn.Module] = nn.ReLU, wrap=lambda layer: layer) -> nn.Sequential:
     """Linear layers of the given sizes with ``act`` between them (none after the last).

@@ -20,24 +20,24 @@ is the DDPM "simple" objective (a reweighted ELBO):
           \epsilon_\theta(x_t, t)\Big) + \sigma_t z,\quad z \sim \mathcal N(0, I),\
           \sigma_t^2 = \tilde\beta_t = \frac{1 - \bar\alpha_{t-1}}{1 - \bar\alpha_t}\beta_t
 
+Steps are numbered :math:`t = 1, \dots, T` everywhere (``loss``, ``eps``, ``q_sample``,
+``noised``, ``sample``), and the schedule tensors (``betas``, ``alpha_bars``, ...) are indexed
+by ``t``; their entry 0 means "no noise yet".
+
 Data are standardized inside the model (``shift``/``scale`` buffers set from the training
-data), so the noise schedule fits any 2D dataset. :func:`train_diffusion` is the training
-loop, in the style of :mod:`genlearn.train` and returning the same ``History``.
+data), so the noise schedule fits any 2D dataset. :func:`genlearn.train.train_diffusion`
+trains it.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
-from tqdm.auto import tqdm
 
-from .._checks import check_positive_int
-from ..data.base import as_tensors
-from ..device import get_device, synchronize
+from .._checks import check_positive_int, resolve_config
 
 
 @dataclass
@@ -74,14 +74,18 @@ class Diffusion(nn.Module):
 
     def __init__(self, config: DiffusionConfig | None = None, **overrides):
         super().__init__()
-        self.config = cfg = config or DiffusionConfig(**overrides)
-        betas = torch.linspace(cfg.beta_start, cfg.beta_end, cfg.T)
-        self.register_buffer("betas", betas)                          # (T,)
+        self.config = cfg = resolve_config(DiffusionConfig, config, overrides)
+        # Steps are numbered t = 1..T, as in the paper; every schedule tensor is indexed by t,
+        # and its entry 0 is "no noise yet" (beta_0 = 0, alpha_bar_0 = 1, sigma_0 = 0).
+        betas = torch.cat([torch.zeros(1), torch.linspace(cfg.beta_start, cfg.beta_end, cfg.T)])
+        alpha_bars = torch.cumprod(1.0 - betas, 0)
+        self.register_buffer("betas", betas)                          # (T + 1,)
         self.register_buffer("alphas", 1.0 - betas)
-        self.register_buffer("alpha_bars", torch.cumprod(1.0 - betas, 0))
+        self.register_buffer("alpha_bars", alpha_bars)
         # Posterior variance of q(x_{t-1} | x_t, x_0): sharper samples than beta_t with few steps.
-        prev = torch.cat([torch.ones(1), self.alpha_bars[:-1]])
-        self.register_buffer("sigmas", (betas * (1 - prev) / (1 - self.alpha_bars)).sqrt())
+        sigmas = torch.zeros(cfg.T + 1)
+        sigmas[1:] = (betas[1:] * (1 - alpha_bars[:-1]) / (1 - alpha_bars[1:])).sqrt()
+        self.register_buffer("sigmas", sigmas)
         self.register_buffer("shift", torch.zeros(cfg.x_dim))
         self.register_buffer("scale", torch.ones(cfg.x_dim))
         self.register_buffer("freqs", 2.0 ** torch.arange(cfg.fourier, dtype=torch.float32))
@@ -102,13 +106,14 @@ class Diffusion(nn.Module):
         self.scale.copy_(x.std(0).clamp_min(1e-6))
 
     def eps(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """eps_theta(x_t, t): the predicted noise, (B, D), in standardized units."""
+        """eps_theta(x_t, t) for steps t (B,) in 1..T: the predicted noise, (B, D), in standardized units."""
         angles = (x_t[:, :, None] * self.freqs).flatten(1)                 # (B, D * fourier)
         feats = [x_t, angles.sin(), angles.cos(), timestep_embedding(t, self.config.time_dim)]
         return self.net(torch.cat(feats, dim=1))
 
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps (standardized units)."""
+        """x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps for steps t (B,) in 0..T
+        (standardized units)."""
         ab = self.alpha_bars[t][:, None]                              # (B, 1)
         return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
 
@@ -117,7 +122,7 @@ class Diffusion(nn.Module):
         if x.dim() != 2 or x.shape[1] != self.config.x_dim:
             raise ValueError(f"x must be (B, {self.config.x_dim}), got {tuple(x.shape)}")
         x0 = (x - self.shift) / self.scale
-        t = torch.randint(self.config.T, (len(x0),), device=x0.device, generator=generator)
+        t = torch.randint(1, self.config.T + 1, (len(x0),), device=x0.device, generator=generator)
         noise = torch.randn(x0.shape, device=x0.device, generator=generator)
         return (noise - self.eps(self.q_sample(x0, t, noise), t)).square().sum(1).mean()
 
@@ -130,7 +135,7 @@ class Diffusion(nn.Module):
             return x.clone()
         x0 = (x.to(self.device) - self.shift) / self.scale
         noise = torch.randn(x0.shape, device=x0.device, generator=generator)
-        tt = torch.full((len(x0),), t - 1, device=x0.device, dtype=torch.long)
+        tt = torch.full((len(x0),), t, device=x0.device, dtype=torch.long)
         return self.q_sample(x0, tt, noise) * self.scale + self.shift
 
     @torch.no_grad()
@@ -145,73 +150,16 @@ class Diffusion(nn.Module):
         x = torch.randn(n, self.config.x_dim, device=self.device, generator=generator)
         to_data = lambda z: (z * self.scale + self.shift).cpu()  # noqa: E731
         trajectory = [to_data(x)]
-        for t in reversed(range(self.config.T)):
+        for t in range(self.config.T, 0, -1):                         # x_t -> x_{t-1}
             tt = torch.full((n,), t, device=self.device, dtype=torch.long)
             a, ab, b = self.alphas[t], self.alpha_bars[t], self.betas[t]
             mean = (x - b / (1 - ab).sqrt() * self.eps(x, tt)) / a.sqrt()
-            if t > 0:
+            if t > 1:
                 x = mean + self.sigmas[t] * torch.randn(x.shape, device=x.device, generator=generator)
             else:
                 x = mean
-            if return_trajectory and (t % keep_every == 0):
+            if return_trajectory and ((t - 1) % keep_every == 0):
                 trajectory.append(to_data(x))
         self.train(was_training)
         out = x * self.scale + self.shift
         return (out, trajectory) if return_trajectory else out
-
-
-def train_diffusion(model: Diffusion, data, *, steps: int = 3000, batch_size: int = 512,
-                    lr: float = 2e-3, max_seconds: float | None = None, seed: int = 0,
-                    device=None, callbacks=(), progress: bool = True, log_every: int = 100):
-    """Fit eps_theta with Adam (learning rate annealed linearly to 0); returns a
-    :class:`genlearn.train.History` with ``loss`` records. Callbacks may return True to stop."""
-    from ..train import History  # imported here: models never depend on train at import time
-
-    check_positive_int("steps", steps)
-    check_positive_int("batch_size", batch_size)
-    check_positive_int("log_every", log_every)
-    if max_seconds is not None and max_seconds <= 0:
-        raise ValueError(f"max_seconds must be > 0, got {max_seconds}")
-    device = get_device(device)
-    torch.manual_seed(seed)
-    order = torch.Generator().manual_seed(seed)
-    x_all, _ = as_tensors(data)
-    x_all = x_all.float().to(device)
-    model.to(device).train()
-    model.fit_normalization(x_all)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 - s / steps)
-    history, pending = History(), []
-    bar = tqdm(total=steps, unit="step", disable=not progress, leave=False)
-    start = time.perf_counter()
-    for step in range(steps):
-        idx = torch.randint(len(x_all), (min(batch_size, len(x_all)),), generator=order).to(device)
-        loss = model.loss(x_all[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        pending.append(loss.detach())
-        history.steps += 1
-        bar.update()
-        last = step == steps - 1
-        if (step + 1) % log_every == 0 or last:
-            record = {"step": history.steps, "time": round(time.perf_counter() - start, 3),
-                      "loss": float(torch.stack(pending).mean())}
-            pending.clear()
-            history.records.append(record)
-            bar.set_postfix(loss=f"{record['loss']:.3g}", refresh=False)
-            if any([bool(cb(history)) for cb in callbacks]):
-                history.stopped = "callback"
-                break
-        if max_seconds is not None and time.perf_counter() - start > max_seconds:
-            history.stopped = "time budget"
-            if pending:
-                history.records.append({"step": history.steps, "time": round(time.perf_counter() - start, 3),
-                                        "loss": float(torch.stack(pending).mean())})
-            break
-    synchronize(device)
-    history.seconds = time.perf_counter() - start
-    bar.close()
-    model.eval()
-    return history

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from .._checks import check_choice, check_positive_int
-from .blocks import ConvDown, ConvUp, mlp, one_hot
+from .._checks import check_choice, check_positive_int, resolve_config
+from .blocks import ConvDown, ConvUp, check_common_fields, mlp, one_hot
 from .gan_losses import LOSSES
 
 
@@ -48,10 +48,7 @@ class GANConfig:
     n_classes: int = 0                         # > 0: conditional GAN
 
     def __post_init__(self):
-        self.x_shape = tuple(int(s) for s in self.x_shape)
-        self.hidden = tuple(int(h) for h in self.hidden)
-        check_positive_int("latent_dim", self.latent_dim)
-        check_choice("arch", self.arch, ("mlp", "dcgan"))
+        check_common_fields(self, ("mlp", "dcgan"))
         check_choice("loss", self.loss, LOSSES)
         check_positive_int("n_classes", self.n_classes, allow_zero=True)
         if self.r1_gamma < 0 or self.gp_weight < 0:
@@ -116,7 +113,7 @@ class GAN(nn.Module):
 
     def __init__(self, config: GANConfig | None = None, **overrides):
         super().__init__()
-        self.config = cfg = config or GANConfig(**overrides)
+        self.config = cfg = resolve_config(GANConfig, config, overrides)
         self.G = Generator(cfg)
         self.D = Discriminator(cfg)
         self.G_ema: Generator | None = None

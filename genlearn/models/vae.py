@@ -30,8 +30,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .._checks import check_choice, check_positive_int
-from .blocks import ConvDown, ConvUp, mlp, one_hot
+from .._checks import check_batch, check_choice, check_positive_int, resolve_config
+from .blocks import ConvDown, ConvUp, check_common_fields, mlp, one_hot
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -48,10 +48,7 @@ class VAEConfig:
     n_classes: int = 0                     # > 0: conditional VAE on labels 0..n_classes-1
 
     def __post_init__(self):
-        self.x_shape = tuple(int(s) for s in self.x_shape)
-        self.hidden = tuple(int(h) for h in self.hidden)
-        check_positive_int("latent_dim", self.latent_dim)
-        check_choice("arch", self.arch, ("mlp", "conv"))
+        check_common_fields(self, ("mlp", "conv"))
         check_choice("likelihood", self.likelihood, ("bernoulli", "gaussian"))
         check_positive_int("n_classes", self.n_classes, allow_zero=True)
         if self.beta < 0:
@@ -66,14 +63,16 @@ class ELBO(NamedTuple):
     kl: torch.Tensor
 
 
-def kl_normal_std(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+def kl_normal_std(mu: torch.Tensor, logvar: torch.Tensor, *, per_dimension: bool = False) -> torch.Tensor:
     r"""KL( N(mu, diag exp(logvar)) || N(0, I) ), summed over the latent dimensions.
 
     .. math:: \mathrm{KL} = \tfrac12 \sum_j \left(\mu_j^2 + \sigma_j^2 - 1 - \log\sigma_j^2\right)
 
-    It is 0 exactly when mu = 0 and logvar = 0. Shapes: (B, Z) -> (B,).
+    It is 0 exactly when mu = 0 and logvar = 0. Shapes: (B, Z) -> (B,); with
+    ``per_dimension`` the terms of the sum, one per latent dimension: (B, Z).
     """
-    return 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar).sum(dim=-1)
+    terms = mu.square() + logvar.exp() - 1.0 - logvar  # (B, Z)
+    return 0.5 * (terms if per_dimension else terms.sum(dim=-1))
 
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor,
@@ -102,7 +101,7 @@ def gaussian_log_likelihood(mean: torch.Tensor, log_sigma: torch.Tensor, x: torc
 class VAE(nn.Module):
     def __init__(self, config: VAEConfig | None = None, **overrides):
         super().__init__()
-        self.config = cfg = config or VAEConfig(**overrides)
+        self.config = cfg = resolve_config(VAEConfig, config, overrides)
         x_dim = math.prod(cfg.x_shape)
         c = cfg.n_classes
         if cfg.arch == "conv":
@@ -125,7 +124,7 @@ class VAE(nn.Module):
     # ----------------------------------------------------------------- the three parts
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None):
         """q(z|x[, y]): returns ``mu``, ``logvar``, each (B, Z)."""
-        self._check_x(x)
+        check_batch("x", x, self.config.x_shape)
         h = self.enc_body(x)  # (B, F)
         y1 = one_hot(y, self.config.n_classes, len(x))
         if y1 is not None:
@@ -209,12 +208,3 @@ class VAE(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
-
-    def _check_x(self, x: torch.Tensor) -> None:
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-        if tuple(x.shape[1:]) != self.config.x_shape:
-            raise ValueError(
-                f"x must have shape (B, {', '.join(map(str, self.config.x_shape))}), "
-                f"got {tuple(x.shape)}"
-            )

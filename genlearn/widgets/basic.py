@@ -19,23 +19,18 @@ import numpy as np
 import torch
 
 from .. import plot
+from .._checks import check_choice, check_range
 from ..data import TOY2D_NAMES, toy2d
 from ..device import CPU, choose_device, describe, synchronize
 from .base import FigureWidget
-
-
-def _check_choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
 
 
 class SanityCheck(FigureWidget):
     """Move the slider: if the points change, widgets work in this browser and kernel."""
 
     def __init__(self, dataset: str = "moons", n: int = 500, seed: int = 0):
-        _check_choice("dataset", dataset, TOY2D_NAMES)
-        if not 10 <= int(n) <= 5000:
-            raise ValueError(f"n must be between 10 and 5000, got {n}")
+        check_choice("dataset", dataset, TOY2D_NAMES)
+        check_range("n", n, 10, 5000)
         self.seed = seed
         self.dataset = W.Dropdown(options=list(TOY2D_NAMES), value=dataset, description="dataset")
         self.n = W.IntSlider(value=int(n), min=10, max=5000, step=10, description="points",
@@ -83,8 +78,7 @@ class DeviceReport(FigureWidget):
     SIZES = (32, 64, 128, 256, 512, 1024)
 
     def __init__(self, max_size: int = 256):
-        if max_size not in self.SIZES:
-            raise ValueError(f"max_size must be one of {self.SIZES}, got {max_size!r}")
+        check_choice("max_size", max_size, self.SIZES)
         options = device_options()
         self.device = W.Dropdown(options=options, value=options[0][1], description="device")
         self.max_size = W.SelectionSlider(options=list(self.SIZES), value=max_size,
@@ -135,13 +129,10 @@ class MixtureDensity(FigureWidget):
 
     def __init__(self, dataset: str = "moons", n_components: int = 3, n_samples: int = 500,
                  max_components: int = 20, seed: int = 0, grid: int = 70):
-        _check_choice("dataset", dataset, TOY2D_NAMES)
-        _check_choice("n_samples", n_samples, self.SAMPLE_SIZES)
-        if not 1 <= int(max_components) <= 50:
-            raise ValueError(f"max_components must be between 1 and 50, got {max_components}")
-        if not 1 <= int(n_components) <= int(max_components):
-            raise ValueError(f"n_components must be between 1 and max_components={max_components}, "
-                             f"got {n_components}")
+        check_choice("dataset", dataset, TOY2D_NAMES)
+        check_choice("n_samples", n_samples, self.SAMPLE_SIZES)
+        check_range("max_components", max_components, 1, 50)
+        check_range("n_components", n_components, 1, max_components)
         self.seed, self.grid = seed, grid
         self.dataset = W.Dropdown(options=list(TOY2D_NAMES), value=dataset, description="data")
         self.k = W.IntSlider(value=n_components, min=1, max=max_components, description="K",
@@ -171,7 +162,7 @@ class MixtureDensity(FigureWidget):
         self.state = {"dataset": self.dataset.value, "n_components": self.k.value,
                       "n_samples": self.n.value, "train_ll": train_ll, "test_ll": test_ll,
                       "log_density": log_p, "means": gmm.means_.copy()}
-        fig, (a, b) = plot.new_axes(2, size=3.4)
+        fig, (a, b) = plot.new_axes(ncols=2, size=3.4)
         im = a.imshow(np.clip(log_p, -12, None), origin="lower", extent=(-lim, lim, -lim, lim),
                       cmap="viridis")
         fig.colorbar(im, ax=a, shrink=0.8, label=r"$\log p(x)$")

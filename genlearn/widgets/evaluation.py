@@ -14,8 +14,9 @@ import numpy as np
 import torch
 
 from .. import plot
+from .._checks import check_choice
 from ..ethics import membership_attack
-from ..features import extract
+from ..features import FEATURE_SPACES, extract
 from ..metrics import frechet_distance, mode_coverage, nearest_neighbour_distances, precision_recall
 from .base import FigureWidget
 
@@ -47,8 +48,9 @@ class ModelComparison(FigureWidget):
     ``candidates``: name -> tensor of samples, a model with ``sample(n, generator=)`` (VAE,
     GAN, Diffusion), or a function ``n -> samples``. ``real``: held-out data (images
     (N, 1, H, W) or 2D points (N, 2)); ``train``: the training data, for the
-    nearest-neighbour memorization check. ``feature_space``: ``"digits"`` or ``"sprites"``
-    for images (:mod:`genlearn.features`), ``None`` for 2D points (raw coordinates).
+    nearest-neighbour memorization check. ``feature_space``: a space of
+    :data:`genlearn.features.FEATURE_SPACES` (``"digits"``, ``"sprites"``) for images, ``None``
+    for 2D points (raw coordinates).
     ``centers``/``std``: the mixture's modes, for mode coverage. ``extra``: name ->
     dict of further numbers to list (e.g. a test -ELBO). Metrics are computed once per
     candidate and cached.
@@ -61,8 +63,7 @@ class ModelComparison(FigureWidget):
             raise ValueError("candidates must be a non-empty dict: name -> samples or model")
         if not isinstance(real, torch.Tensor) or real.dim() < 2:
             raise TypeError("real must be a tensor of held-out data (N, ...)")
-        if feature_space not in (None, "digits", "sprites"):
-            raise ValueError(f"feature_space must be 'digits', 'sprites' or None, got {feature_space!r}")
+        check_choice("feature_space", feature_space, (None, *FEATURE_SPACES))
         if feature_space is None and (real.dim() != 2 or real.shape[1] != 2):
             raise ValueError(f"without a feature space, real must be 2D points (N, 2), got {tuple(real.shape)}")
         if (centers is None) != (std is None):
@@ -108,7 +109,7 @@ class ModelComparison(FigureWidget):
     def draw(self):
         name = self.choice.value
         samples, metrics = self.evaluate(name)
-        fig, (ax_s, ax_m) = plot.new_axes(2, size=3.6)
+        fig, (ax_s, ax_m) = plot.new_axes(ncols=2, size=3.6)
         if self.feature_space is None:
             plot.scatter2d(samples, reference=self.real, centers=self.centers, ax=ax_s, title=name)
         else:

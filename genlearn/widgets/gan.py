@@ -8,10 +8,8 @@ r"""Widgets for the GAN lessons (05-07).
 * :class:`GanLatentExplorer`: walk between two latent codes (linear or spherical path),
   apply the truncation trick, and, for conditional GANs, pick the class ``y``.
 
-:class:`StepTrainer` is the training step behind the playground: the same alternating
-updates as :func:`genlearn.train.train_gan`, but it keeps its optimizers between calls so
-training can resume click by click, and its settings (loss, learning rates, R1) can change
-between calls.
+The playground trains with :class:`genlearn.train.GanStepper`, the update that
+:func:`genlearn.train.train_gan` loops over, so what it shows is what the recipes train.
 """
 
 from __future__ import annotations
@@ -23,84 +21,18 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from .._checks import check_choice, check_positive_int
+from .._checks import check_choice, check_learning_rate, check_positive_int, check_range
 from ..data import toy2d
 from ..device import get_device
+from ..latent import interpolate
 from ..metrics import mode_coverage
 from ..models import GAN, GANConfig
-from ..models.gan_losses import LOSSES, d_loss, g_loss, gradient_penalty, r1_penalty
+from ..models.gan_losses import LOSSES
 from ..plot import image_grid, new_axes, scatter2d, tile
+from ..train import GanStepper
 from .base import FigureWidget
 
 MIXTURES = ("ring", "grid")
-
-
-def _check_lr(name: str, value: float) -> float:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 < value < 1):
-        raise ValueError(f"{name} must be a learning rate in (0, 1), got {value!r}")
-    return float(value)
-
-
-# ============================================================================ training step
-
-
-class StepTrainer:
-    """Resumable GAN training: ``step(n)`` runs n more (D, G) updates with kept optimizers.
-
-    ``loss``, ``r1_gamma`` and the learning rates (:meth:`set_lr`) may change between calls;
-    each update uses the values current at the time.
-    """
-
-    def __init__(self, gan: GAN, x: torch.Tensor, *, lr_g: float = 2e-4, lr_d: float = 2e-4,
-                 betas=(0.5, 0.999), batch_size: int = 256, r1_gamma: float = 0.0,
-                 loss: str | None = None, seed: int = 0):
-        self.gan, self.x = gan, x.to(gan.device)
-        self.batch_size = check_positive_int("batch_size", batch_size)
-        self.loss = check_choice("loss", loss or gan.config.loss, LOSSES)
-        if r1_gamma < 0:
-            raise ValueError(f"r1_gamma must be >= 0, got {r1_gamma}")
-        self.r1_gamma = float(r1_gamma)
-        self.opt_g = torch.optim.Adam(gan.G.parameters(), lr=_check_lr("lr_g", lr_g), betas=betas)
-        self.opt_d = torch.optim.Adam(gan.D.parameters(), lr=_check_lr("lr_d", lr_d), betas=betas)
-        self.gen = torch.Generator(device=gan.device).manual_seed(seed)
-        self.steps = 0
-        self.log: list[dict] = []  # one record per step: step, loss_d, loss_g
-
-    def set_lr(self, lr_g: float, lr_d: float) -> None:
-        for opt, lr in ((self.opt_g, _check_lr("lr_g", lr_g)), (self.opt_d, _check_lr("lr_d", lr_d))):
-            for group in opt.param_groups:
-                group["lr"] = lr
-
-    def _real(self) -> torch.Tensor:
-        idx = torch.randint(len(self.x), (self.batch_size,), generator=self.gen, device=self.x.device)
-        return self.x[idx]
-
-    def step(self, n: int = 1) -> None:
-        check_positive_int("n", n)
-        gan = self.gan
-        gan.train()
-        losses = []
-        for _ in range(n):
-            x = self._real()
-            with torch.no_grad():
-                fake = gan.G(gan.noise(len(x), self.gen))
-            loss_d = d_loss(self.loss, gan.D(x), gan.D(fake))
-            if self.loss == "wgan-gp":
-                loss_d = loss_d + gan.config.gp_weight * gradient_penalty(gan.D, x, fake, self.gen)
-            if self.r1_gamma > 0:
-                loss_d = loss_d + self.r1_gamma * r1_penalty(gan.D, x)
-            self.opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            self.opt_d.step()
-            loss_g = g_loss(self.loss, gan.D(gan.G(gan.noise(len(x), self.gen))))
-            self.opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            self.opt_g.step()
-            losses.append(torch.stack([loss_d.detach(), loss_g.detach()]))
-        gan.eval()
-        for row in torch.stack(losses).cpu().tolist():
-            self.steps += 1
-            self.log.append({"step": self.steps, "loss_d": row[0], "loss_g": row[1]})
 
 
 # ============================================================================ 2D playground
@@ -126,13 +58,10 @@ class GanPlayground(FigureWidget):
                  n_samples: int = 1000, seed: int = 0, device=None):
         check_choice("data", data, MIXTURES)
         check_choice("loss", loss, LOSSES)
-        _check_lr("lr_g", lr_g)
-        _check_lr("lr_d", lr_d)
-        if r1_gamma not in self.R1_CHOICES:
-            raise ValueError(f"r1_gamma must be one of {self.R1_CHOICES}, got {r1_gamma!r}")
-        check_positive_int("steps_per_click", steps_per_click)
-        if steps_per_click > 2000:
-            raise ValueError(f"steps_per_click must be <= 2000, got {steps_per_click}")
+        check_learning_rate("lr_g", lr_g)
+        check_learning_rate("lr_d", lr_d)
+        check_choice("r1_gamma", r1_gamma, self.R1_CHOICES)
+        check_range("steps_per_click", check_positive_int("steps_per_click", steps_per_click), 1, 2000)
         self.hidden, self.latent_dim = tuple(hidden), check_positive_int("latent_dim", latent_dim)
         self.batch_size = check_positive_int("batch_size", batch_size)
         self.n_samples = check_positive_int("n_samples", n_samples)
@@ -170,10 +99,13 @@ class GanPlayground(FigureWidget):
         with torch.random.fork_rng():
             torch.manual_seed(int(self.seed.value))
             self.gan = GAN(GANConfig(x_shape=(2,), latent_dim=self.latent_dim, hidden=self.hidden,
-                                     loss=self.loss.value)).to(self.device).eval()
-        self.trainer = StepTrainer(self.gan, self.dataset.x, lr_g=self.lr_g.value, lr_d=self.lr_d.value,
-                                   batch_size=self.batch_size, r1_gamma=self.r1.value,
-                                   seed=int(self.seed.value))
+                                     loss=self.loss.value, r1_gamma=float(self.r1.value)))
+        seed = int(self.seed.value)
+        self.stepper = GanStepper(self.gan, self.dataset.x, lr_g=self.lr_g.value, lr_d=self.lr_d.value,
+                                  batch_size=self.batch_size, seed=seed, device=self.device,
+                                  generator=torch.Generator(device=self.device).manual_seed(seed))
+        self.gan.eval()
+        self.log: list[dict] = []  # one record per step: step, loss_d, loss_g
         self.z = self.gan.noise(self.n_samples, torch.Generator(device=self.device).manual_seed(12345))
         self.history = []
         self._record()
@@ -181,12 +113,12 @@ class GanPlayground(FigureWidget):
     def _record(self) -> None:
         stats = mode_coverage(self.gan.sample(self.n_samples, z=self.z), self.dataset.centers,
                               self.dataset.std)
-        self.history.append({"step": self.trainer.steps, "modes_covered": stats["modes_covered"],
+        self.history.append({"step": self.stepper.steps, "modes_covered": stats["modes_covered"],
                              "high_quality_fraction": stats["high_quality_fraction"]})
 
     def _apply_settings(self) -> None:
-        self.trainer.set_lr(self.lr_g.value, self.lr_d.value)
-        self.trainer.r1_gamma = float(self.r1.value)
+        self.stepper.set_lr(self.lr_g.value, self.lr_d.value)
+        self.stepper.r1_gamma = float(self.r1.value)  # from the next step on
         self.refresh()
 
     def reset(self) -> None:
@@ -198,7 +130,12 @@ class GanPlayground(FigureWidget):
         """Run ``steps`` (default: the slider's value) more updates, then redraw."""
         steps = self.steps.value if steps is None else check_positive_int("steps", steps)
         self.status.value = f"<i>training {steps} steps...</i>"
-        self.trainer.step(steps)
+        self.gan.train()
+        losses = [self.stepper.step() for _ in range(steps)]
+        self.gan.eval()
+        rows = torch.stack([torch.stack([p["loss_d"], p["loss_g"]]) for p in losses]).tolist()  # one sync
+        for step, (loss_d, loss_g) in enumerate(rows, self.stepper.steps - steps + 1):
+            self.log.append({"step": step, "loss_d": loss_d, "loss_g": loss_g})
         self._record()
         self.refresh()
 
@@ -209,7 +146,7 @@ class GanPlayground(FigureWidget):
         samples = self.gan.sample(self.n_samples, z=self.z).cpu()
         stats = mode_coverage(samples, ds.centers, ds.std)
         lim = float(ds.centers.abs().max()) + 1.0
-        fig, (ax_d, ax_s, ax_c) = new_axes(3, size=3.3)
+        fig, (ax_d, ax_s, ax_c) = new_axes(ncols=3, size=3.3)
         n = 90
         g = torch.linspace(-lim, lim, n)
         xx, yy = torch.meshgrid(g, g, indexing="xy")
@@ -227,9 +164,9 @@ class GanPlayground(FigureWidget):
         ax_d.set_ylim(-lim, lim)
         ax_d.set_title("D(x) (red: 'real')" if prob else "critic d(x)", fontsize=9)
         scatter2d(samples, reference=ref, centers=ds.centers, ax=ax_s, lim=lim)
-        ax_s.set_title(f"step {self.trainer.steps}: {stats['modes_covered']}/{stats['modes_total']} "
+        ax_s.set_title(f"step {self.stepper.steps}: {stats['modes_covered']}/{stats['modes_total']} "
                        f"modes, {stats['high_quality_fraction']:.0%} good", fontsize=9)
-        log = self.trainer.log
+        log = self.log
         if log:
             steps = np.array([r["step"] for r in log])
             for key in ("loss_d", "loss_g"):
@@ -251,9 +188,9 @@ class GanPlayground(FigureWidget):
                      f" | R1 {self.r1.value:g} | {self.steps.value} steps/click", fontsize=9)
         self.state = {"data": ds.name, "loss": loss, "lr_g": self.lr_g.value, "lr_d": self.lr_d.value,
                       "r1_gamma": self.r1.value, "steps_per_click": self.steps.value,
-                      "step": self.trainer.steps, "samples": samples.numpy(),
+                      "step": self.stepper.steps, "samples": samples.numpy(),
                       "d_surface": values, **{k: v for k, v in stats.items() if k != "counts"}}
-        self.status.value = (f"step {self.trainer.steps}: {stats['modes_covered']}/{stats['modes_total']}"
+        self.status.value = (f"step {self.stepper.steps}: {stats['modes_covered']}/{stats['modes_total']}"
                              f" modes covered, {stats['high_quality_fraction']:.0%} high-quality samples")
         return fig
 
@@ -306,7 +243,7 @@ class GanTrainingMonitor(FigureWidget):
         snap = self.snapshots[min(self.snapshot.value, len(self.snapshots) - 1)]
         fig = Figure(figsize=(9.0, 3.4), layout="constrained")
         ax_i, ax_c = fig.subplots(1, 2, width_ratios=[1.6, 1])
-        image_grid(snap["images"], nrow=8, ax=ax_i, title=f"step {snap['step']}")
+        image_grid(snap["images"], ncols=8, ax=ax_i, title=f"step {snap['step']}")
         steps = [s["step"] for s in self.snapshots if s["loss_d"] is not None]
         if steps:
             for key in ("loss_d", "loss_g"):
@@ -321,21 +258,6 @@ class GanTrainingMonitor(FigureWidget):
 
 
 # ============================================================================ latent explorer
-
-
-def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Spherical interpolation between (Z,) vectors at fractions t (T,) -> (T, Z).
-
-    Gaussian codes in many dimensions live near a sphere of radius sqrt(Z); the straight
-    line between two of them passes closer to the origin, where G saw few codes.
-    """
-    n0, n1 = z0.norm(), z1.norm()
-    omega = torch.arccos(torch.clamp((z0 / n0) @ (z1 / n1), -1.0, 1.0))
-    t = t[:, None]
-    if float(omega) < 1e-6:
-        return (1 - t) * z0 + t * z1
-    so = torch.sin(omega)
-    return (torch.sin((1 - t) * omega) / so) * z0 + (torch.sin(t * omega) / so) * z1
 
 
 class GanLatentExplorer(FigureWidget):
@@ -355,12 +277,9 @@ class GanLatentExplorer(FigureWidget):
                  ema: bool = True):
         if not isinstance(gan, GAN) or not gan.config.is_image:
             raise ValueError("GanLatentExplorer needs a genlearn GAN on images (x_shape (C, H, W))")
-        if not 2 <= check_positive_int("n_steps", n_steps) <= 20:
-            raise ValueError(f"n_steps must be in 2..20, got {n_steps}")
-        if not 1 <= check_positive_int("n_grid", n_grid) <= 100:
-            raise ValueError(f"n_grid must be in 1..100, got {n_grid}")
-        if not 0.1 <= truncation <= 3.0:
-            raise ValueError(f"truncation must be in [0.1, 3.0], got {truncation}")
+        check_range("n_steps", check_positive_int("n_steps", n_steps), 2, 20)
+        check_range("n_grid", check_positive_int("n_grid", n_grid), 1, 100)
+        check_range("truncation", truncation, 0.1, 3.0)
         check_choice("path", path, self.PATHS)
         self.gan, self.n_steps, self.n_grid, self.ema = gan, n_steps, n_grid, ema
         Z, K = gan.config.latent_dim, gan.config.n_classes
@@ -373,8 +292,7 @@ class GanLatentExplorer(FigureWidget):
         controls = [self.seed_a, self.seed_b, self.truncation, self.path]
         self.label = None
         if K:
-            if not 0 <= label < K:
-                raise ValueError(f"label must be in 0..{K - 1}, got {label}")
+            check_range("label", label, 0, K - 1)
             self.label = W.Dropdown(options=list(range(K)), value=label, description="class y")
             controls.append(self.label)
         elif label != 0:
@@ -386,9 +304,8 @@ class GanLatentExplorer(FigureWidget):
 
     @torch.no_grad()
     def draw(self):
-        t = torch.linspace(0, 1, self.n_steps)
         z0, z1 = self.code(self.seed_a.value), self.code(self.seed_b.value)
-        path = slerp(z0, z1, t) if self.path.value == "spherical" else (1 - t[:, None]) * z0 + t[:, None] * z1
+        path = interpolate(z0, z1, self.n_steps, spherical=self.path.value == "spherical")
         trunc = self.truncation.value
         y = None if self.label is None else self.label.value
         strip = self.gan.sample(self.n_steps, y, z=path, truncation=trunc, ema=self.ema).cpu()
@@ -398,12 +315,12 @@ class GanLatentExplorer(FigureWidget):
         rows = math.ceil(self.n_grid / 10)
         fig = Figure(figsize=(7.5, 1.5 + 0.75 * rows), layout="constrained")
         ax_s, ax_g = fig.subplots(2, 1, height_ratios=[1, rows])
-        ax_s.imshow(tile(strip, nrow=self.n_steps), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax_s.imshow(tile(strip, ncols=self.n_steps), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         ax_s.set_axis_off()
         label = "" if y is None else f", y = {y}"
         ax_s.set_title(f"{self.path.value} path from seed {self.seed_a.value} to seed {self.seed_b.value}"
                        f"{label}", fontsize=9)
-        image_grid(grid, nrow=10, ax=ax_g)
+        image_grid(grid, ncols=10, ax=ax_g)
         ax_g.set_title(f"samples with z clamped to [-{trunc:.1f}, {trunc:.1f}]: diversity {diversity:.2f}",
                        fontsize=9)
         self.state = {"seed_a": self.seed_a.value, "seed_b": self.seed_b.value, "truncation": trunc,

@@ -5,15 +5,12 @@ r"""Widgets for the autoencoder and VAE lessons (02-04), and the small functions
 * :class:`LatentExplorer` (03): one ``FloatSlider`` per latent dimension; the decoder's
   image of that ``z`` redraws live (and, for a 2D latent, where ``z`` sits on the map of
   encoded data).
-* :class:`LatentTraversal` (04): vary one latent dimension at a time around an encoded
-  image and see which factor of the data it controls.
 * :class:`BetaSelector` (04): compare VAEs trained with different ``beta``: KL per latent
   dimension, traversals, and how each dimension correlates with known factors.
 
-The helpers (:func:`kl_per_dimension`, :func:`traverse`, :func:`interpolate`,
-:func:`factor_correlations`) work with any model that has ``encode``/``decode``/``mean``
-(the :class:`~genlearn.models.vae.VAE`; ``traverse`` and ``interpolate`` also the plain
-:class:`~genlearn.models.autoencoder.Autoencoder`).
+The latent helpers they use (encode, decode, traverse, KL per dimension, factor
+correlations) live in :mod:`genlearn.latent`; the latent traversal widget of lesson 04 is
+:class:`genlearn.widgets.latent.LatentTraversal`.
 """
 
 from __future__ import annotations
@@ -25,83 +22,9 @@ import torch
 from matplotlib.figure import Figure
 
 from .. import plot
+from .._checks import check_batch, check_positive, check_positive_int, check_range
+from ..latent import decode, encode, factor_correlations, kl_per_dimension, traverse
 from .base import FigureWidget
-
-
-def _code(model, x: torch.Tensor, y=None) -> torch.Tensor:
-    """The encoder's mean for a VAE, the code z = f(x) for an autoencoder."""
-    out = model.encode(x.to(model.device)) if y is None else model.encode(x.to(model.device), y)
-    return out[0] if isinstance(out, tuple) else out
-
-
-def _decode(model, z: torch.Tensor, y=None) -> torch.Tensor:
-    out = model.decode(z) if y is None else model.decode(z, y)
-    return model.mean(out)
-
-
-def _labels(y, n: int, device):
-    if y is None:
-        return None
-    return torch.full((n,), int(y), dtype=torch.long, device=device)
-
-
-@torch.no_grad()
-def kl_per_dimension(model, x: torch.Tensor, y=None) -> np.ndarray:
-    r"""Average :math:`\mathrm{KL}(q(z_j|x)\,\|\,\mathcal N(0, 1))` per latent dimension j, in nats.
-
-    Dimensions near 0 are unused ("collapsed"): the encoder ignores x there.
-    """
-    mu, logvar = model.encode(x.to(model.device), y)
-    return (0.5 * (mu.square() + logvar.exp() - 1.0 - logvar)).mean(0).cpu().numpy()
-
-
-@torch.no_grad()
-def traverse(model, z0: torch.Tensor, dims, values, y=None) -> torch.Tensor:
-    """Decode ``z0`` with dimension ``d`` set to each of ``values``, for each ``d`` in ``dims``.
-
-    ``z0``: (Z,). Returns images (len(dims), len(values), C, H, W) on the CPU.
-    """
-    values = torch.as_tensor(values, dtype=torch.float32)
-    dims = [int(d) for d in dims]
-    latent_dim = z0.shape[-1]
-    if any(not 0 <= d < latent_dim for d in dims):
-        raise ValueError(f"dims must lie in 0..{latent_dim - 1}, got {dims}")
-    z = z0.detach().to(model.device).reshape(1, 1, -1).repeat(len(dims), len(values), 1)
-    for row, d in enumerate(dims):
-        z[row, :, d] = values.to(z.device)
-    flat = z.reshape(-1, latent_dim)
-    images = _decode(model, flat, _labels(y, len(flat), model.device))
-    return images.reshape(len(dims), len(values), *images.shape[1:]).cpu()
-
-
-@torch.no_grad()
-def interpolate(model, x_a: torch.Tensor, x_b: torch.Tensor, n: int = 8, y=None) -> torch.Tensor:
-    r"""Decode :math:`z_t = (1 - t) z_a + t z_b` for ``n`` values of t in [0, 1], where z_a, z_b
-    encode the single images ``x_a``, ``x_b`` (C, H, W). Returns (n, C, H, W) on the CPU."""
-    if n < 2:
-        raise ValueError(f"n must be >= 2, got {n}")
-    x = torch.stack([x_a, x_b]).to(model.device)
-    yy = _labels(y, 2, model.device)
-    z = _code(model, x, yy)
-    t = torch.linspace(0, 1, n, device=z.device)[:, None]
-    zt = (1 - t) * z[0] + t * z[1]
-    return _decode(model, zt, _labels(y, n, model.device)).cpu()
-
-
-@torch.no_grad()
-def factor_correlations(model, x: torch.Tensor, factors: torch.Tensor) -> np.ndarray:
-    """|Pearson correlation| between each latent mean mu_j (rows) and each known factor (columns).
-
-    A disentangled model has one large entry per row and per column. (Correlation sees only
-    monotone relations: a periodic factor such as rotation can be encoded yet score low.)
-    """
-    if len(x) != len(factors):
-        raise ValueError(f"{len(x)} images but {len(factors)} factor rows")
-    z = _code(model, x).cpu().double()
-    f = factors.double()
-    z = (z - z.mean(0)) / (z.std(0) + 1e-8)
-    f = (f - f.mean(0)) / (f.std(0) + 1e-8)
-    return ((z.T @ f) / (len(x) - 1)).abs().numpy()
 
 
 # ============================================================================ widgets
@@ -116,10 +39,8 @@ class ReconstructionBrowser(FigureWidget):
     def __init__(self, models: dict, x: torch.Tensor, n_show: int = 10):
         if not models:
             raise ValueError("models must be a non-empty {label: model} dict")
-        if not isinstance(x, torch.Tensor) or x.dim() != 4:
-            raise ValueError(f"x must be an (N, C, H, W) tensor of images, got {getattr(x, 'shape', type(x))}")
-        if not 1 <= n_show <= len(x):
-            raise ValueError(f"n_show must be between 1 and len(x)={len(x)}, got {n_show}")
+        check_batch("x", x)
+        check_range("n_show", n_show, 1, len(x))
         self.models, self.x, self.n_show = dict(models), x, n_show
         self.errors = {k: m.reconstruction_error(x) if hasattr(m, "reconstruction_error")
                        else float((m.reconstruct(x.to(m.device)).cpu() - x).square().flatten(1).sum(1).mean())
@@ -139,7 +60,7 @@ class ReconstructionBrowser(FigureWidget):
                       "recon": recon.numpy(), "error": self.errors[self.which.value]}
         fig = Figure(figsize=(8.4, 2.6), layout="constrained")
         grid, curve = fig.subplots(1, 2, width_ratios=[2.3, 1])
-        plot.image_grid(torch.cat([x, recon]), nrow=self.n_show, ax=grid,
+        plot.image_grid(torch.cat([x, recon]), ncols=self.n_show, ax=grid,
                         title=f"top: x, bottom: reconstruction (z size {self.which.value})")
         labels = list(self.errors)
         curve.plot(range(len(labels)), list(self.errors.values()), "o-")
@@ -162,10 +83,8 @@ class LatentExplorer(FigureWidget):
     def __init__(self, model, data=None, *, n_sliders: int = 8, lim: float = 3.0, step: float = 0.05,
                  class_names=None):
         latent_dim = model.config.latent_dim
-        if n_sliders < 1:
-            raise ValueError(f"n_sliders must be >= 1, got {n_sliders}")
-        if lim <= 0:
-            raise ValueError(f"lim must be > 0, got {lim}")
+        check_positive_int("n_sliders", n_sliders)
+        check_positive("lim", lim)
         self.model, self.lim = model, lim
         self.sliders = [W.FloatSlider(value=0.0, min=-lim, max=lim, step=step, description=f"z{j + 1}",
                                       continuous_update=True, readout_format=".2f")
@@ -182,9 +101,7 @@ class LatentExplorer(FigureWidget):
         if data is not None and latent_dim == 2:
             x, y = (data.x, data.y) if hasattr(data, "x") else (data, None)
             class_names = class_names or getattr(data, "class_names", None) or None
-            with torch.no_grad():
-                yy = None if not n_classes else y.to(model.device)
-                self.map = (_code(model, x, yy).cpu(), y, class_names)
+            self.map = (encode(model, x, y if n_classes else None).cpu(), y, class_names)
         super().__init__(controls, title="Latent explorer: z -> decoder -> x")
 
     @property
@@ -202,12 +119,12 @@ class LatentExplorer(FigureWidget):
     def draw(self):
         z = self.z
         y = None if self.label is None else self.label.value
-        image = _decode(self.model, z[None].to(self.model.device), _labels(y, 1, self.model.device))[0].cpu()
+        image = decode(self.model, z[None], y)[0]
         self.state = {"z": z.numpy(), "y": y, "image": image.numpy()}
         panels = 2 if self.map is not None else 1
-        fig, axes = plot.new_axes(panels, size=3.2)
+        fig, axes = plot.new_axes(ncols=panels, size=3.2)
         axes = np.atleast_1d(axes)
-        plot.image_grid(image[None], nrow=1, ax=axes[0], title="decoded x = E[x|z]")
+        plot.image_grid(image[None], ncols=1, ax=axes[0], title="decoded x = E[x|z]")
         if self.map is not None:
             codes, labels, names = self.map
             plot.latent_scatter(codes, labels, ax=axes[1], title="encoded data (mu)",
@@ -215,55 +132,6 @@ class LatentExplorer(FigureWidget):
             axes[1].plot([z[0]], [z[1]], "x", c="r", ms=12, mew=3)
             axes[1].set_xlim(-self.lim, self.lim)
             axes[1].set_ylim(-self.lim, self.lim)
-        return fig
-
-
-class LatentTraversal(FigureWidget):
-    """Encode one image, then sweep one latent dimension at a time from -span to +span.
-
-    Rows are latent dimensions, most used first (largest KL; see :func:`kl_per_dimension`).
-    ``x``: images (N, C, H, W) to pick the starting image from.
-    """
-
-    def __init__(self, model, x: torch.Tensor, *, n_steps: int = 9, span: float = 2.5,
-                 max_rows: int = 10, y=None):
-        if not isinstance(x, torch.Tensor) or x.dim() != 4:
-            raise ValueError(f"x must be an (N, C, H, W) tensor of images, got {getattr(x, 'shape', type(x))}")
-        if n_steps < 2:
-            raise ValueError(f"n_steps must be >= 2, got {n_steps}")
-        self.model, self.x, self.n_steps, self.y = model, x, n_steps, y
-        yy = None if y is None else torch.as_tensor(y)
-        kl = kl_per_dimension(model, x[:500], None if yy is None else yy[:500].to(model.device))
-        self.kl = kl
-        self.order = [int(d) for d in np.argsort(-kl)][:max_rows]
-        options = [("all (by KL)", -1)] + [(f"z{d + 1} (KL {kl[d]:.2f})", d) for d in self.order]
-        self.dim = W.Dropdown(options=options, value=-1, description="dimension")
-        self.index = W.IntSlider(value=0, min=0, max=len(x) - 1, description="image",
-                                 continuous_update=False)
-        self.span = W.FloatSlider(value=span, min=0.5, max=4.0, step=0.25, description="span",
-                                  continuous_update=False)
-        super().__init__([self.dim, self.index, self.span], title="Latent traversal")
-
-    def draw(self):
-        i = self.index.value
-        y = None if self.y is None else int(self.y[i])
-        x0 = self.x[i:i + 1].to(self.model.device)
-        z0 = _code(self.model, x0, _labels(y, 1, self.model.device))[0]
-        dims = self.order if self.dim.value == -1 else [self.dim.value]
-        values = torch.linspace(-self.span.value, self.span.value, self.n_steps)
-        images = traverse(self.model, z0, dims, values, y)  # (rows, steps, C, H, W)
-        self.state = {"dims": dims, "index": i, "values": values.numpy(), "images": images.numpy()}
-        fig = Figure(figsize=(1.0 + 0.55 * self.n_steps, 0.9 + 0.6 * len(dims)), layout="constrained")
-        ax0, ax1 = fig.subplots(1, 2, width_ratios=[1, self.n_steps])
-        plot.image_grid(self.x[i:i + 1], nrow=1, ax=ax0, title="x")
-        plot.image_grid(images.flatten(0, 1), nrow=self.n_steps, ax=ax1,
-                        title=f"z_j from {-self.span.value:g} to {self.span.value:g}")
-        h = images.shape[-2] + 1
-        ax1.set_yticks([h * (r + 0.5) for r in range(len(dims))], [f"z{d + 1}" for d in dims])
-        ax1.set_axis_on()
-        ax1.set_xticks([])
-        for side in ax1.spines.values():
-            side.set_visible(False)
         return fig
 
 
@@ -281,8 +149,7 @@ class BetaSelector(FigureWidget):
                  n_eval: int = 1000):
         if not models:
             raise ValueError("models must be a non-empty {beta: model} dict")
-        if not isinstance(x, torch.Tensor) or x.dim() != 4:
-            raise ValueError(f"x must be an (N, C, H, W) tensor of images, got {getattr(x, 'shape', type(x))}")
+        check_batch("x", x)
         if factors is not None and len(factors) != len(x):
             raise ValueError(f"{len(x)} images but {len(factors)} factor rows")
         self.models, self.x, self.factors = dict(models), x, factors
@@ -304,7 +171,7 @@ class BetaSelector(FigureWidget):
         beta, i = self.beta.value, self.index.value
         model, kl = self.models[beta], self.kl[beta]
         dims = [int(d) for d in np.argsort(-kl)][:self.n_rows]
-        z0 = _code(model, self.x[i:i + 1])[0]
+        z0 = encode(model, self.x[i:i + 1])[0]
         values = torch.linspace(-self.span, self.span, self.n_steps)
         images = traverse(model, z0, dims, values)
         self.state = {"beta": beta, "index": i, "dims": dims, "kl": kl, "images": images.numpy(),
@@ -316,7 +183,7 @@ class BetaSelector(FigureWidget):
         axes[0].set_xlabel("latent dimension j")
         axes[0].set_ylabel("KL(q(z_j|x) || N(0,1)), nats")
         axes[0].set_title(f"beta = {beta:g}: {int((kl > 0.1).sum())} dims used")
-        plot.image_grid(images.flatten(0, 1), nrow=self.n_steps, ax=axes[1],
+        plot.image_grid(images.flatten(0, 1), ncols=self.n_steps, ax=axes[1],
                         title="traversals, most used dims first")
         if self.corr:
             c = self.corr[beta][dims]

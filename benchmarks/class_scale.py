@@ -1,0 +1,210 @@
+"""Grading a class: 200 synthetic submissions of one assignment, plain ``nbgrader autograde``
+(one process, one submission after another) vs ``genlearn-course autograde --workers N``.
+
+The 200 submissions repeat one block of 20: 12 correct, 5 partly wrong (the assignment's
+wrong-submission fixtures, in turn), 2 crashing (the answer cell raises) and 1 looping
+forever (interrupted by the 20 s cell timeout). Any multiple of 20 students has that mix.
+
+Measured per run: wall time, seconds per submission, peak resident memory of everything the
+run started (sampled every 0.2 s: the grading processes and their kernels; RSS counts shared
+libraries once per process, so it overestimates), gradebook rows for the assignment, and
+that every student got the score their submission deserves (the same for both modes).
+
+A run can be split into chunks so that each fits a short quiet window; the chunks of one
+run grade into the same course folder and gradebook, and the table adds their times:
+
+    python benchmarks/class_scale.py ex01_likelihood --workers 2 --chunk 1/2   # students 0-99
+    python benchmarks/class_scale.py ex01_likelihood --workers 2 --chunk 2/2   # 100-199, then checks all 200
+    python benchmarks/class_scale.py ex01_likelihood --serial --students 40    # plain nbgrader on 40
+    python benchmarks/class_scale.py --report                                  # the table
+
+Courses live in benchmarks/results/tmp/class_scale/ (ignored by git); results in
+benchmarks/results/class_scale.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).parent / "results"
+WORK = RESULTS / "tmp" / "class_scale"
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
+import grading_tools as gt  # noqa: E402
+from genlearn.course import create, parallel  # noqa: E402
+from genlearn.course.config import load_course, nbgrader_env  # noqa: E402
+
+N = 200
+BLOCK = ["correct"] * 12 + ["wrong"] * 5 + ["crash"] * 2 + ["loop"]
+ORDER = [0, 12, 1, 2, 17, 3, 13, 4, 5, 14, 6, 18, 7, 15, 8, 9, 16, 10, 19, 11]  # kinds interleaved
+KINDS = [BLOCK[i] for i in ORDER]
+
+
+def student(i: int) -> str:
+    return f"s{i:03d}"
+
+
+class PeakRSS:
+    """The largest total resident memory of this process and all its descendants."""
+
+    def __init__(self, every: float = 0.2):
+        self.every, self.peak, self._stop = every, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for p in [me, *me.children(recursive=True)]:
+                try:
+                    total += p.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, total)
+            self._stop.wait(self.every)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def submissions(course: Path, aid: str, indices) -> dict:
+    """Write the synthetic submissions of ``indices``; returns student -> kind."""
+    source = nbformat.read(course / "solutions" / aid / f"{aid}.ipynb", 4)
+    release = nbformat.read(course / "exercises" / aid / f"{aid}.ipynb", 4)
+    solved = gt.student_notebook(source, release)
+    fixtures = gt.load_fixtures(aid)
+    wrong = [gt.apply_edits(solved, spec, release) for spec in fixtures.SUBMISSIONS.values()]
+    robust = gt.robustness_submissions(fixtures.ROBUSTNESS)
+    crash, loop = (gt.apply_edits(solved, robust[k], release) for k in ("exception", "infinite-loop"))
+    kinds = {}
+    for i in indices:
+        kind = KINDS[i % len(KINDS)]
+        nb = {"correct": solved, "crash": crash, "loop": loop}.get(kind) or wrong[(i // len(KINDS)) % len(wrong)]
+        folder = course / "submitted" / student(i) / aid
+        folder.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, str(folder / f"{aid}.ipynb"))
+        kinds[student(i)] = kind
+    return kinds
+
+
+def prepare(aid: str, name: str, indices) -> Path:
+    """A course folder from `genlearn-course setup` with the release generated and the submissions."""
+    course = WORK / f"{aid}-{name}"
+    if not (course / "exercises" / aid).exists():
+        shutil.rmtree(course, ignore_errors=True)
+        create.create_course(create.CourseSpec(course, ROOT, exchange=WORK / "exchange", assignments=[aid]))
+        gt.generate(course, aid)
+    submissions(course, aid, indices)
+    return course
+
+
+def scores(course: Path, aid: str, students) -> dict:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    out = {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "genlearn") as gb:
+        for sid in students:
+            try:
+                out[sid] = gb.find_submission(aid, sid).code_score
+            except MissingEntry:
+                out[sid] = None
+    return out
+
+
+def run(aid: str, workers: int | None, chunk: tuple[int, int], students_n: int, grader: str = "api") -> dict:
+    k, of = chunk
+    indices = list(range(students_n))
+    part = indices[(k - 1) * len(indices) // of: k * len(indices) // of]
+    mode = f"{workers} workers ({grader})" if workers else "nbgrader autograde"
+    course = prepare(aid, f"{workers or 0}-{grader}-{students_n}", part)
+    ids = [student(i) for i in part]
+    start = time.perf_counter()
+    with PeakRSS() as mem:
+        if workers:
+            result = parallel.autograde_class(course, aid, ids, workers=workers, mode=grader)
+            failed, locked = result.failed, sum(r.locked for r in result.results)
+        else:  # the instructor's usual command: every collected submission in one process
+            proc = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", aid], cwd=course,
+                                  env=nbgrader_env(), capture_output=True, text=True)
+            failed, locked = ([] if proc.returncode == 0 else ["(exit %d)" % proc.returncode]), 0
+    seconds = time.perf_counter() - start
+    everyone = [student(i) for i in range(students_n)]
+    rows, lost = parallel.verify(load_course(course)[1], aid, everyone[: k * len(everyone) // of])
+    got = scores(course, aid, ids)
+    return {"assignment": aid, "mode": mode, "students": students_n, "chunk": f"{k}/{of}", "graded": len(ids),
+            "seconds": round(seconds, 1), "peak_mb": round(mem.peak / 2**20), "rows_so_far": rows,
+            "lost": lost, "failed": failed, "locked_retries": locked, "scores": got,
+            "kinds": {sid: KINDS[int(sid[1:]) % len(KINDS)] for sid in ids}}
+
+
+def report(results: list) -> str:
+    groups = {}
+    for r in results:
+        groups.setdefault((r["assignment"], r["mode"], r["students"]), []).append(r)
+    lines = ["| assignment | mode | submissions graded | wall s | s / submission | peak MB | rows | lost | failed | 200 extrapolated, min |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for (aid, mode, n), chunks in sorted(groups.items()):
+        graded = sum(c["graded"] for c in chunks)
+        seconds = sum(c["seconds"] for c in chunks)
+        per = seconds / graded
+        rows = max(c["rows_so_far"] for c in chunks)
+        lost = sum(len(c["lost"]) for c in chunks)
+        failed = sum(len(c["failed"]) for c in chunks)
+        extrapolated = f"{per * N / 60:.1f}" + ("" if graded == N else " (extrapolated)")
+        lines.append(f"| {aid} | {mode} ({len(chunks)} chunk{'s' * (len(chunks) > 1)}) | {graded} | {seconds:.0f} | "
+                     f"{per:.2f} | {max(c['peak_mb'] for c in chunks)} | {rows} | {lost} | {failed} | {extrapolated} |")
+    # The same submission must get the same score whichever way it was graded.
+    by_student = {}
+    for r in results:
+        for sid, score in r["scores"].items():
+            by_student.setdefault((r["assignment"], sid), set()).add(score)
+    disagree = sorted(k for k, v in by_student.items() if len(v) > 1)
+    lines.append("")
+    lines.append(f"Scores of submissions graded in more than one mode: {len(disagree)} disagree"
+                 + (f" ({disagree[:5]})" if disagree else ""))
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("assignment", nargs="?")
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--workers", type=int, help="genlearn-course autograde with N workers")
+    mode.add_argument("--serial", action="store_true", help="plain `nbgrader autograde` (one process)")
+    ap.add_argument("--grader", choices=("api", "cli"), default="api", help="how each worker grades (see genlearn.course.parallel)")
+    ap.add_argument("--students", type=int, default=N, help="grade the first K of the 200 (a multiple of 20)")
+    ap.add_argument("--chunk", default="1/1", help="k/n: grade the k-th of n equal parts")
+    ap.add_argument("--report", action="store_true")
+    args = ap.parse_args()
+    path = RESULTS / "class_scale.json"
+    results = json.loads(path.read_text()) if path.exists() else []
+    if not args.report:
+        if not args.assignment or not (args.workers or args.serial):
+            ap.error("name an assignment and --workers N or --serial")
+        k, of = (int(x) for x in args.chunk.split("/"))
+        r = run(args.assignment, args.workers, (k, of), args.students, args.grader)
+        results = [x for x in results if (x["assignment"], x["mode"], x["students"], x["chunk"])
+                   != (r["assignment"], r["mode"], r["students"], r["chunk"])] + [r]
+        path.write_text(json.dumps(results, indent=1) + "\n")
+        print(json.dumps({k: v for k, v in r.items() if k not in ("scores", "kinds")}))
+    print(report(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,381 @@
+"""The in-kernel half of tamper detection: an audit hook installed before any student code.
+
+nbgrader runs a submission's answer cells and the instructor's test cells in one Python
+process, so student code could change how the tests run: IPython transformers and hooks,
+``sys.settrace``, patched builtins or library functions, redefined test helpers. The grader
+(:mod:`genlearn.grading.execute`) loads this module into the kernel first; :func:`install`
+takes a snapshot of the interpreter and adds a ``sys.addaudithook`` hook, which Python lets
+no later code remove. The hook
+
+* records the audited operations that tampering needs when student code performs them:
+  ``sys.settrace``/``setprofile``, frames (``sys._getframe``, ``tb_frame``), reading
+  ``__code__``, patching functions or library classes, building code or functions,
+  ``exec``/``compile``, signals;
+* ends the kernel at once (``os._exit``) on what could reach the hook's own secret: searching
+  the garbage collector, ``ctypes``, ``/proc/self/mem``, another audit hook, or touching
+  frames while the hook itself runs. A dead kernel scores no test that had not run yet;
+* answers the grader's checks, sent before and after every test cell, by comparing the
+  interpreter with the snapshot: IPython's transformers, event callbacks, exception handlers
+  and methods; ``sys`` hooks; builtins; the functions and classes of numpy, torch, math,
+  traitlets and genlearn; the names the notebook's locked cells define; new threads.
+
+Each answer is one line in a file the grader reads, signed with HMAC-SHA256 under a key read
+from a file that is deleted before student code runs; only the hook's closure holds it. The
+hook never raises (no traceback can lead back to it), never calls student code (identity
+comparisons only) and uses only functions captured here, so patching a module afterwards
+cannot change what it does. Student code can stop answers from coming, never forge a clean
+one; the grader counts a missing answer as tampering. Scores are decided by the grader.
+"""
+
+from __future__ import annotations
+
+_REPORTED = {  # audited operations that change or spy on how tests run, when student code does them
+    "sys.settrace": "sets a trace function (sys.settrace)",
+    "sys.setprofile": "sets a profile function (sys.setprofile)",
+    "sys._getframe": "inspects interpreter frames (sys._getframe)",
+    "object.__getattr__": "reads a protected attribute",
+    "object.__setattr__": "patches a function or a library class",
+    "object.__delattr__": "deletes an attribute of a function or a library class",
+    "function.__new__": "builds a function from a code object",
+    "code.__new__": "builds a code object",
+    "exec": "runs dynamically built code (exec/eval)",
+    "compile": "compiles code at run time (compile/exec/eval)",
+    "os.kill": "sends a signal (os.kill)",
+    "os.killpg": "sends a signal (os.killpg)",
+    "signal.pthread_kill": "sends a signal (signal.pthread_kill)",
+}
+_FATAL = {  # could reach the hook's key: the kernel ends at once
+    "gc.get_objects": "searches the garbage collector (gc.get_objects)",
+    "gc.get_referrers": "searches the garbage collector (gc.get_referrers)",
+    "gc.get_referents": "searches the garbage collector (gc.get_referents)",
+    "sys.addaudithook": "adds an audit hook",
+}
+_NOTES = {  # worth telling the instructor; the sandbox contains them
+    "subprocess.Popen": "starts a process", "os.system": "runs a shell command",
+    "os.posix_spawn": "starts a process", "os.exec": "replaces the kernel process", "os.fork": "forks",
+    "os.forkpty": "forks", "socket.connect": "opens a network connection", "socket.bind": "binds a socket",
+}
+_FRAME_ATTRS = ("tb_frame", "gi_frame", "cr_frame", "ag_frame", "gi_code", "f_code")
+_BEHAVIOUR_TRAITS = (  # IPython shell traits that decide how a cell is turned into code and run
+    "ast_transformers", "input_transformers_post", "input_transformer_manager", "display_formatter",
+    "displayhook_class", "display_pub_class", "compiler_class", "data_pub_class", "magics_manager",
+    "prefilter_manager", "extension_manager", "loop_runner", "builtin_trap", "display_trap", "exiter",
+    "payload_manager", "history_manager", "kernel")
+FATAL_EXIT_CODE = 86
+SEPARATOR, ITEM = "\x1e", "\x1f"
+
+
+def install(secret_path: str, report_path: str, modules: list[str], trusted_dirs: list[str]) -> None:
+    """Snapshot the interpreter and install the hook. Must run before any student code."""
+    import _hashlib
+    import builtins
+    import importlib
+    import os
+    import sys
+    import threading
+    import types
+
+    with open(secret_path, "rb") as f:
+        secret = f.read()
+    os.unlink(secret_path)
+    if len(secret) < 32:
+        raise RuntimeError("guard: the key file is empty")
+    out_fd = os.open(report_path, os.O_WRONLY | os.O_APPEND)
+
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    for name in modules:  # load what the tests call, so its functions are in the snapshot
+        try:
+            importlib.import_module(name)
+        except Exception:
+            pass
+
+    # --- everything the hook uses, captured now: later patches cannot reach it
+    mdict = type(sys).__dict__["__dict__"].__get__          # a module's real __dict__
+    tdict = type.__dict__["__dict__"].__get__                # a class's real __dict__
+    odict = object.__getattribute__
+    getframe, gettrace, getprofile = sys._getframe, sys.gettrace, sys.getprofile
+    write, exit_now, digest = os.write, os._exit, _hashlib.hmac_digest
+    type_, str_, int_, list_, tuple_, bytes_ = type, str, int, list, tuple, bytes
+    issubclass_, callable_, len_, repr_, zip_, any_, range_ = issubclass, callable, len, repr, zip, any, range
+    functype, modtype, threadtype = types.FunctionType, types.ModuleType, threading.Thread
+    builtin_fn = types.BuiltinFunctionType
+    thread_run, enumerate_threads = threading.Thread.run, threading.enumerate
+    reported, fatal, notes_map = dict(_REPORTED), dict(_FATAL), dict(_NOTES)
+    frame_attrs, sep, item = frozenset(_FRAME_ATTRS), SEPARATOR, ITEM
+    fatal_code = FATAL_EXIT_CODE
+    trusted = tuple_(d.rstrip("/") + "/" for d in trusted_dirs)
+    here = os.path.realpath(__file__)
+    missing = object()
+
+    def is_trusted(filename) -> bool:
+        return type_(filename) is str_ and (filename.startswith(trusted) or filename.startswith("<frozen"))
+
+    def student_caller(through_imports=False):
+        """'file:line' of the code that raised the event, or None when it is library code.
+        ``through_imports``: an import's machinery is looked through to whoever imported."""
+        state["own"] = True  # reading frames raises audit events of our own: let them pass
+        try:
+            f = getframe(3)  # 0 this, 1 classify, 2 hook, 3 whoever raised the event (C calls have no frame)
+            while f is not None:
+                name = f.f_code.co_filename
+                if name == here or name == "<string>" or (
+                        through_imports and type_(name) is str_ and name.startswith("<frozen importlib")):
+                    f = f.f_back  # generated code, or the import machinery
+                    continue
+                return None if is_trusted(name) else name + ":" + repr_(f.f_lineno)
+            return None
+        finally:
+            state["own"] = False
+
+    # --- the snapshot
+    watched = []  # (label, namespace, {name: value}): modules and classes whose contents tests rely on
+    names = set(modules) | {m for m in sys.modules if m == "genlearn" or m.startswith("genlearn.")}
+    for name in sorted(names):
+        mod = sys.modules.get(name)
+        if type_(mod) is modtype:
+            watched.append((name, mod, dict(mdict(mod))))
+    for cls in _classes_to_watch(shell):
+        watched.append((cls.__module__ + "." + cls.__qualname__, cls, dict(tdict(cls))))
+    builtins_dict = mdict(builtins)
+    builtin_values = {k: v for k, v in builtins_dict.items() if k not in ("input", "raw_input")}  # per request
+    sys_modules = sys.modules
+    sys_dict = mdict(sys)
+    sys_hooks = {n: sys_dict.get(n) for n in ("meta_path", "path_hooks", "audit", "modules", "settrace", "setprofile")}
+    hook_names = ("excepthook", "displayhook", "breakpointhook", "unraisablehook")  # IPython swaps these itself
+    shell_dict = odict(shell, "__dict__")
+    shell_values = dict(shell_dict)
+    traits = shell_dict.get("_trait_values", {})
+    trait_values = {k: traits[k] for k in _BEHAVIOUR_TRAITS if k in traits}  # not counters and results
+    manager = traits.get("input_transformer_manager") or shell_dict.get("input_transformer_manager")
+    manager_dict = odict(manager, "__dict__")
+    manager_values = dict(manager_dict)
+    lists = []  # (label, list object, its items then)
+    for label, d in (("shell", traits), ("shell", shell_dict), ("input_transformer_manager", manager_dict)):
+        for attr in ("input_transformers_cleanup", "input_transformers_post", "ast_transformers",
+                     "cleanup_transforms", "line_transforms", "token_transformers"):
+            value = d.get(attr)
+            if type_(value) is list_:
+                lists.append((label + "." + attr, value, tuple_(value)))
+    events = traits.get("events") or shell_dict.get("events")
+    events_dict = odict(events, "__dict__")
+    callbacks = events_dict.get("callbacks")
+    callback_values = {ev: (cbs, tuple_(cbs)) for ev, cbs in callbacks.items()}
+    user_ns = shell.user_ns
+    threading_dict = mdict(threading)
+    thread_hooks = {n: threading_dict.get(n) for n in ("_trace_hook", "_profile_hook")}
+    threads_before = set(enumerate_threads())
+    protected = {}
+
+    def same_items(now, then) -> bool:
+        if len_(now) != len_(then):
+            return False
+        for a, b in zip_(now, then):
+            if a is not b:
+                return False
+        return True
+
+    def compare_dict(label, now, then, found, added=False) -> None:
+        """Identity of every entry; ``added``: also report new entries that are dunders or functions."""
+        for k, v in then.items():
+            value = now.get(k, missing)
+            if value is not v and not wraps(value, v):
+                found.append(label + "." + k + " was replaced")
+        if added:
+            for k, v in now.items():
+                if type_(k) is not str_:
+                    found.append(label + " has a non-text key")
+                elif then.get(k, missing) is missing and (k.startswith("__") or type_(v) is functype):
+                    found.append(label + "." + k + " was added")
+
+    def wraps(new, original) -> bool:
+        """Library code may wrap its own functions later (torch._dynamo wraps torch.manual_seed
+        when it is first imported): a trusted function whose __wrapped__ chain leads back to the
+        original still does what the original did."""
+        for _ in range_(8):
+            if type_(new) is not functype or not is_trusted(new.__code__.co_filename):
+                return False
+            new = odict(new, "__dict__").get("__wrapped__", missing)
+            if new is original:
+                return True
+        return False
+
+    def compare() -> list:
+        found = []
+        if gettrace() is not None:
+            found.append("a trace function is set (sys.settrace)")
+        if getprofile() is not None:
+            found.append("a profile function is set (sys.setprofile)")
+        if odict(shell, "__dict__") is not shell_dict or odict(events, "__dict__") is not events_dict \
+                or odict(manager, "__dict__") is not manager_dict or events_dict.get("callbacks") is not callbacks \
+                or shell_dict.get("_user_ns", user_ns) is not user_ns or shell_dict.get("user_ns", user_ns) is not user_ns:
+            found.append("the IPython shell's state was replaced")
+        compare_dict("sys", sys_dict, sys_hooks, found)
+        for n in hook_names:
+            h = sys_dict.get(n)
+            if h is not None and type_(h) is not builtin_fn and not trusted_callable(h):
+                found.append("sys." + n + " was replaced by student code")
+        compare_dict("threading", threading_dict, thread_hooks, found)
+        compare_dict("IPython shell", traits, trait_values, found)
+        for k, v in shell_dict.items():  # methods set on the instance shadow the class's
+            if type_(k) is str_ and callable_(v) and shell_values.get(k, missing) is not v \
+                    and not issubclass_(type_(v), type):
+                found.append("the IPython shell's " + k + " was replaced")
+        compare_dict("IPython input manager", manager_dict, manager_values, found)
+        for label, value, items in lists:
+            if not same_items(value, items):
+                found.append("IPython " + label + " changed (code that rewrites cells before they run)")
+        for ev, cbs in callbacks.items():
+            then = callback_values.get(ev, (None, ()))
+            if cbs is not then[0] or not same_items(cbs, then[1]):
+                for cb in cbs:
+                    if not any_(cb is b for b in then[1]) and not trusted_callable(cb):
+                        found.append("an IPython '" + str_(ev) + "' event callback was registered")
+        compare_dict("builtins", builtins_dict, builtin_values, found)
+        for label, owner, values in watched:
+            now = mdict(owner) if type_(owner) is modtype else tdict(owner)
+            compare_dict(label, now, values, found, added=True)
+            if type_(owner) is modtype and label in sys_modules and sys_modules.get(label) is not owner:
+                found.append("sys.modules['" + label + "'] was replaced")
+        for name, value in protected.items():
+            if user_ns.get(name, missing) is not value:
+                found.append("'" + name + "', defined in a locked cell the tests use, was redefined")
+        for t in enumerate_threads():
+            if t not in threads_before and not trusted_thread(t):
+                found.append("student code runs a thread beside the tests")
+        return found
+
+    def trusted_callable(cb) -> bool:
+        """A function, method or callable object whose code lives in trusted files."""
+        if type_(cb) is types.MethodType:
+            cb = cb.__func__
+        if type_(cb) is not functype:
+            cb = type_(cb).__call__  # a callable object: its class's __call__
+            if type_(cb) is not functype:
+                return False
+        return is_trusted(cb.__code__.co_filename)
+
+    def trusted_thread(t) -> bool:
+        run = tdict(type_(t)).get("run", thread_run) if type_(t) is not threadtype else thread_run
+        if run is not thread_run:
+            return type_(run) is functype and is_trusted(run.__code__.co_filename)
+        target = odict(t, "__dict__").get("_target")
+        return target is None or trusted_callable(target)
+
+    # --- answering the grader
+    state = {"busy": False, "own": False, "seq": 0, "events": [], "notes": []}
+
+    def clean(text) -> str:
+        return "".join(c if " " <= c < "\x7f" else "?" for c in str_(text))[:300]
+
+    def send(nonce: str, phase: str, findings: list, notes: list) -> None:
+        state["seq"] += 1
+        body = sep.join([repr_(state["seq"]), clean(nonce), clean(phase),
+                         item.join(clean(x) for x in findings[:50]), item.join(clean(x) for x in notes[:50])])
+        mac = digest(secret, body.encode(), "sha256").hex()
+        write(out_fd, (body + "\t" + mac + "\n").encode())
+
+    def respond(args) -> None:
+        nonce, phase, extra = (tuple_(args) + ("", "", ""))[:3]
+        if type_(nonce) is not str_ or type_(phase) is not str_ or type_(extra) is not str_:
+            return
+        try:
+            if phase == "register":
+                for name in extra.split(","):
+                    value = user_ns.get(name, missing)
+                    if value is not missing:
+                        protected[name] = value
+            findings = compare()
+        except BaseException:  # never let an exception (and its traceback) out of the hook
+            findings = ["the guard could not read the interpreter's state"]
+        findings = findings + state["events"]
+        notes = state["notes"]
+        state["events"], state["notes"] = [], []
+        send(nonce, phase, findings, notes)
+
+    def die(why: str) -> None:
+        send("", "fatal", [why], [])
+        exit_now(fatal_code)
+
+    def classify(event, args) -> None:
+        if event == "open":
+            path = args[0] if len_(args) else None
+            if type_(path) is bytes_:
+                path = path.decode(errors="replace")
+            if type_(path) is str_ and path.startswith("/proc/") and path.endswith(("/mem", "/environ")):
+                die("opens " + path + " (the kernel's own memory)")
+            return
+        if event == "import":
+            if len_(args) and args[0] in ("ctypes", "_ctypes") and student_caller(through_imports=True):
+                die("imports ctypes (raw memory access)")
+            return
+        if event in fatal:
+            if event == "sys.addaudithook" or student_caller():
+                die(fatal[event])
+            return
+        where = student_caller()
+        if where is None:
+            return
+        if event.startswith("ctypes."):
+            die("calls ctypes (" + event + ") at " + where)
+        if event in notes_map:
+            state["notes"].append(notes_map[event] + " at " + where)
+            return
+        detail = ""
+        if event in ("object.__setattr__", "object.__delattr__", "object.__getattr__"):
+            target = args[0] if len_(args) else None
+            detail = args[1] if len_(args) > 1 and type_(args[1]) is str_ else ""
+            if event != "object.__getattr__":
+                if issubclass_(type_(target), type):
+                    if tdict(target).get("__module__") == "__main__":
+                        return  # a class the student defined: theirs to change
+                elif not issubclass_(type_(target), functype):
+                    return
+        state["events"].append(reported.get(event, event) + (" " + detail if detail else "") + " at " + where)
+
+    def hook(event, args):
+        if state["busy"]:
+            # only the hook's own code may touch frames or the collector while it runs
+            if event == "sys._getframe" or event in fatal or (
+                    event == "object.__getattr__" and len_(args) > 1 and args[1] in frame_attrs):
+                if not state["own"]:
+                    exit_now(fatal_code)
+            return
+        if event == "genlearn.guard":
+            handler = respond
+        elif event in reported or event in fatal or event in notes_map or event == "open" \
+                or event == "import" or event.startswith("ctypes."):
+            handler = None
+        else:
+            return
+        state["busy"] = True
+        try:
+            if handler is None:
+                classify(event, args)
+            else:
+                handler(args)
+        except BaseException:
+            pass  # the hook never raises: an exception's traceback would lead back to it
+        finally:
+            state["busy"] = False
+
+    sys.addaudithook(hook)
+    send("", "installed", [], [])
+
+
+def _classes_to_watch(shell) -> list:
+    """Classes whose methods decide how a cell runs or what a test computes."""
+    import sys
+
+    classes = [c for c in type(shell).__mro__ if c is not object]
+    manager = getattr(shell, "input_transformer_manager", None)
+    if manager is not None:
+        classes += [c for c in type(manager).__mro__ if c is not object]
+    for module, attr in (("torch", "Tensor"), ("torch.nn", "Module"), ("traitlets.traitlets", "TraitType"),
+                         ("traitlets.traitlets", "HasTraits"), ("traitlets.traitlets", "HasDescriptors"),
+                         ("IPython.core.events", "EventManager")):
+        cls = getattr(sys.modules.get(module), attr, None)
+        if isinstance(cls, type):
+            classes.append(cls)
+    return classes

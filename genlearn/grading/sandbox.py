@@ -1,0 +1,375 @@
+"""The operating-system half of the grading sandbox: one kernel, one locked-down process tree.
+
+Each submission's kernel runs under bubblewrap (``bwrap``, Debian package ``bubblewrap``):
+
+* **files**: a new root holding only ``/usr``, ``/etc``, the Python installation, the
+  environment's site-packages and the ``genlearn`` package, all read-only; a private ``/tmp``
+  (size-limited tmpfs); and a scratch copy of the submission's folder, the only place it can
+  write. ``solutions/``, the gradebook, other submissions and home folders are not there at all;
+* **identity**: as root, an unprivileged uid that owns nothing on the machine (one per
+  concurrent kernel, leased with a lock file), set with ``setpriv`` and no new privileges;
+  otherwise a user namespace of the calling user;
+* **network**: a network namespace of its own: no interface but its own loopback, so nothing
+  outside (the host's loopback included) can be reached. The kernel talks to nbgrader over
+  Unix sockets (``transport = "ipc"``) in a folder both sides see;
+* **limits**: ``prlimit`` caps address space (memory), CPU seconds, processes and file size;
+* **processes**: a PID namespace: when the kernel ends or is killed, every process it
+  started dies with it (``--die-with-parent`` covers nbgrader itself being killed).
+
+:class:`Sandbox` holds the settings (``c.Sandbox.*`` in ``nbgrader_config.py``);
+:class:`SandboxKernelManager` is a jupyter_client kernel manager that launches the kernel
+inside it. Nothing here runs student code: :mod:`genlearn.grading.execute` drives it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pwd
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import Bool, Int, List, Unicode
+from traitlets.config import LoggingConfigurable
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)i?[bB]?\s*$")
+_UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+ALLOW_SETTING = "c.Sandbox.allow_unsandboxed = True"
+
+
+class SandboxUnavailable(RuntimeError):
+    """No sandbox can be set up on this machine; the message is one line that says why."""
+
+
+def parse_size(text: str | int, name: str = "size") -> int:
+    """``"2G"`` -> 2147483648 bytes (k/M/G/T are powers of 1024); plain integers are bytes."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        value = text
+    else:
+        match = _SIZE.match(str(text))
+        if not match:
+            raise ValueError(f"{name}: expected a size such as 512M or 2G, got {text!r}")
+        value = int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+    if value <= 0:
+        raise ValueError(f"{name}: expected a positive size, got {text!r}")
+    return value
+
+
+class Sandbox(LoggingConfigurable):
+    """Settings of the autograding sandbox (``c.Sandbox.<name>`` in nbgrader_config.py)."""
+
+    allow_unsandboxed = Bool(False, help=(
+        "Grade without a sandbox when none can be set up. Student code then runs with the "
+        "instructor's rights: use only on a machine you trust and for code you trust.")).tag(config=True)
+    memory_limit = Unicode("2G", help="Address-space limit of the kernel and each process it starts.").tag(config=True)
+    cpu_seconds = Int(900, help="CPU seconds one notebook may use in all (each process).").tag(config=True)
+    max_processes = Int(128, help="Processes and threads the sandbox's identity may have at once.").tag(config=True)
+    max_file_size = Unicode("64M", help="Largest file the kernel may write.").tag(config=True)
+    tmp_size = Unicode("256M", help="Size of the sandbox's private /tmp (memory-backed).").tag(config=True)
+    uid_base = Int(61000, help="As root: first of the uids leased to sandboxes (none may belong to a user).").tag(config=True)
+    uid_count = Int(1000, help="As root: how many uids from uid_base may be leased.").tag(config=True)
+    bwrap = Unicode("bwrap", help="The bubblewrap executable.").tag(config=True)
+    read_only_paths = List(Unicode(), help=(
+        "Extra folders the notebooks need to read (data shipped beside the course), mounted "
+        "read-only at the same path.")).tag(config=True)
+
+    def limits(self) -> dict[str, int]:
+        """prlimit's options (``--as=BYTES`` ...): address space, CPU seconds, processes, file size."""
+        return {"as": parse_size(self.memory_limit, "Sandbox.memory_limit"),
+                **dict(cpu=int(self.cpu_seconds), nproc=int(self.max_processes)),
+                "fsize": parse_size(self.max_file_size, "Sandbox.max_file_size"), "core": 0}
+
+    # ------------------------------------------------------------------ availability
+
+    def unavailable_reason(self) -> str | None:
+        """None when a sandbox can be set up here, else one line saying why not."""
+        return _probe(self.bwrap, os.geteuid() == 0)
+
+    def check(self) -> bool:
+        """True when grading is sandboxed; False when allowed to go without; raises otherwise."""
+        reason = self.unavailable_reason()
+        if reason is None:
+            return True
+        if self.allow_unsandboxed:
+            self.log.warning("genlearn sandbox: %s; grading WITHOUT a sandbox because %s", reason, ALLOW_SETTING)
+            return False
+        raise SandboxUnavailable(
+            f"refusing to autograde: no sandbox ({reason}); on a trusted machine only, set "
+            f"{ALLOW_SETTING} in nbgrader_config.py")
+
+    # ------------------------------------------------------------------ the command
+
+    def command(self, kernel_cmd: list[str], *, workdir: str, scratch: str, ipc_dir: str,
+                uid: int | None, env: dict[str, str]) -> list[str]:
+        """``bwrap ... prlimit ... [setpriv ...] kernel_cmd``: the kernel, inside the sandbox,
+        with ``scratch`` mounted (writable) at ``workdir`` and ``ipc_dir`` at its own path."""
+        limits = self.limits()
+        args = [shutil.which(self.bwrap) or self.bwrap,
+                "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net",
+                "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--hostname", "grader"]
+        if uid is None:  # not root: a user namespace maps the caller's own uid
+            args += ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
+        made: set[str] = set()
+
+        def parents(dest: str) -> None:
+            for parent in reversed(Path(dest).parents):
+                p = str(parent)
+                if p != "/" and p not in made and p not in ("/usr", "/etc", "/tmp", "/proc", "/dev"):
+                    made.add(p)
+                    args.extend(["--perms", "0755", "--dir", p])
+
+        args += ["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc",
+                 "--proc", "/proc", "--dev", "/dev",
+                 # POSIX semaphores and shared memory (joblib, multiprocessing, torch) live here
+                 "--size", str(min(parse_size(self.tmp_size), 64 * 2**20)), "--perms", "1777", "--tmpfs", "/dev/shm",
+                 "--size", str(parse_size(self.tmp_size, "Sandbox.tmp_size")), "--perms", "1777", "--tmpfs", "/tmp"]
+        for link in ("bin", "lib", "lib64", "sbin", "lib32", "libx32"):
+            host = Path("/") / link
+            if host.is_symlink():
+                args += ["--symlink", os.readlink(host), str(host)]
+            elif host.is_dir():
+                args += ["--ro-bind", str(host), str(host)]
+        for path in _python_paths() + [os.path.realpath(p) for p in self.read_only_paths]:
+            if path.startswith(("/usr/", "/etc/")) or path in ("/usr", "/etc"):
+                continue
+            parents(path)
+            args += ["--ro-bind", path, path]
+        for source, dest in ((ipc_dir, ipc_dir), (scratch, workdir)):
+            parents(dest)
+            args += ["--bind", source, dest]
+        args += ["--chdir", workdir, "--clearenv"]
+        for key, value in env.items():
+            args += ["--setenv", key, value]
+        if uid is None:  # the caller's own uid counts their other processes too: allow for them
+            limits["nproc"] += _tasks_of(os.getuid())
+        args += [shutil.which("prlimit") or "prlimit"] + [f"--{k}={v}" for k, v in limits.items()] + ["--"]
+        if uid is not None:
+            args += [shutil.which("setpriv") or "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                     "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--"]
+        return args + list(kernel_cmd)
+
+
+def _package_dir() -> str:
+    import genlearn
+
+    return str(Path(genlearn.__file__).resolve().parent)
+
+
+@lru_cache(maxsize=None)
+def _python_paths() -> list[str]:
+    """What the kernel needs to import Python, its packages and genlearn (and nothing else
+    of the folder genlearn sits in: an editable install lives beside solutions/)."""
+    paths = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix),
+             os.path.realpath(os.path.dirname(os.path.realpath(sys.executable)))}
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        value = sysconfig.get_paths().get(key)
+        if value:
+            paths.add(os.path.realpath(value))
+    paths.add(_package_dir())
+    kept: list[str] = []
+    for p in sorted(p for p in paths if os.path.isdir(p)):  # drop paths inside another kept path
+        if not any(p == k or p.startswith(k.rstrip("/") + "/") for k in kept):
+            kept.append(p)
+    return kept
+
+
+@lru_cache(maxsize=None)
+def _probe(bwrap: str, as_root: bool) -> str | None:
+    exe = shutil.which(bwrap)
+    if exe is None:
+        return f"'{bwrap}' is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
+    for tool in ("prlimit", "setpriv") if as_root else ("prlimit",):
+        if shutil.which(tool) is None:
+            return f"'{tool}' is not installed (util-linux)"
+    probe = [exe, "--die-with-parent", "--unshare-pid", "--unshare-net", "--ro-bind", "/", "/",
+             "--proc", "/proc", "--dev", "/dev"]
+    if not as_root:
+        probe.append("--unshare-user")
+    try:
+        proc = subprocess.run(probe + ["true"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return f"bwrap could not start: {err}"
+    if proc.returncode != 0:
+        why = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+        hint = "" if as_root else " (user namespaces may be disabled: kernel.unprivileged_userns_clone)"
+        return f"bwrap cannot create namespaces here: {why}{hint}"
+    return None
+
+
+# ----------------------------------------------------------------------------- uids
+
+
+class UidLease:
+    """An unused uid held for one kernel's life, so that concurrent sandboxes never share one
+    (the process limit counts per uid: one submission's fork storm must not starve another)."""
+
+    LOCK_DIR = Path(tempfile.gettempdir()) / "genlearn-sandbox-uids"
+
+    def __init__(self, base: int, count: int):
+        self.uid: int | None = None
+        self._fd: int | None = None
+        self.LOCK_DIR.mkdir(mode=0o700, exist_ok=True)
+        start = os.getpid() % count
+        for i in range(count):
+            uid = base + (start + i) % count
+            try:
+                pwd.getpwuid(uid)
+                continue  # belongs to someone: never borrow a real account's uid
+            except KeyError:
+                pass
+            fd = os.open(self.LOCK_DIR / f"{uid}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue
+            self.uid, self._fd = uid, fd
+            return
+        raise SandboxUnavailable(f"no free sandbox uid in {base}..{base + count - 1} (c.Sandbox.uid_base/uid_count)")
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _tasks_of(uid: int) -> int:
+    """Processes and threads that ``uid`` runs now (what RLIMIT_NPROC counts)."""
+    n = 0
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and entry.stat().st_uid == uid:
+                n += len(os.listdir(entry / "task"))
+        except OSError:
+            pass
+    return n
+
+
+def _kill_uid(uid: int) -> None:
+    """Belt and braces: the PID namespace already ended everything; make sure of it."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid == uid:
+                    os.kill(int(entry.name), 9)
+            except OSError:
+                pass
+
+
+# ----------------------------------------------------------------------------- kernel manager
+
+
+class SandboxKernelManager(AsyncKernelManager):
+    """Starts the kernel inside :class:`Sandbox`; talks to it over Unix sockets.
+
+    The kernel's working folder is a scratch copy of the submission's folder, mounted at the
+    same path: relative paths work, and nothing the kernel writes reaches the real folder.
+    """
+
+    def __init__(self, *args, sandbox: Sandbox, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.sandbox = sandbox
+        self.as_root = os.geteuid() == 0
+        self.base_dir = tempfile.mkdtemp(prefix="glsbx-")  # short: Unix socket paths max 107 bytes
+        os.chmod(self.base_dir, 0o711)
+        self.ipc_dir = os.path.join(self.base_dir, "ipc")
+        os.mkdir(self.ipc_dir, 0o700)
+        self.transport = "ipc"
+        self.connection_file = os.path.join(self.ipc_dir, "kernel.json")
+        self.ip = os.path.join(self.ipc_dir, "k")
+        self.lease = UidLease(sandbox.uid_base, sandbox.uid_count) if self.as_root else None
+        self.uid = self.lease.uid if self.lease else None
+        self.workdir: str | None = None
+        self.stderr_path = os.path.join(self.base_dir, "kernel-stderr.log")
+        self._stderr = None
+
+    def give(self, path: str) -> None:
+        """Make ``path`` (in the ipc folder) the sandbox identity's."""
+        if self.uid is not None:
+            os.chown(path, self.uid, self.uid)
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
+        real = os.path.realpath(kw.get("cwd") or os.getcwd())
+        scratch = os.path.join(self.base_dir, "work")
+        shutil.copytree(real, scratch, symlinks=True, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+        self.workdir = real
+        if self.uid is not None:
+            for root, dirs, files in os.walk(scratch):
+                for name in [root] + [os.path.join(root, n) for n in dirs + files]:
+                    os.lchown(name, self.uid, self.uid)
+            for name in (self.ipc_dir, self.connection_file):
+                self.give(name)
+        env = _kernel_env(kw.get("env") or os.environ, real)
+        cmd = self.sandbox.command(kernel_cmd, workdir=real, scratch=scratch, ipc_dir=self.ipc_dir,
+                                   uid=self.uid, env=env)
+        self._stderr = open(self.stderr_path, "wb")
+        kw.update(cwd="/", env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+                  stdout=subprocess.DEVNULL, stderr=self._stderr)
+        self.log.debug("sandboxed kernel: %s", " ".join(cmd))
+        await super()._async_launch_kernel(cmd, **kw)
+
+    async def _async_interrupt_kernel(self) -> None:
+        """Interrupt by message: a signal to bwrap would not reach the kernel inside."""
+        if self.has_kernel:
+            msg = self.session.msg("interrupt_request", content={})
+            self._connect_control_socket()
+            self.session.send(self._control_socket, msg)
+
+    interrupt_kernel = _async_interrupt_kernel  # AsyncKernelManager binds the base class's at import
+
+    def stderr_tail(self, n: int = 2000) -> str:
+        try:
+            with open(self.stderr_path, "rb") as f:
+                f.seek(0, 2)
+                f.seek(max(0, f.tell() - n))
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart=restart)
+        if not restart:
+            self.dispose()
+
+    cleanup_resources = _async_cleanup_resources
+
+    def dispose(self) -> None:
+        """Remove the scratch and socket folders and give the uid back (idempotent)."""
+        if self.uid is not None:
+            _kill_uid(self.uid)
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+        shutil.rmtree(self.base_dir, ignore_errors=True)
+        if self.lease is not None:
+            self.lease.release()
+            self.lease = None
+
+
+def _kernel_env(outer: dict, workdir: str) -> dict[str, str]:
+    """A clean environment: nothing of the instructor's (tokens, paths) reaches student code."""
+    python_bin = os.path.dirname(sys.executable)
+    env = {
+        "PATH": f"{python_bin}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": workdir, "TMPDIR": "/tmp", "LANG": outer.get("LANG", "C.UTF-8"),
+        "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": "/tmp/ipython",
+        "JUPYTER_CONFIG_DIR": "/tmp/jupyter", "JUPYTER_RUNTIME_DIR": "/tmp/jupyter/runtime",
+        "JUPYTER_PLATFORM_DIRS": "1", "GENLEARN_CACHE": "/tmp/genlearn-cache",
+        "MALLOC_ARENA_MAX": "2",  # per-thread malloc arenas would eat the address-space limit
+        "PYTHONDONTWRITEBYTECODE": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+    }
+    for key in ("GENLEARN_DEVICE", "GENLEARN_NUM_THREADS", "OMP_NUM_THREADS", "OMP_WAIT_POLICY",
+                "NBGRADER_EXECUTION", "PYTHONHASHSEED"):
+        if key in outer:
+            env[key] = outer[key]
+    package_parent = os.path.dirname(_package_dir())
+    if any(os.path.realpath(p) == package_parent for p in outer.get("PYTHONPATH", "").split(os.pathsep) if p):
+        env["PYTHONPATH"] = package_parent  # genlearn found through PYTHONPATH: only its package is mounted
+    return env

@@ -1,0 +1,326 @@
+"""Hostile submissions: what a student who wants points without the work might try.
+
+Graded by real nbgrader with the course's nbgrader_config.py in tests/test_hostile.py. Each
+entry says which assignment it targets, what it starts from (``base``: the untouched
+``release``, or ``solved``: every answer correct), its edits (as in README.md; ``set`` replaces
+an answer cell's whole source), which test cells it ``attacks`` (they must score no more than
+the untouched release, which scores 0), whether the guard must report tampering
+(``tampers``), and any strings that must not appear in its graded notebook (``absent``). Test
+cells not attacked keep the score the base earns (no more than it, with ``self_harm``: a
+submission that exhausts its own limits may break its own later cells).
+
+Many attacks start from ``TRIVIAL`` answers (every function returns something of the right
+shape without doing the work), so that the attack, if it worked, would turn into points.
+"""
+
+T = "test_"
+_EX01_TRIVIAL = {
+    "answer_sample_mixture": "def sample_mixture(weights, centers, std, n, generator=None):\n"
+                             "    return torch.zeros(n, centers.shape[1]), torch.zeros(n, dtype=torch.long)\n",
+    "answer_mixture_log_prob": "def mixture_log_prob(x, weights, centers, std):\n    return torch.zeros(len(x))\n",
+    "answer_fit_gaussian": "def fit_gaussian(x):\n    return torch.zeros(x.shape[1]), 0.0\n",
+}
+_EX02_TRIVIAL = {
+    "answer_reparameterize": "def reparameterize(mu, logvar, generator=None):\n    return mu\n",
+    "answer_kl": "def kl_diag_gaussian(mu, logvar):\n    return torch.zeros(len(mu))\n",
+    "answer_elbo": "def elbo_bernoulli(logits, x, mu, logvar):\n    return torch.zeros(len(x))\n",
+    "answer_train_vae": "def train_vae(model, x, steps=300, batch_size=64, lr=3e-3, seed=0):\n    return [50.0] * 20 + [0.0] * (steps - 20)\n",
+}
+_EX03_TRIVIAL = {
+    "answer_d_loss": "def discriminator_loss(real_logits, fake_logits):\n    return torch.tensor(0.0)\n",
+    "answer_g_loss": "def generator_loss(fake_logits):\n    return torch.tensor(0.0)\n",
+    "answer_train_step": "def train_step(G, D, opt_g, opt_d, real, z):\n    return {'d_loss': 0.0, 'g_loss': 0.0}\n",
+    "answer_modes": "def count_covered_modes(samples, centers, std):\n    return 0\n",
+}
+_EX04_TRIVIAL = {
+    "answer_sqrtm": "def sqrtm_psd(a):\n    return np.sqrt(np.abs(a))\n",
+    "answer_frechet": "def frechet_distance(mu1, cov1, mu2, cov2):\n    return 0.0\n",
+    "answer_pr": "def knn_precision_recall(real, fake, k=3):\n    return 1.0, 1.0\n",
+    "answer_memorization": "def memorization_ratio(generated, train, heldout):\n    return 1.0\n",
+}
+_EX05_TRIVIAL = {
+    "answer_accuracy": "def detector_accuracy(detector, x_real, x_fake):\n    return 1.0\n",
+    "answer_detector": "def train_detector(x_real, x_fake, steps=100, seed=0):\n"
+                       "    return nn.Sequential(nn.Flatten(), nn.Linear(64, 1), nn.Flatten(0))\n",
+    "answer_membership": "def predict_member(losses, threshold):\n    return losses <= threshold\n\n\n"
+                         "def membership_advantage(member_losses, nonmember_losses):\n    return 1.0\n",
+}
+TRIVIAL = {"ex01_likelihood": _EX01_TRIVIAL, "ex02_vae": _EX02_TRIVIAL, "ex03_gan": _EX03_TRIVIAL,
+           "ex04_evaluation": _EX04_TRIVIAL, "ex05_responsible_generation": _EX05_TRIVIAL}
+ALL = "all"
+
+
+def _trivial(aid: str, first_cell_prefix: str = "", **overrides) -> dict:
+    """Every answer trivial, ``first_cell_prefix`` prepended to the first answer cell."""
+    cells = {**TRIVIAL[aid], **overrides}
+    first = next(iter(TRIVIAL[aid]))
+    cells[first] = first_cell_prefix + "\n" + cells[first]
+    return {"base": "release", "set": cells}
+
+
+HOSTILE = {
+    # ------------------------------------------------------------------ changing how tests run
+    "ex01-input-transformer": {  # the issue's one line: every test cell becomes a no-op
+        "aid": "ex01_likelihood", "attacks": ALL, "tampers": True,
+        **_trivial("ex01_likelihood", "get_ipython().input_transformers_cleanup.append(\n"
+                   "    lambda lines: ['pass\\n'] if any('assert' in l for l in lines) else lines)\n"),
+    },
+    "ex02-ast-transformer": {  # asserts compiled away
+        "aid": "ex02_vae", "attacks": ALL, "tampers": True,
+        **_trivial("ex02_vae", "import ast\n\nclass DropAsserts(ast.NodeTransformer):\n"
+                   "    def visit_Assert(self, node):\n        return ast.Pass()\n\n"
+                   "get_ipython().ast_transformers.append(DropAsserts())\n"),
+    },
+    "ex03-custom-exception-handler": {  # every failure swallowed: no error output, full marks
+        "aid": "ex03_gan", "attacks": ALL, "tampers": True,
+        **_trivial("ex03_gan", "get_ipython().set_custom_exc((BaseException,), lambda *args, **kwargs: None)\n"),
+    },
+    "ex04-run-cell-hook": {  # the shell's run_cell rewritten, and an event hook
+        "aid": "ex04_evaluation", "attacks": ALL, "tampers": True,
+        **_trivial("ex04_evaluation",
+                   "_shell = get_ipython()\n_original = _shell.run_cell_async\n\n"
+                   "async def _quiet(raw_cell, *args, **kwargs):\n"
+                   "    return await _original('pass' if 'assert' in raw_cell else raw_cell, *args, **kwargs)\n\n"
+                   "_shell.run_cell_async = _quiet\n"
+                   "_shell.events.register('pre_run_cell', lambda info: None)\n"),
+    },
+    "ex05-settrace-excepthook": {  # a tracer that jumps over assert lines, and a silent excepthook
+        "aid": "ex05_responsible_generation", "attacks": ALL, "tampers": True,
+        **_trivial("ex05_responsible_generation",
+                   "import linecache, sys\n\n"
+                   "def _skip_asserts(frame, event, arg):\n"
+                   "    if event == 'line' and linecache.getline(frame.f_code.co_filename, frame.f_lineno).lstrip().startswith('assert'):\n"
+                   "        try:\n            frame.f_lineno = frame.f_lineno + 1\n        except ValueError:\n            pass\n"
+                   "    return _skip_asserts\n\n"
+                   "sys.settrace(lambda frame, event, arg: _skip_asserts)\n"
+                   "sys.excepthook = lambda *args: None\n"),
+    },
+    "ex01-patched-builtins": {  # abs() always 0: every tolerance check passes
+        "aid": "ex01_likelihood", "attacks": ALL, "tampers": True,
+        **_trivial("ex01_likelihood", "import builtins\nbuiltins.abs = lambda x: 0\n"),
+    },
+    "ex02-patched-torch": {  # torch.allclose always True, and Tensor comparisons patched
+        "aid": "ex02_vae", "attacks": ALL, "tampers": True,
+        **_trivial("ex02_vae", "torch.allclose = lambda *args, **kwargs: True\n"
+                   "torch.Tensor.__lt__ = lambda self, other: torch.tensor(True)\n"),
+    },
+    "ex03-patched-math": {  # math.log(2) becomes 0, so a zero loss matches "2 log 2"
+        "aid": "ex03_gan", "attacks": ALL, "tampers": True,
+        **_trivial("ex03_gan", "math.log = lambda *args: 0.0\n"),
+    },
+    "ex04-patched-numpy": {  # np.allclose always True: an element-wise sqrt passes for sqrtm
+        "aid": "ex04_evaluation", "attacks": ALL, "tampers": True,
+        **_trivial("ex04_evaluation", "np.allclose = lambda *args, **kwargs: True\n"
+                   "np.isfinite = lambda x: np.ones_like(x, dtype=bool)\n"),
+    },
+    "ex05-redefined-helper": {  # the setup cell's sample generator replaced by blank images
+        "aid": "ex05_responsible_generation", "attacks": ALL, "tampers": True, "base": "solved",
+        "set": {"answer_accuracy": (
+            "def pixel_model_samples(n, seed=0):\n    return torch.zeros(n, 1, 8, 8)\n\n\n"
+            "def detector_accuracy(detector, x_real, x_fake):\n"
+            "    with torch.no_grad():\n"
+            "        correct = (detector(x_real).reshape(-1) > 0).sum() + (detector(x_fake).reshape(-1) <= 0).sum()\n"
+            "    return correct.item() / (len(x_real) + len(x_fake))\n"),
+            "answer_detector": (
+                "class Ink(nn.Module):\n    def forward(self, x):\n        return x.flatten(1).sum(1) - 0.5\n\n\n"
+                "def train_detector(x_real, x_fake, steps=100, seed=0):\n    return Ink()\n")},
+    },
+    "ex02-redefined-metric": {  # the metric the training test scores with, replaced
+        "aid": "ex02_vae", "attacks": ["test_train_vae"], "tampers": True, "base": "solved",
+        "set": {"answer_train_vae": (
+            "negative_elbo = lambda model, data, **kwargs: 1.0\n\n\n"
+            "def train_vae(model, x, steps=300, batch_size=64, lr=3e-3, seed=0):\n"
+            "    return [50.0] * 20 + [0.0] * (steps - 20)\n")},
+    },
+    "ex01-os-exit": {  # the kernel ends in the first answer cell
+        "aid": "ex01_likelihood", "attacks": ALL, "tampers": True, "kernel_dies": True, "base": "solved",
+        "replace": [("answer_sample_mixture", "def sample_mixture", "import os\nos._exit(0)\n\ndef sample_mixture")],
+    },
+    "ex02-exit-kernel": {  # exit() and quit() in an answer cell
+        "aid": "ex02_vae", "attacks": ["test_kl_basics", "test_kl_values", "test_elbo", "test_train_vae"],
+        "tampers": True, "base": "solved",
+        "replace": [("answer_kl", "def kl_diag_gaussian", "exit()\nquit()\n\ndef kl_diag_gaussian")],
+    },
+    "ex03-guard-hunt": {  # searching memory for the guard's key: the kernel is ended at once
+        "aid": "ex03_gan", "attacks": ALL, "tampers": True, "kernel_dies": True, "base": "release",
+        "set": {"answer_d_loss": "import gc\nkeys = [o for o in gc.get_objects() if type(o) is bytes and len(o) == 32]\n"
+                                 "print('KEYS FOUND', len(keys))\n"},
+        "absent": ["KEYS FOUND"],
+    },
+    "ex03-swallows-interrupt": {  # an endless loop that catches the interrupt: the kernel is stopped
+        "aid": "ex03_gan", "attacks": ["test_train_step", "test_modes"], "tampers": False, "kernel_dies": True,
+        "base": "solved",
+        "replace": [("answer_train_step", "def train_step", (
+            "import time\nwhile True:\n    try:\n        time.sleep(0.2)\n    except KeyboardInterrupt:\n        pass\n\n"
+            "def train_step"))],
+    },
+    # ------------------------------------------------------------------ calling the answer
+    "ex02-calls-reference": {
+        "aid": "ex02_vae", "attacks": ALL, "tampers": False, "base": "solved", "says": "calls genlearn's own",
+        "set": {"answer_reparameterize": "from genlearn.models.vae import reparameterize as _library_sample\n\n"
+                                         "def reparameterize(mu, logvar, generator=None):\n"
+                                         "    return _library_sample(mu, logvar, generator)\n",
+                "answer_kl": "import genlearn.models.vae as V\n\n"
+                             "def kl_diag_gaussian(mu, logvar):\n    return V.kl_normal_std(mu, logvar)\n"},
+    },
+    "ex03-calls-reference": {
+        "aid": "ex03_gan", "attacks": ["test_d_loss", "test_g_loss", "test_modes", "test_train_step"],
+        "tampers": False, "base": "solved", "says": "calls genlearn's own",
+        "set": {"answer_d_loss": "from genlearn.models.gan_losses import d_loss\n\n"
+                                 "def discriminator_loss(real_logits, fake_logits):\n"
+                                 "    return d_loss('nonsaturating', real_logits, fake_logits)\n",
+                "answer_g_loss": "from genlearn.models import gan_losses\nlosses = {'g': gan_losses.g_loss}\n\n"
+                                 "def generator_loss(fake_logits):\n    return losses['g']('nonsaturating', fake_logits)\n",
+                "answer_modes": "from genlearn.metrics import mode_coverage as helper\n\n"
+                                "def count_covered_modes(samples, centers, std):\n"
+                                "    return helper(samples, centers, std)['modes_covered']\n"},
+    },
+    "ex04-calls-reference": {
+        "aid": "ex04_evaluation", "attacks": ALL, "tampers": False, "base": "solved", "says": "calls genlearn's own",
+        "set": {"answer_sqrtm": "from genlearn import metrics\n\ndef sqrtm_psd(a):\n    return metrics.sqrtm_psd(a)\n",
+                "answer_frechet": "from genlearn.metrics import frechet_distance_gaussians\n\n"
+                                  "def frechet_distance(mu1, cov1, mu2, cov2):\n"
+                                  "    return frechet_distance_gaussians(mu1, cov1, mu2, cov2)\n",
+                "answer_pr": "from genlearn.metrics import precision_recall\n\n"
+                             "def knn_precision_recall(real, fake, k=3):\n"
+                             "    out = precision_recall(real, fake, k=k)\n    return out['precision'], out['recall']\n",
+                "answer_memorization": "from genlearn.metrics import nearest_neighbour_distances as nn_d\n\n"
+                                       "def memorization_ratio(generated, train, heldout):\n"
+                                       "    return (nn_d(generated.flatten(1), train.flatten(1)) /\n"
+                                       "            nn_d(generated.flatten(1), heldout.flatten(1))).median().item()\n"},
+    },
+    "ex05-calls-reference": {
+        "aid": "ex05_responsible_generation", "attacks": ["test_advantage"], "tampers": False, "base": "solved",
+        "says": "calls genlearn's own",
+        "replace": [("answer_membership", "def membership_advantage(member_losses, nonmember_losses):",
+                     "import genlearn.ethics as E\n\n\ndef membership_advantage(member_losses, nonmember_losses):\n"
+                     "    return 2 * E.membership_attack(member_losses, nonmember_losses)['accuracy'] - 1\n\n\n"
+                     "def _unused(member_losses, nonmember_losses):")],
+    },
+    # ------------------------------------------------------------------ escaping the sandbox
+    "ex04-read-hidden-tests": {  # looks for the instructor's notebooks, gradebook, other students
+        "aid": "ex04_evaluation", "attacks": [], "tampers": False, "base": "solved", "absent": ["FOUND:"],
+        "replace": [("answer_sqrtm", "def sqrtm_psd", (
+            "import os\nfrom pathlib import Path\n\n"
+            "def _hunt():\n"
+            "    seen = 0\n"
+            "    for top in [Path.cwd(), *Path.cwd().parents, Path('/root'), Path('/home'), Path('/srv'), Path('/work')]:\n"
+            "        for root, dirs, files in os.walk(top):\n"
+            "            seen += 1\n"
+            "            if seen > 3000:\n                return\n"
+            "            for name in files:\n"
+            "                path = os.path.join(root, name)\n"
+            "                if name.endswith(('.ipynb', '.db')) and os.path.realpath(path) != os.path.realpath(os.path.join(os.getcwd(), 'ex04_evaluation.ipynb')):\n"
+            "                    try:\n"
+            "                        text = open(path, 'rb').read()\n"
+            "                        if b'frechet_reference' in text or (b'ex04_evaluation' in text and (\n"
+            "                                name == 'gradebook.db' or '/submitted/' in path or '/autograded/' in path)):\n"
+            "                            print('FOUND:', path)\n"
+            "                    except OSError:\n                        pass\n\n"
+            "_hunt()\n\ndef sqrtm_psd"))],
+    },
+    "ex01-write-gradebook": {  # walks up to the course and tries to give itself full marks
+        "aid": "ex01_likelihood", "attacks": ALL, "tampers": False, "base": "release", "absent": ["WROTE:"],
+        "set": {"answer_sample_mixture": (
+            "import os, sqlite3\nfrom pathlib import Path\n\n"
+            "for top in [Path.cwd(), *Path.cwd().parents]:\n"
+            "    db = top / 'gradebook.db'\n"
+            "    if db.exists():\n"
+            "        try:\n"
+            "            con = sqlite3.connect(db)\n"
+            "            con.execute('UPDATE grade SET manual_score = 100')\n"
+            "            con.commit()\n"
+            "            print('WROTE:', db)\n"
+            "        except Exception as err:\n            print('refused:', type(err).__name__)\n"
+            "def sample_mixture(weights, centers, std, n, generator=None):\n    raise NotImplementedError()\n")},
+    },
+    "ex03-write-outside": {  # files planted outside its folder (course root, home, /tmp, /srv)
+        "aid": "ex03_gan", "attacks": [], "tampers": False, "base": "solved", "absent": ["WROTE:"],
+        "replace": [("answer_d_loss", "def discriminator_loss", (
+            "import os\nfrom pathlib import Path\n\n"
+            "Path('planted-in-own-folder.txt').write_text('x')\n"
+            "for folder in [*Path.cwd().parents, Path('/tmp'), Path('/srv'), Path('/root'), Path('/work'), Path('/home')]:\n"
+            "    try:\n"
+            "        (folder / 'genlearn-hostile-planted.txt').write_text('planted')\n"
+            "        if folder != Path('/tmp'):\n"
+            "            print('WROTE:', folder)\n"
+            "    except OSError:\n        pass\n\n"
+            "def discriminator_loss"))],
+    },
+    "ex02-detached-process": {  # a process meant to outlive grading (and to hold nbgrader up)
+        "aid": "ex02_vae", "attacks": [], "tampers": False, "base": "solved",
+        "replace": [("answer_reparameterize", "def reparameterize", (
+            "import os, subprocess, sys\n"
+            "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)  # genlearn-hostile-sleeper'],\n"
+            "                 start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+            "if os.fork() == 0:\n"
+            "    os.setsid()\n"
+            "    os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(600)  # genlearn-hostile-sleeper'])\n\n"
+            "def reparameterize"))],
+    },
+    "ex05-fork-storm": {  # as many processes as it can make; it starves its own later cells, no one else's
+        "aid": "ex05_responsible_generation", "attacks": [], "tampers": False, "base": "solved", "self_harm": True,
+        "replace": [("answer_accuracy", "def detector_accuracy", (
+            "import os, sys\n\n"
+            "children = 0\n"
+            "for _ in range(3000):\n"
+            "    try:\n"
+            "        pid = os.fork()\n"
+            "    except OSError:\n        break\n"
+            "    if pid == 0:\n"
+            "        os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(600)  # genlearn-hostile-sleeper'])\n"
+            "    children += 1\n"
+            "print('FORKED', children)\n\n"
+            "def detector_accuracy"))],
+    },
+    "ex03-memory-hog": {  # 6 GB asked for, with the limit at 2 GB
+        "aid": "ex03_gan", "attacks": [], "tampers": False, "base": "solved", "present": ["MemoryError"],
+        "replace": [("answer_g_loss", "def generator_loss", (
+            "try:\n    hog = bytearray(6 * 2**30)\n    print('GOT 6 GB')\nexcept MemoryError:\n    print('MemoryError')\n\n"
+            "def generator_loss"))],
+        "absent": ["GOT 6 GB"],
+    },
+    "ex04-network": {  # a connection to a server on the grader's loopback
+        "aid": "ex04_evaluation", "attacks": [], "tampers": False, "base": "solved", "absent": ["CONNECTED"],
+        "replace": [("answer_frechet", "def frechet_distance", (
+            "import socket\n\n"
+            "for host in ('127.0.0.1', 'localhost', '::1'):\n"
+            "    try:\n"
+            "        s = socket.create_connection((host, {PORT}), timeout=3)\n"
+            "        s.sendall(b'PWNED')\n"
+            "        print('CONNECTED', host)\n"
+            "    except OSError as err:\n        print('no network:', type(err).__name__)\n\n"
+            "def frechet_distance"))],
+    },
+    "ex01-output-flood": {  # 100 MB printed
+        "aid": "ex01_likelihood", "attacks": [], "tampers": False, "base": "solved", "max_notebook_mb": 5,
+        "replace": [("answer_fit_gaussian", "def fit_gaussian", (
+            "line = 'x' * (1 << 20)\nfor _ in range(100):\n    print(line)\n\ndef fit_gaussian"))],
+    },
+    "ex05-deletes-its-tests": {  # test cells removed from the submission
+        "aid": "ex05_responsible_generation", "attacks": ALL, "tampers": False, "base": "solved",
+        "delete": ["test_accuracy", "test_detector", "test_predict_member", "test_advantage"],
+    },
+    "ex02-nan-answers": {  # NaN where numbers are expected
+        "aid": "ex02_vae", "attacks": ALL, "tampers": False, "base": "release",
+        "set": {"answer_reparameterize": "def reparameterize(mu, logvar, generator=None):\n    return mu * float('nan')\n",
+                "answer_kl": "def kl_diag_gaussian(mu, logvar):\n    return torch.full((len(mu),), float('nan'))\n",
+                "answer_elbo": "def elbo_bernoulli(logits, x, mu, logvar):\n    return torch.full((len(x),), float('nan'))\n",
+                "answer_train_vae": "def train_vae(model, x, steps=300, batch_size=64, lr=3e-3, seed=0):\n"
+                                    "    return [float('nan')] * steps\n"},
+    },
+    "ex04-fooling-object": {  # an answer object that equals everything
+        "aid": "ex04_evaluation", "attacks": ["test_frechet", "test_pr", "test_memorization"], "tampers": False,
+        "base": "solved",
+        "set": {"answer_frechet": "class Anything(float):\n"
+                                  "    def __sub__(self, other):\n        return Anything(0.0)\n"
+                                  "    def __rsub__(self, other):\n        return Anything(0.0)\n"
+                                  "    def __abs__(self):\n        return 0.0\n"
+                                  "    def __lt__(self, other):\n        return True\n"
+                                  "    def __gt__(self, other):\n        return True\n\n"
+                                  "def frechet_distance(mu1, cov1, mu2, cov2):\n    return Anything(0.0)\n",
+                "answer_pr": "def knn_precision_recall(real, fake, k=3):\n    return Anything(1.0), Anything(0.5)\n",
+                "answer_memorization": "def memorization_ratio(generated, train, heldout):\n    return Anything(1.0)\n"},
+        "says": "not a subclass",
+    },
+}

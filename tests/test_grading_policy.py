@@ -1,0 +1,64 @@
+"""genlearn.grading.policy: what the source of a student cell gives away."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+from genlearn.grading.policy import REVIEW, TAMPER, bound_names, imported_names, scan
+from release_exercises import ASSIGNMENTS, SOURCE
+
+IMPORTS = {"np": "numpy", "torch": "torch", "math": "math", "F": "torch.nn.functional"}
+
+
+@pytest.mark.parametrize("source, severity, words", [
+    ("get_ipython().ast_transformers.append(t)", TAMPER, "IPython"),
+    ("import sys\nsys.settrace(f)", TAMPER, "trace"),
+    ("import os\nos._exit(0)", TAMPER, "ends the kernel"),
+    ("exec('x = 1')", TAMPER, "code built from text"),
+    ("y = eval('1 + 1')", TAMPER, "code built from text"),
+    ("import gc", TAMPER, "imports gc"),
+    ("import ctypes", TAMPER, "imports ctypes"),
+    ("import builtins\nbuiltins.abs = lambda x: 0", TAMPER, "builtins"),
+    ("f.__code__ = g.__code__", TAMPER, "__code__"),
+    ("x = fn.__closure__[0].cell_contents", TAMPER, "interpreter internals"),
+    ("import sys\nsys.excepthook = print", TAMPER, "sys.excepthook"),
+    ("exit()", TAMPER, "exits the kernel"),
+    ("globals()['check'] = None", TAMPER, "namespace"),
+    ("np.allclose = lambda *a: True", REVIEW, "np.allclose"),
+    ("setattr(torch, 'allclose', f)", REVIEW, "torch"),
+    ("import inspect", REVIEW, "inspect"),
+])
+def test_tampering_is_named(source, severity, words):
+    found = scan(source, IMPORTS)
+    assert any(f.severity == severity and words in f.what for f in found), found
+
+
+@pytest.mark.parametrize("source", [
+    "def f(x):\n    return x.sum(1)",
+    "%timeit sum(range(10))\n!echo hi",          # magics run as IPython would run them
+    "class M(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.w = 1",
+    "torch.manual_seed(0)\nnp.random.seed(0)",
+    "x = {'a': 1}\nx['a'] = 2",
+    "def broken(:\n    pass",                    # a syntax error is the student's to fix, not tampering
+])
+def test_ordinary_code_is_not_flagged(source):
+    assert scan(source, IMPORTS) == []
+
+
+@pytest.mark.parametrize("aid", ASSIGNMENTS)
+def test_the_solutions_themselves_are_clean(aid):
+    """Honest answers must never be flagged: the model solutions and every ungraded editable cell."""
+    nb = nbformat.read(SOURCE / aid / f"{aid}.ipynb", 4)
+    imports = imported_names([c.source for c in nb.cells if c.cell_type == "code"])
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and not meta.get("locked"):
+            assert scan(cell.source, imports) == [], (meta.get("grade_id"), scan(cell.source, imports))
+
+
+def test_bound_and_imported_names():
+    src = "import torch.nn.functional as F\nfrom genlearn.data import digits, toy2d\nimport math\nx, (y, z) = 1, (2, 3)\ndef helper():\n    inner = 1"
+    assert bound_names(src) == ["F", "digits", "helper", "math", "toy2d", "x", "y", "z"]
+    assert imported_names([src])["F"] == "torch.nn.functional"
+    assert imported_names([src])["digits"] == "genlearn.data.digits"

@@ -1,0 +1,367 @@
+"""Hostile submissions against the course's real nbgrader configuration (sandbox and guard).
+
+One course holds all assignments. Honest submissions (the solution and the untouched
+release of each) are graded first, and a snapshot is taken of their grades and files, of
+``solutions/`` and of the gradebook. Then the hostile submissions of
+``tests/grading_fixtures/hostile.py`` are graded, one ``nbgrader autograde`` per assignment,
+exactly as an instructor would run it. Each hostile submission must:
+
+* be graded (nothing lost, nothing stalled);
+* score 0 (what the untouched release scores) on the tests it attacks, and the base's
+  score on the others;
+* be reported as tampering when it tampers (report file and command line);
+* leave the gradebook, ``solutions/`` and the honest submissions byte for byte as they were;
+* leave no process running, no file outside its folder, and no connection made.
+
+Also: autograde refuses with one line when no sandbox can be set up, grades when the
+instructor allows it, and feedback never shows hidden tests' source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import grading_tools as gt
+from grading_fixtures.hostile import ALL, HOSTILE
+
+pytestmark = pytest.mark.grading
+
+HONEST = ("solution", "release")
+SLEEPER = "genlearn-hostile-sleeper"
+PLANTED = "genlearn-hostile-planted.txt"
+
+
+def _require_sandbox():
+    from genlearn.grading.sandbox import Sandbox
+
+    reason = Sandbox().unavailable_reason()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"no grading sandbox under CI: {reason}")
+        pytest.skip(f"no grading sandbox here: {reason}")
+
+
+def _tree_digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _gradebook_rows(course: Path, students) -> list:
+    with sqlite3.connect(course / "gradebook.db") as con:
+        rows = con.execute(
+            "SELECT sa.student_id, nb.name, c.name, g.auto_score, g.manual_score, g.extra_credit FROM grade g "
+            "JOIN submitted_notebook sn ON g.notebook_id = sn.id JOIN notebook nb ON sn.notebook_id = nb.id "
+            "JOIN submitted_assignment sa ON sn.assignment_id = sa.id JOIN base_cell c ON g.cell_id = c.id "
+            "ORDER BY 1, 2, 3").fetchall()
+    return [r for r in rows if r[0] in students]
+
+
+class _Listener(threading.Thread):
+    """A server on the grader's loopback that no submission may reach."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.5)
+        self.port = self.sock.getsockname()[1]
+        self.connections, self.stop = [], threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                conn, addr = self.sock.accept()
+                self.connections.append((addr, conn.recv(100)))
+                conn.close()
+            except OSError:
+                continue
+
+
+def _hostile_notebook(name: str, spec: dict, solved, release, port: int):
+    base = solved if spec.get("base", "solved") == "solved" else release
+    edits = {k: v for k, v in spec.items() if k in ("replace", "set", "stub", "delete")}
+    edits["replace"] = [(g, o, n.replace("{PORT}", str(port))) for g, o, n in edits.get("replace", ())]
+    edits["set"] = {g: s.replace("{PORT}", str(port)) for g, s in edits.get("set", {}).items()}
+    return gt.apply_edits(base, edits, release)
+
+
+def _processes() -> list[str]:
+    """Processes left by hostile code: the sleeper marker, or a sandbox uid."""
+    from genlearn.grading.sandbox import Sandbox
+
+    sb, found = Sandbox(), []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            uid = entry.stat().st_uid
+        except OSError:
+            continue
+        if SLEEPER in cmd or sb.uid_base <= uid < sb.uid_base + sb.uid_count:
+            found.append(f"{entry.name} uid={uid} {cmd[:120]}")
+    return found
+
+
+@pytest.fixture(scope="module")
+def battle(tmp_path_factory):
+    _require_sandbox()
+    sandbox_dirs = set(Path("/tmp").glob("glsbx-*"))
+    course = gt.new_course(tmp_path_factory.mktemp("hostile") / "course")
+    listener = _Listener()
+    listener.start()
+    notebooks = {}
+    for aid in gt.ASSIGNMENTS:
+        released = gt.generate(course, aid)
+        source = nbformat.read(course / "solutions" / aid / f"{aid}.ipynb", 4)
+        release = nbformat.read(released, 4)
+        notebooks[aid] = (source, release, gt.student_notebook(source, release))
+        for sid, nb in (("solution", source), ("release", release)):
+            path = course / "submitted" / sid / aid / f"{aid}.ipynb"
+            path.parent.mkdir(parents=True)
+            nbformat.write(nb, str(path))
+    honest_runs = {aid: gt.nbgrader(["autograde", aid, "--force"], course, timeout=900) for aid in gt.ASSIGNMENTS}
+    before = {"rows": _gradebook_rows(course, HONEST), "solutions": _tree_digest(course / "solutions"),
+              "submitted": _tree_digest(course / "submitted"), "autograded": _tree_digest(course / "autograded")}
+
+    for name, spec in HOSTILE.items():
+        aid = spec["aid"]
+        _, release, solved = notebooks[aid]
+        path = course / "submitted" / f"hostile_{name.replace('-', '_')}" / aid / f"{aid}.ipynb"
+        path.parent.mkdir(parents=True)
+        nbformat.write(_hostile_notebook(name, spec, solved, release, listener.port), str(path))
+    runs, seconds = {}, {}
+    for aid in gt.ASSIGNMENTS:
+        start = time.perf_counter()
+        runs[aid] = gt.nbgrader(["autograde", aid, "--student", "hostile_*", "--force"], course, timeout=1800)
+        seconds[aid] = time.perf_counter() - start
+    time.sleep(1)
+    listener.stop.set()
+    after = {"rows": _gradebook_rows(course, HONEST), "solutions": _tree_digest(course / "solutions"),
+             "submitted": {k: v for k, v in _tree_digest(course / "submitted").items()
+                           if k.split("/")[0] in HONEST},
+             "autograded": {k: v for k, v in _tree_digest(course / "autograded").items()
+                            if k.split("/")[0] in HONEST}}
+    with sqlite3.connect(course / "gradebook.db") as con:
+        integrity = con.execute("PRAGMA integrity_check").fetchone()[0]
+    for aid, sec in seconds.items():
+        n = sum(1 for s in HOSTILE.values() if s["aid"] == aid)
+        print(f"hostile {aid}: {n} submissions graded in {sec:.1f} s, exit {runs[aid].returncode}")
+    yield {"course": course, "notebooks": notebooks, "honest_runs": honest_runs, "runs": runs,
+           "before": before, "after": after, "integrity": integrity, "listener": listener,
+           "processes": _processes(), "seconds": seconds,
+           "left_dirs": sorted(set(Path("/tmp").glob("glsbx-*")) - sandbox_dirs)}
+    for line in _processes():  # never leave anything behind, even when a test failed
+        os.kill(int(line.split()[0]), 9)
+
+
+def _sid(name: str) -> str:
+    return f"hostile_{name.replace('-', '_')}"
+
+
+def _graded(battle, name):
+    spec = HOSTILE[name]
+    aid, course = spec["aid"], battle["course"]
+    path = course / "autograded" / _sid(name) / aid / f"{aid}.ipynb"
+    assert path.exists(), f"{name} was not graded:\n{(battle['runs'][aid].stdout + battle['runs'][aid].stderr)[-3000:]}"
+    return nbformat.read(path, 4), gt.scores(course, aid, _sid(name))
+
+
+def _report(battle, name) -> dict:
+    spec = HOSTILE[name]
+    path = battle["course"] / "grading_reports" / spec["aid"] / _sid(name) / f"{spec['aid']}.json"
+    return json.loads(path.read_text())
+
+
+# ----------------------------------------------------------------------------- honest grading
+
+
+def test_honest_submissions_grade_as_before(battle):
+    for aid in gt.ASSIGNMENTS:
+        run = battle["honest_runs"][aid]
+        assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+        source = battle["notebooks"][aid][0]
+        tests = gt.test_cells(source)
+        assert {g: s for g, s in gt.scores(battle["course"], aid, "solution").items() if g in tests} == tests
+        assert {s for g, s in gt.scores(battle["course"], aid, "release").items() if g in tests} == {0}
+        for sid in HONEST:
+            report = json.loads((battle["course"] / "grading_reports" / aid / sid / f"{aid}.json").read_text())
+            assert report["sandboxed"] and not report["tampered"] and not report["static"], report
+
+
+# ----------------------------------------------------------------------------- each hostile submission
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_submission_is_graded_and_gains_nothing(battle, name):
+    spec = HOSTILE[name]
+    aid = spec["aid"]
+    nb, scores = _graded(battle, name)
+    tests = gt.test_cells(battle["notebooks"][aid][0])
+    attacked = set(tests) if spec["attacks"] == ALL else set(spec["attacks"])
+    base = "release" if spec.get("base", "solved") == "release" else "solution"
+    base_scores = gt.scores(battle["course"], aid, base)
+    for gid in tests:
+        expected = 0 if gid in attacked else base_scores[gid]
+        got = scores.get(gid, 0)
+        if spec.get("self_harm") and gid not in attacked:
+            assert got <= expected, f"{name}: {gid} scored {got}, more than its base's {expected}"
+            continue
+        assert got == expected, (
+            f"{name}: {gid} scored {scores.get(gid)}, expected {expected}\n{gt.feedback_text(nb, gid)[-1500:]}"
+            if gid in {c.metadata.get('nbgrader', {}).get('grade_id') for c in nb.cells} else f"{name}: {gid}")
+    text = "\n".join(gt.ANSI.sub("", json.dumps(c.get("outputs", []))) for c in nb.cells)
+    for needle in spec.get("absent", ()):
+        assert needle not in text, f"{name}: its output says {needle!r}: the sandbox let it through"
+    for needle in spec.get("present", ()):
+        assert needle in text, f"{name}: expected {needle!r} in its output"
+    if "says" in spec:
+        said = [gt.feedback_text(nb, g) for g in attacked if g in gt.cells_by_id(nb)]
+        assert any(spec["says"] in s for s in said), f"{name}: feedback should say {spec['says']!r}"
+    if "max_notebook_mb" in spec:
+        size = (battle["course"] / "autograded" / _sid(name) / aid / f"{aid}.ipynb").stat().st_size
+        assert size < spec["max_notebook_mb"] * 2**20, f"{name}: graded notebook is {size / 2**20:.1f} MB"
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_tampering_is_reported(battle, name):
+    spec = HOSTILE[name]
+    report = _report(battle, name)
+    assert report["sandboxed"]
+    assert report["tampered"] == spec["tampers"], json.dumps(report, indent=1)[:3000]
+    if spec.get("kernel_dies"):
+        assert report["kernel_died"], report
+    log = battle["runs"][spec["aid"]].stdout + battle["runs"][spec["aid"]].stderr
+    if spec["tampers"]:
+        assert f"TAMPERING {_sid(name)} / {spec['aid']}" in log, log[-3000:]
+        assert report["zeroed_tests"], report
+
+
+def test_whole_hostile_batch_is_graded_without_stalling(battle):
+    for aid, run in battle["runs"].items():
+        assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+        n = sum(1 for s in HOSTILE.values() if s["aid"] == aid)
+        # a process left sleeping once held nbgrader for five minutes; the sandbox ends them all
+        assert battle["seconds"][aid] < 90 * n, f"{aid}: {n} hostile submissions took {battle['seconds'][aid]:.0f} s"
+    report = _report(battle, "ex02-detached-process")
+    assert report["seconds"] < 60, report["seconds"]
+
+
+# ----------------------------------------------------------------------------- nothing else changed
+
+
+def test_solutions_gradebook_and_other_submissions_are_untouched(battle):
+    before, after = battle["before"], battle["after"]
+    assert after["solutions"] == before["solutions"]
+    assert after["submitted"] == before["submitted"]
+    assert after["autograded"] == before["autograded"]
+    assert after["rows"] == before["rows"], "honest students' grades changed"
+    assert battle["integrity"] == "ok"
+    with sqlite3.connect(battle["course"] / "gradebook.db") as con:
+        assert con.execute("SELECT COUNT(*) FROM grade WHERE manual_score = 100").fetchone()[0] == 0
+
+
+def test_no_process_survives_grading(battle):
+    assert battle["processes"] == [], "\n".join(battle["processes"])
+    assert battle["left_dirs"] == [], "sandbox folders left behind"
+
+
+def test_nothing_is_written_outside_the_submission_folder(battle):
+    course = battle["course"]
+    assert not list(course.rglob(PLANTED)) and not (Path("/tmp") / PLANTED).exists()
+    assert not list(course.rglob("planted-in-own-folder.txt")), "a kernel's scratch folder reached the course"
+
+
+def test_no_connection_reaches_the_grader(battle):
+    assert battle["listener"].connections == []
+
+
+def test_fork_storm_is_bounded(battle):
+    nb, _ = _graded(battle, "ex05-fork-storm")
+    text = gt.feedback_text(nb, "answer_accuracy")
+    forked = int(text.split("FORKED")[1].split()[0])
+    from genlearn.grading.sandbox import Sandbox
+
+    assert forked < Sandbox().max_processes, f"{forked} processes: the process limit did not hold"
+
+
+# ----------------------------------------------------------------------------- feedback
+
+
+def test_feedback_hides_hidden_tests(battle):
+    course = battle["course"]
+    proc = gt.nbgrader(["generate_feedback", "ex04_evaluation", "--student", "release", "--force"], course)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    html = (course / "feedback" / "release" / "ex04_evaluation" / "ex04_evaluation.html").read_text()
+    source = battle["notebooks"]["ex04_evaluation"][0]
+    hidden = [line.strip() for c in source.cells if "BEGIN HIDDEN TESTS" in c.source
+              for line in c.source.split("### BEGIN HIDDEN TESTS")[1].split("### END HIDDEN TESTS")[0].splitlines()
+              if len(line.strip()) > 25]
+    assert hidden
+    import html as html_module
+
+    text = html_module.unescape(html)
+    leaked = [line for line in hidden if line in text]
+    assert not leaked, f"feedback shows hidden test code: {leaked[:3]}"
+    assert "test_frechet" in text and "hidden tests: not shown" in text
+    assert "NotImplementedError" in text  # what went wrong is still said
+
+
+# ----------------------------------------------------------------------------- no sandbox
+
+
+@pytest.fixture(scope="module")
+def plain_course(tmp_path_factory):
+    aid = "ex01_likelihood"
+    course = gt.new_course(tmp_path_factory.mktemp("nosandbox") / "course", [aid])
+    released = gt.generate(course, aid)
+    release = nbformat.read(released, 4)
+    attack = HOSTILE["ex01-input-transformer"]
+    path = course / "submitted" / "cheater" / aid / f"{aid}.ipynb"
+    path.parent.mkdir(parents=True)
+    nbformat.write(gt.apply_edits(release, {"set": attack["set"]}, release), str(path))
+    return course
+
+
+def test_autograde_refuses_without_a_sandbox(plain_course):
+    config = plain_course / "nbgrader_config.py"
+    original = config.read_text()
+    config.write_text(original + '\nc.Sandbox.bwrap = "genlearn-no-such-bwrap"\n')
+    try:
+        proc = gt.nbgrader(["autograde", "ex01_likelihood", "--force"], plain_course)
+    finally:
+        config.write_text(original)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    lines = [line for line in out.splitlines() if "refusing to autograde" in line]
+    assert lines and "c.Sandbox.allow_unsandboxed = True" in lines[0] and "genlearn-no-such-bwrap" in lines[0], out[-2000:]
+    assert not (plain_course / "autograded" / "cheater").exists() or not list(
+        (plain_course / "autograded" / "cheater").rglob("*.ipynb"))
+
+
+def test_allowed_unsandboxed_grading_still_catches_tampering(plain_course):
+    config = plain_course / "nbgrader_config.py"
+    original = config.read_text()
+    config.write_text(original + '\nc.Sandbox.bwrap = "genlearn-no-such-bwrap"\nc.Sandbox.allow_unsandboxed = True\n')
+    try:
+        proc = gt.nbgrader(["autograde", "ex01_likelihood", "--force"], plain_course)
+    finally:
+        config.write_text(original)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert "grading WITHOUT a sandbox" in out
+    scores = gt.scores(plain_course, "ex01_likelihood", "cheater")
+    assert all(v == 0 for k, v in scores.items() if k.startswith("test_")), scores
+    assert "TAMPERING cheater" in out

@@ -1,0 +1,377 @@
+"""The course on a real JupyterHub with real Unix users, and the Kubernetes values file.
+
+``test_a_class_on_the_hub`` installs hub/ with its own install command into a temporary
+prefix, sets the course up with ``genlearn-course``, starts the hub with its start command
+(the real configurable-http-proxy, PAM logins, each user's JupyterLab running as that
+user), and runs ex01 through the users' own servers: the instructor releases it through
+formgrader's API; three students log in, fetch it through the assignment list, one answers
+correctly, one partly wrong, one never submits; the instructor collects, autogrades with
+two workers, generates and releases feedback; the students fetch their feedback; grades go
+out as Canvas and Moodle CSVs. It checks what students cannot do (formgrader, each other's
+files, the course folder), and that the hub, the proxy and every server stop and the users
+are gone at the end. Needs root; skips without it, fails under CI.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+import pwd
+import re
+import time
+from pathlib import Path
+
+import nbformat
+import psutil
+import pytest
+import yaml
+
+import grading_tools as gt
+import hub_support as hs
+
+AID = "ex01_likelihood"
+HUB_ENV_LOG = "hub-install.log"
+
+
+@pytest.fixture(scope="module")
+def hub_prefix(tmp_path_factory):
+    hs.check_can_run()
+    reuse = os.environ.get("GENLEARN_HUB_TEST_PREFIX")
+    prefix = hs.open_dir(Path(reuse)) if reuse else hs.new_workdir("genlearn-hub-prefix-")
+    seconds = hs.install(prefix, tmp_path_factory.mktemp("hub") / HUB_ENV_LOG)
+    print(f"\nhub/install took {seconds:.0f} s")
+    yield prefix
+    if not reuse:
+        import shutil
+
+        shutil.rmtree(prefix, ignore_errors=True)
+
+
+@pytest.fixture
+def site(hub_prefix):
+    site = hs.HubSite(hub_prefix, hs.new_workdir())
+    try:
+        yield site
+    finally:
+        site.close()
+
+
+def _roster(site, path: Path) -> list[str]:
+    names = [("Ada", "Lovelace"), ("Charles", "Babbage"), ("Grace", "Hopper")]
+    ids = [f"{site.tag}s{i}" for i in range(1, 4)]
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "first_name", "last_name", "email"])
+        for sid, (first, last) in zip(ids, names):
+            w.writerow([sid, first, last, f"{sid}@example.org"])
+    return ids
+
+
+def _ok(response, what):
+    assert response.status_code == 200, f"{what}: HTTP {response.status_code}\n{response.text[-3000:]}"
+    body = response.json()
+    if isinstance(body, dict) and "success" in body:
+        assert body["success"], f"{what} failed:\n{json.dumps(body)[-3000:]}"
+    return body
+
+
+def _put_notebook(user, path: str, nb) -> None:
+    r = user.server("PUT", f"api/contents/{path}", json={"type": "notebook", "format": "json",
+                                                          "content": json.loads(nbformat.writes(nb))})
+    assert r.status_code in (200, 201), f"{user.name} could not save {path}: HTTP {r.status_code} {r.text[:500]}"
+
+
+def _get_notebook(user, path: str):
+    r = user.server("GET", f"api/contents/{path}")
+    assert r.status_code == 200, f"{user.name} cannot open {path}: HTTP {r.status_code} {r.text[:300]}"
+    return nbformat.from_dict(r.json()["content"])
+
+
+def _page_config(html: str) -> dict:
+    """JupyterLab's page configuration, as the page gives it to the browser."""
+    m = re.search(r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', html, re.S)
+    assert m, "no jupyter-config-data in the JupyterLab page"
+    return json.loads(m.group(1))
+
+
+def _denied(user: str, command: str, what: str) -> None:
+    proc = hs.as_user(user, command)
+    assert proc.returncode != 0 and "Permission denied" in proc.stderr, \
+        f"{user} should not be able to {what}, but `{command}` gave {proc.returncode}: {proc.stdout[:300]} {proc.stderr[:300]}"
+
+
+@pytest.mark.hub
+def test_a_class_on_the_hub(site, tmp_path):
+    t0 = time.perf_counter()
+    roster = tmp_path / "roster.csv"
+    students = _roster(site, roster)
+    instructor = f"{site.tag}inst"
+    passwords = site.add_users(roster, instructors=[instructor])
+    assert set(passwords) == {instructor, *students}
+    assert hs.group_members(site.instructors) == {instructor}
+    for sid in students:
+        assert os.stat(pwd.getpwnam(sid).pw_dir).st_mode & 0o777 == 0o700, f"{sid}'s home is not private"
+
+    due = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=7)).replace(microsecond=0).isoformat()
+    site.course_cli("setup", str(site.course_dir), "--source", str(gt.ROOT), "--exchange", str(site.exchange),
+                    "--assignment", AID, "--roster", str(roster), "--due", f"{AID}={due}",
+                    "--late-penalty", "10", "--group", site.instructors)
+    assert site.exchange.stat().st_mode & 0o7777 == 0o1777
+    assert site.course_dir.stat().st_mode & 0o7777 == 0o2770
+
+    startup = site.start()
+    users = {name: hs.HubUser(site, name, passwords[name]) for name in [instructor, *students]}
+    timings = {}
+    for name, user in users.items():
+        start = time.perf_counter()
+        user.login()
+        user.spawn()
+        page = user.lab_ready()
+        timings[name] = round(time.perf_counter() - start, 1)
+        assert user.server_pid() is not None, f"no jupyterhub-singleuser process runs as {name}"
+        disabled = "@jupyter/nbgrader:formgrader" in _page_config(page).get("disabledExtensions", [])
+        assert disabled == (name != instructor), \
+            f"formgrader's lab extension should be {'off' if name != instructor else 'on'} for {name}"
+    print(f"\nhub up in {startup:.1f} s; login -> JupyterLab (s): {timings}")
+
+    # Roles: formgrader answers the instructor only.
+    teacher = users[instructor]
+    assert teacher.server("GET", "formgrader/api/status").status_code == 200
+    for sid in students:
+        assert users[sid].server("GET", "formgrader/api/status").status_code == 404, \
+            f"a student ({sid}) reached formgrader"
+
+    # Instructor: generate and release through formgrader.
+    _ok(teacher.server("POST", f"formgrader/api/assignment/{AID}/assign"), "generate_assignment")
+    _ok(teacher.server("POST", f"formgrader/api/assignment/{AID}/release"), "release_assignment")
+    assert (site.exchange / "genlearn" / "outbound" / AID / f"{AID}.ipynb").exists()
+
+    # Students: list, fetch, answer, validate, submit (the third one never submits).
+    source = nbformat.read(site.course_dir / "solutions" / AID / f"{AID}.ipynb", 4)
+    mistake = gt.load_fixtures(AID).SUBMISSIONS["unbiased-variance"]
+    path = f"{AID}/{AID}.ipynb"
+    for i, sid in enumerate(students):
+        user = users[sid]
+        listing = _ok(user.server("GET", "assignments", params={"course_id": "genlearn"}), "list")
+        assert any(a["assignment_id"] == AID and a["status"] == "released" for a in listing["value"]), listing
+        user.server("POST", "assignments/fetch", data={"course_id": "genlearn", "assignment_id": AID})
+        release = _get_notebook(user, path)
+        if i == 2:
+            continue
+        answer = gt.student_notebook(source, release)
+        if i == 1:
+            answer = gt.apply_edits(answer, mistake)
+        _put_notebook(user, path, answer)
+        result = _ok(user.server("POST", "assignments/validate", data={"path": path}), f"validate ({sid})")
+        assert ("failed" in json.dumps(result)) == (i == 1), f"Validate for {sid}: {json.dumps(result)[:1500]}"
+        _ok(user.server("POST", "assignments/submit", data={"course_id": "genlearn", "assignment_id": AID}),
+            f"submit ({sid})")
+
+    # Instructor: collect; autograde as the instructor with two workers; feedback out.
+    _ok(teacher.server("POST", f"formgrader/api/assignment/{AID}/collect"), "collect")
+    graded = hs.as_user(instructor, f"cd {site.course_dir} && {site.prefix}/venv/bin/genlearn-course "
+                                    f"autograde {AID} --workers 2")
+    assert graded.returncode == 0, f"autograde as {instructor} failed:\n{graded.stdout[-3000:]}\n{graded.stderr[-3000:]}"
+    summary = json.loads(graded.stdout)
+    assert summary["submissions"] == 2 and summary["rows"] == 2 and not summary["lost"], summary
+    _ok(teacher.server("POST", f"formgrader/api/assignment/{AID}/generate_feedback"), "generate_feedback")
+    _ok(teacher.server("POST", f"formgrader/api/assignment/{AID}/release_feedback"), "release_feedback")
+
+    # Students fetch feedback: it lands in their own folder, through their own server.
+    for sid in students[:2]:
+        users[sid].server("POST", "assignments/fetch_feedback", data={"course_id": "genlearn", "assignment_id": AID})
+        folders = users[sid].server("GET", f"api/contents/{AID}/feedback").json()["content"]
+        html = [f for d in folders for f in users[sid].server("GET", f"api/contents/{d['path']}").json()["content"]
+                if f["name"] == f"{AID}.html"]
+        assert html, f"{sid} got no feedback: {folders}"
+    feedback = users[students[1]].server("GET", f"api/contents/{html[0]['path']}").json()["content"]
+    assert "maximum likelihood divides by n" in feedback, "the partly wrong student's feedback lacks the failing test's message"
+
+    # Grades out: Canvas and Moodle CSVs, made by the instructor.
+    out = hs.as_user(instructor, f"cd {site.course_dir} && {site.prefix}/venv/bin/genlearn-course export "
+                                 f"--canvas canvas.csv --moodle moodle.csv")
+    assert out.returncode == 0, out.stderr[-3000:]
+    points = gt.test_cells(source)
+    expected = {students[0]: 16.0, students[1]: 16.0 - points["test_fit_gaussian"], students[2]: 0.0}
+    canvas = list(csv.DictReader((site.course_dir / "canvas.csv").open()))
+    assert canvas[0]["Student"].strip() == "Points Possible" and float(canvas[0][AID]) == 20
+    assert {r["SIS Login ID"]: float(r[AID]) for r in canvas[1:]} == expected
+    moodle = list(csv.DictReader((site.course_dir / "moodle.csv").open()))
+    assert {r["ID number"]: float(r[f"Assignment: {AID} (Real)"]) for r in moodle} == expected
+
+    # What students cannot do.
+    s1, s2 = students[0], students[1]
+    _denied(s1, f"cat {pwd.getpwnam(s2).pw_dir}/{path}", "read another student's notebook")
+    _denied(s1, f"ls {site.course_dir}", "list the course folder")
+    _denied(s1, f"cat {site.course_dir}/gradebook.db", "read the gradebook")
+    _denied(s1, f"ls {site.exchange}/genlearn/inbound", "list the submissions in the exchange")
+    _denied(s1, f"touch {site.course_dir}/solutions/x", "write into the course folder")
+
+    # Stop: the hub takes the proxy and every server with it.
+    proxy = site.proxy_pid()
+    servers = [u.server_pid() for u in users.values()]
+    assert proxy and all(servers), (proxy, servers)
+    site.stop()
+    assert site.proc.returncode is not None
+    time.sleep(1)
+    alive = [p for p in [proxy, *servers] if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    assert not alive, f"still running after the hub stopped: {alive}"
+    assert not site.user_processes(), f"test users still own processes: {site.user_processes()}"
+    site.close()
+    for name in users:
+        with pytest.raises(KeyError):
+            pwd.getpwnam(name)
+    print(f"whole class test: {time.perf_counter() - t0:.0f} s")
+
+
+# ----------------------------------------------------------------------------- Kubernetes
+
+VALUES = gt.ROOT / "hub" / "z2jh" / "values.yaml"
+
+# What the jupyterhub chart (4.x) accepts at the paths this course's values.yaml uses, by
+# type: every mapping below is closed (the chart rejects unknown keys there), except where
+# a path is marked OPEN (free-form: traitlets config, environment variables, services).
+OPEN = "open"
+NUM = (int, float)
+CHART = {
+    "hub": {
+        "config": OPEN, "services": OPEN, "loadRoles": OPEN, "extraConfig": OPEN, "extraEnv": OPEN,
+        "baseUrl": str, "cookieSecret": str, "concurrentSpawnLimit": int, "activeServerLimit": int,
+        "image": {"name": str, "tag": str, "pullPolicy": str},
+        "resources": OPEN, "db": {"type": str, "pvc": OPEN, "url": str, "password": str, "upgrade": bool},
+    },
+    "singleuser": {
+        "image": {"name": str, "tag": str, "pullPolicy": str, "pullSecrets": list},
+        "defaultUrl": str, "cmd": (list, str), "startTimeout": int, "extraEnv": OPEN, "uid": int, "fsGid": int,
+        "cpu": {"limit": NUM, "guarantee": NUM},
+        "memory": {"limit": (str, *NUM), "guarantee": (str, *NUM)},
+        "storage": {"type": str, "capacity": str, "homeMountPath": str, "dynamic": OPEN, "static": OPEN,
+                    "extraVolumes": (list, dict), "extraVolumeMounts": (list, dict)},
+        "profileList": list, "networkPolicy": OPEN, "lifecycleHooks": OPEN,
+    },
+    "proxy": {
+        "secretToken": str,
+        "https": {"enabled": bool, "type": str, "hosts": list, "letsencrypt": {"contactEmail": str, "acmeServer": str},
+                  "manual": OPEN, "secret": OPEN},
+        "service": OPEN, "chp": OPEN, "traefik": OPEN,
+    },
+    "cull": {"enabled": bool, "users": bool, "adminUsers": bool, "removeNamedServers": bool,
+             "timeout": int, "every": int, "concurrency": int, "maxAge": int},
+    "scheduling": {
+        "userScheduler": {"enabled": bool, "replicas": int, "logLevel": int, "pluginConfig": list,
+                          "plugins": OPEN, "resources": OPEN},
+        "podPriority": {"enabled": bool, "globalDefault": bool, "defaultPriority": int,
+                        "imagePullerPriority": int, "userPlaceholderPriority": int},
+        "userPlaceholder": {"enabled": bool, "replicas": int, "resources": OPEN},
+        "corePods": OPEN, "userPods": OPEN,
+    },
+    "prePuller": {"hook": {"enabled": bool, "pullOnlyOnChanges": bool}, "continuous": {"enabled": bool},
+                  "pullProfileListImages": bool, "extraImages": OPEN},
+    "ingress": {"enabled": bool, "hosts": list, "tls": list, "annotations": OPEN, "ingressClassName": str},
+    "debug": {"enabled": bool},
+}
+UNITS = re.compile(r"\d+(\.\d+)?([KMGT]i?)?")  # the chart's byte sizes (2G, 512M, 2Gi)
+
+
+def _check(values, spec, path, problems):
+    for key, value in values.items():
+        where = f"{path}.{key}" if path else key
+        if key not in spec:
+            problems.append(f"{where}: the chart has no such key (known here: {', '.join(sorted(spec))})")
+            continue
+        want = spec[key]
+        if want is OPEN:
+            continue
+        if isinstance(want, dict):
+            if not isinstance(value, dict):
+                problems.append(f"{where}: expected a mapping, got {type(value).__name__}")
+            else:
+                _check(value, want, where, problems)
+        elif value is not None:
+            types = want if isinstance(want, tuple) else (want,)
+            if not isinstance(value, types) or isinstance(value, bool) and bool not in types:
+                problems.append(f"{where}: expected {' or '.join(t.__name__ for t in types)}, "
+                                f"got {type(value).__name__} ({value!r})")
+
+
+def test_kubernetes_values_match_the_chart():
+    values = yaml.safe_load(VALUES.read_text())
+    problems = []
+    _check(values, CHART, "", problems)
+    assert not problems, "hub/z2jh/values.yaml:\n" + "\n".join(problems)
+
+    # What the course needs from it, beyond well-formed:
+    user = values["singleuser"]
+    assert user["image"]["tag"] not in ("latest", ""), "pin the single-user image's tag"
+    for key in ("limit", "guarantee"):
+        assert UNITS.fullmatch(str(user["memory"][key])), f"singleuser.memory.{key}: {user['memory'][key]!r} is not a size"
+    assert user["cpu"]["guarantee"] <= user["cpu"]["limit"]
+    assert user["storage"]["homeMountPath"] == "/home/jovyan"
+    assert values["cull"]["enabled"] and values["cull"]["timeout"] >= 600
+    assert "ngshare" in values["hub"]["services"], "the exchange on Kubernetes is ngshare"
+    # Secrets live outside the file (docs/hub.md): no token, secret or password in it.
+    text = VALUES.read_text()
+    assert not re.search(r"(api_token|client_secret|secretToken|password)\s*:", text), \
+        "a secret in values.yaml: keep them in a separate values file"
+    # The hub's pre-spawn hook is Python that the chart pastes into its config: it must compile.
+    for name, code in values["hub"]["extraConfig"].items():
+        compile(code, f"hub.extraConfig.{name}", "exec")
+
+
+def test_values_checker_catches_mistakes():
+    """The structural check fails on the mistakes it is there for (it is not a pass-through)."""
+    bad = {"singleuser": {"memory": {"limit": "2G", "gurantee": "1G"}, "cpu": {"limit": "one"}},
+           "cull": {"enabled": "yes"}, "hubb": {}}
+    problems = []
+    _check(bad, CHART, "", problems)
+    joined = "\n".join(problems)
+    for fragment in ("singleuser.memory.gurantee", "singleuser.cpu.limit", "cull.enabled", "hubb"):
+        assert fragment in joined, f"{fragment} not reported:\n{joined}"
+
+
+# ----------------------------------------------------------------------------- the spawner, without a hub
+
+
+def _spawner(**kw):
+    pytest.importorskip("jupyterhub")
+    import sys
+
+    sys.path.insert(0, str(gt.ROOT / "hub"))
+    from genlearn_hub import CourseSpawner
+
+    return CourseSpawner(**kw)
+
+
+def test_spawner_gives_each_role_its_configuration(monkeypatch):
+    from types import SimpleNamespace
+
+    from jupyterhub.spawner import LocalProcessSpawner
+
+    monkeypatch.setattr(LocalProcessSpawner, "get_env", lambda self: {"PATH": "/usr/bin"})
+    me = pwd.getpwuid(os.getuid()).pw_name
+    own_group = __import__("grp").getgrgid(os.getgid()).gr_name
+    for group, role in ((own_group, "instructor"), ("no-such-group-genlearn", "student")):
+        spawner = _spawner(instructors_group=group, config_root="/opt/h/etc/jupyter", cpu_limit=2.0,
+                           course_id="genlearn", exchange_root="/srv/x")
+        spawner.user = SimpleNamespace(name=me)
+        env = spawner.get_env()
+        assert env["GENLEARN_ROLE"] == role
+        assert env["JUPYTER_CONFIG_PATH"] == f"/opt/h/etc/jupyter/{role}:/opt/h/etc/jupyter/common"
+        assert env["GENLEARN_EXCHANGE"] == "/srv/x" and env["GENLEARN_NUM_THREADS"] == env["OMP_NUM_THREADS"] == "2"
+        assert ("GENLEARN_COURSE_DIR" in env) == (role == "instructor")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the spawner's preexec function changes user: needs root")
+def test_spawner_limits_memory_and_processes():
+    import subprocess
+    import sys
+
+    spawner = _spawner(mem_limit="1G", max_processes=300, instructors_group="no-such-group-genlearn")
+    probe = ("import os, resource\n"
+             "print(resource.getrlimit(resource.RLIMIT_AS)[0], resource.getrlimit(resource.RLIMIT_NPROC)[0], oct(os.umask(0)))\n"
+             "try:\n    bytearray(2 * 1024**3)\nexcept MemoryError:\n    print('MemoryError')\n")
+    out = subprocess.run([sys.executable, "-c", probe], preexec_fn=spawner.make_preexec_fn("root"),
+                         capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == [str(2**30), "300", "0o77", "MemoryError"], out.stdout + out.stderr
