@@ -9,9 +9,10 @@ Order of precedence:
 Asking for a device that is not there (``GENLEARN_DEVICE=cuda`` on a laptop) warns once,
 says why, and falls back to the CPU; it never crashes a lesson.
 
-On the CPU we also set PyTorch's thread count from the *real* CPU quota. Containers such
-as Binder or a JupyterHub pod report the host's cores through ``os.cpu_count()``; with
-more threads than the quota allows, small models ran 3-4x slower on a busy machine.
+On the CPU we also choose PyTorch's thread count, at the start of every training run, from
+the *real* CPU quota and the load measured then (see "threads" below). Containers such as
+Binder or a JupyterHub pod report the host's cores through ``os.cpu_count()``, and a thread
+that shares its core with another busy process slows all of torch's threads down.
 ``GENLEARN_NUM_THREADS`` overrides the choice.
 
 No other module in genlearn names a device type: they call :func:`get_device` or ask a
@@ -168,9 +169,10 @@ def synchronize(device: torch.device) -> None:
 LOAD_SAMPLE_S = 0.05
 """How long to watch the CPUs before deciding (a blocking sample of ``/proc/stat``)."""
 BUSY_MARGIN = 0.5
-"""CPUs of other work tolerated before a thread is given up. Over 0.05 s samples on the
-2-core machine an idle machine read 0.0-0.33 CPUs (median 0.0), one busy process 0.88-1.19,
-two 1.99 (``benchmarks/threads.py --calibrate``)."""
+"""CPUs of other work tolerated before a thread is given up. Over 60 samples of 0.05 s on
+the 2-core machine an idle machine read 0.0-0.54 CPUs (median 0.0; 1 sample above 0.5), one
+busy process 0.88-1.27 (median 0.99), two 1.99 (``benchmarks/threads.py --calibrate``,
+``benchmarks/results/threads_load_sample.json``)."""
 DECISION_TTL_S = 1.0
 """A decision is reused for this long, so get_device in a loop does not sample each time."""
 

@@ -7,16 +7,8 @@ from genlearn import device as dev
 
 
 @pytest.fixture(autouse=True)
-def _fresh(monkeypatch):
-    monkeypatch.delenv(dev.ENV_DEVICE, raising=False)
-    monkeypatch.delenv(dev.ENV_THREADS, raising=False)
-    monkeypatch.setattr(dev, "_warned", set())
-    monkeypatch.setattr(dev, "_choice", None)
-    monkeypatch.setattr(dev, "_choice_time", float("-inf"))
-    monkeypatch.setattr(dev, "_pinned", False)
-    threads = torch.get_num_threads()
+def _fresh(fresh_threads):
     yield
-    torch.set_num_threads(threads)
 
 
 def fake(monkeypatch, cuda=False, mps=False, count=1):
