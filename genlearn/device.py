@@ -161,8 +161,8 @@ def synchronize(device: torch.device) -> None:
 # How many threads PyTorch uses on the CPU, decided again at the start of every training run
 # (the loops call get_device, which calls configure_threads). Measured on 2 cores with the
 # course's four models (benchmarks/threads.py; table in benchmarks/README.md): on an idle
-# machine 2 threads were up to 1.4x faster than 1, but beside one busy process 2 threads were
-# 2-6x slower than 1. PyTorch's OpenMP threads wait for each other at the end of every
+# machine 2 threads were 1.2-1.7x faster than 1, but beside one busy process 2 threads were
+# 1.9-5.2x slower than 1. PyTorch's OpenMP threads wait for each other at the end of every
 # operation, and a thread that shares its core with another process loses whole time slices
 # while its partner waits. So: one thread per CPU that no one else is using.
 
