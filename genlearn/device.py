@@ -9,9 +9,10 @@ Order of precedence:
 Asking for a device that is not there (``GENLEARN_DEVICE=cuda`` on a laptop) warns once,
 says why, and falls back to the CPU; it never crashes a lesson.
 
-On the CPU we also set PyTorch's thread count from the *real* CPU quota. Containers such
-as Binder or a JupyterHub pod report the host's cores through ``os.cpu_count()``; with
-more threads than the quota allows, small models ran 3-4x slower on a busy machine.
+On the CPU we also choose PyTorch's thread count, at the start of every training run, from
+the *real* CPU quota and the load measured then (see "threads" below). Containers such as
+Binder or a JupyterHub pod report the host's cores through ``os.cpu_count()``, and a thread
+that shares its core with another busy process slows all of torch's threads down.
 ``GENLEARN_NUM_THREADS`` overrides the choice.
 
 No other module in genlearn names a device type: they call :func:`get_device` or ask a
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +38,6 @@ CPU = torch.device("cpu")
 
 _KNOWN_TYPES = ("cpu", "cuda", "mps")
 _warned: set[str] = set()
-_threads_configured = False
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,40 @@ def synchronize(device: torch.device) -> None:
 
 
 # ----------------------------------------------------------------------------- threads
+#
+# How many threads PyTorch uses on the CPU, decided again at the start of every training run
+# (the loops call get_device, which calls configure_threads). Measured on 2 cores with the
+# course's four models (benchmarks/threads.py; table in benchmarks/README.md): on an idle
+# machine 2 threads were 1.2-1.7x faster than 1, but beside one busy process 2 threads were
+# 1.9-5.2x slower than 1. PyTorch's OpenMP threads wait for each other at the end of every
+# operation, and a thread that shares its core with another process loses whole time slices
+# while its partner waits. So: one thread per CPU that no one else is using.
+
+LOAD_SAMPLE_S = 0.05
+"""How long to watch the CPUs before deciding (a blocking sample of ``/proc/stat``)."""
+BUSY_MARGIN = 0.5
+"""CPUs of other work tolerated before a thread is given up. Over 60 samples of 0.05 s on
+the 2-core machine an idle machine read 0.0-0.54 CPUs (median 0.0; 1 sample above 0.5), one
+busy process 0.88-1.27 (median 0.99), two 1.99 (``benchmarks/threads.py --calibrate``,
+``benchmarks/results/threads_load_sample.json``)."""
+DECISION_TTL_S = 1.0
+"""A decision is reused for this long, so get_device in a loop does not sample each time."""
+
+
+@dataclass(frozen=True)
+class ThreadChoice:
+    """How many intra-op threads torch uses on the CPU, and a sentence saying why."""
+
+    threads: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.threads} thread{'s' if self.threads != 1 else ''} ({self.reason})"
+
+
+_choice: ThreadChoice | None = None   # the last decision, for describe()
+_choice_time = -math.inf              # time.monotonic() of that decision
+_pinned = False                       # configure_threads(n) fixed the count for good
 
 
 def _cgroup_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
@@ -177,48 +212,175 @@ def _cgroup_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
     return None
 
 
+def _allowed_cpus() -> set[int] | None:
+    try:
+        return set(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return None
+
+
 def cpu_quota(cgroup_root: Path | str = "/sys/fs/cgroup") -> int:
     """The number of CPUs this process may really use (at least 1).
 
     The smallest of the CPU affinity mask and the cgroup quota (rounded up), because
     ``os.cpu_count()`` reports the host's cores inside containers.
     """
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
+    allowed = _allowed_cpus()
+    cpus = len(allowed) if allowed else (os.cpu_count() or 1)
     quota = _cgroup_quota(Path(cgroup_root))
     if quota is not None:
         cpus = min(cpus, max(1, math.ceil(quota)))
     return max(1, cpus)
 
 
-def configure_threads(n: int | None = None) -> int:
-    """Set torch's intra-op threads to ``n``, ``$GENLEARN_NUM_THREADS``, or the CPU quota.
+def _busy_jiffies(proc_stat: Path, cpus: set[int] | None) -> tuple[int, int]:
+    """(busy, total) clock ticks summed over ``cpus`` (all CPUs if None) from ``/proc/stat``."""
+    busy = total = 0
+    for line in proc_stat.read_text().splitlines():
+        name, *fields = line.split()
+        if not name.startswith("cpu") or name == "cpu":
+            continue
+        if cpus is not None and int(name[3:]) not in cpus:
+            continue
+        # user nice system idle iowait irq softirq steal (guest time is already in user)
+        ticks = [int(f) for f in fields[:8]]
+        total += sum(ticks)
+        busy += sum(ticks) - ticks[3] - ticks[4]
+    return busy, total
 
-    Without an explicit ``n`` this runs once per process, so a user's own
-    ``torch.set_num_threads`` later on is not undone.
+
+def _cgroup_usage_s(root: Path) -> float | None:
+    """CPU seconds used so far by everything in this cgroup (v2 ``cpu.stat``, v1 ``cpuacct``)."""
+    try:
+        for line in (root / "cpu.stat").read_text().splitlines():
+            key, value = line.split()
+            if key == "usage_usec":
+                return int(value) / 1e6
+    except (OSError, ValueError):
+        pass
+    for folder in ("cpuacct", "cpu,cpuacct"):
+        try:
+            return int((root / folder / "cpuacct.usage").read_text()) / 1e9
+        except (OSError, ValueError):
+            pass
+    return None
+
+
+def busy_cpus(seconds: float = LOAD_SAMPLE_S, *, proc_stat: Path | str = "/proc/stat",
+              cgroup_root: Path | str = "/sys/fs/cgroup", cpus: set[int] | None = None,
+              sleep=time.sleep) -> float | None:
+    """CPUs of this process's quota that *other* work keeps busy, over a ``seconds`` sample.
+
+    Two readings of ``/proc/stat`` ``seconds`` apart: busy ticks / all ticks on the CPUs we
+    may run on, times their number, less this process's own CPU time meanwhile. Under a
+    cgroup quota (a container: Binder, a JupyterHub pod) what counts is the cgroup's other
+    usage (the container's other processes share its quota), or the host's, if the host has
+    fewer CPUs free than the quota; other tenants of a large host are not our load. ``None``
+    where ``/proc/stat`` does not exist (macOS, Windows).
     """
-    global _threads_configured
-    if n is None:
-        if _threads_configured:
-            return torch.get_num_threads()
-        env = os.environ.get(ENV_THREADS, "").strip()
-        if env:
-            try:
-                n = int(env)
-            except ValueError:
-                n = 0
-            if n < 1:
-                _warn_once(f"genlearn: ignoring {ENV_THREADS}={env!r}: expected a positive integer.")
-                n = cpu_quota()
+    proc_stat, cgroup_root = Path(proc_stat), Path(cgroup_root)
+    cpus = _allowed_cpus() if cpus is None else cpus
+    n = len(cpus) if cpus else (os.cpu_count() or 1)
+    quota = _cgroup_quota(cgroup_root)
+    quota = quota if quota is not None and quota < n else None
+    try:
+        busy0, total0 = _busy_jiffies(proc_stat, cpus)
+        group0 = _cgroup_usage_s(cgroup_root) if quota else None
+        own0, wall0 = time.process_time(), time.monotonic()
+        sleep(seconds)
+        busy1, total1 = _busy_jiffies(proc_stat, cpus)
+        group1 = _cgroup_usage_s(cgroup_root) if quota else None
+        own1, wall1 = time.process_time(), time.monotonic()
+    except (OSError, ValueError, IndexError):
+        return None
+    if total1 <= total0:
+        return None
+    wall = max(wall1 - wall0, 1e-9)
+    own = (own1 - own0) / wall
+    free = n - max(0.0, n * (busy1 - busy0) / (total1 - total0) - own)  # free CPUs on the host
+    if quota is None:
+        return n - free
+    if group0 is not None and group1 is not None:
+        free = min(free, quota - max(0.0, (group1 - group0) / wall - own))
+    return max(0.0, min(n, math.ceil(quota)) - free)
+
+
+def choose_threads(quota: int, busy: float | None) -> ThreadChoice:
+    """The policy: one thread per CPU of the quota that other work leaves free.
+
+    ``busy`` CPUs of other work (see :func:`busy_cpus`; ``None`` if unknown) each take a
+    thread away once they pass :data:`BUSY_MARGIN`; with a quota of 3 or more, one CPU
+    is also left for JupyterLab, the browser and the system. Never fewer than 1 thread.
+    """
+    if quota < 1:
+        raise ValueError(f"quota must be >= 1 CPU, got {quota}")
+    spare = 1 if quota >= 3 else 0
+    taken = 0 if busy is None or busy <= BUSY_MARGIN else math.ceil(busy - BUSY_MARGIN)
+    threads = max(1, quota - spare - taken)
+    parts = [f"CPU quota {quota}"]
+    if busy is None:
+        parts.append("load unknown (no /proc/stat)")
+    elif taken:
+        parts.append(f"{busy:.1f} CPUs busy with other work: one thread fewer per busy CPU, as a "
+                     f"thread that shares a core stalls the others")
+    else:
+        parts.append(f"other work {busy:.2f} CPUs (under {BUSY_MARGIN}): all of it")
+    if spare:
+        parts.append("one CPU left for JupyterLab, the browser and the system")
+    return ThreadChoice(threads, "; ".join(parts))
+
+
+def _thread_override() -> int | None:
+    """``$GENLEARN_NUM_THREADS`` as a thread count, or None (unset, or rejected with a warning)."""
+    env = os.environ.get(ENV_THREADS, "").strip()
+    if not env:
+        return None
+    most = max(os.cpu_count() or 1, cpu_quota())
+    try:
+        n = int(env)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= most:
+        _warn_once(f"genlearn: ignoring {ENV_THREADS}={env!r}: expected an integer from 1 to "
+                   f"{most} (this machine's CPUs); choosing automatically.")
+        return None
+    return n
+
+
+def configure_threads(n: int | None = None) -> int:
+    """Set torch's intra-op threads and return how many; :func:`thread_choice` says why.
+
+    ``n`` fixes the count for the rest of the process. Without it: ``$GENLEARN_NUM_THREADS``
+    if set, else :func:`choose_threads` from the CPU quota and the load measured now (the
+    decision is reused for :data:`DECISION_TTL_S`). A ``torch.set_num_threads`` made
+    outside genlearn is left alone.
+    """
+    global _choice, _choice_time, _pinned
+    if n is not None:
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"thread count must be an integer >= 1, got {n!r}")
+        _choice, _pinned = ThreadChoice(n, "set by configure_threads"), True
+    elif _pinned:
+        return _choice.threads
+    elif _choice is not None and torch.get_num_threads() != _choice.threads:
+        _choice, _pinned = ThreadChoice(torch.get_num_threads(), "set with torch.set_num_threads "
+                                        "outside genlearn; left as it is"), True
+        return _choice.threads
+    elif _choice is None or time.monotonic() - _choice_time >= DECISION_TTL_S:
+        override = _thread_override()
+        if override is not None:
+            _choice = ThreadChoice(override, f"{ENV_THREADS}={override}")
         else:
-            n = cpu_quota()
-    elif n < 1:
-        raise ValueError(f"thread count must be >= 1, got {n}")
-    torch.set_num_threads(int(n))
-    _threads_configured = True
-    return int(n)
+            _choice = choose_threads(cpu_quota(), busy_cpus())
+        _choice_time = time.monotonic()
+    if torch.get_num_threads() != _choice.threads:
+        torch.set_num_threads(_choice.threads)
+    return _choice.threads
+
+
+def thread_choice() -> ThreadChoice | None:
+    """The last decision of :func:`configure_threads` (None before the first)."""
+    return _choice
 
 
 def describe(device: str | torch.device | None = None) -> str:
@@ -232,9 +394,8 @@ def describe(device: str | torch.device | None = None) -> str:
     if choice.device.type == "cuda":
         lines.append(f"GPU: {torch.cuda.get_device_name(choice.device)}")
     else:
-        lines.append(
-            f"CPU threads: {torch.get_num_threads()} (quota {cpu_quota()}, "
-            f"os.cpu_count() {os.cpu_count()}; set {ENV_THREADS} to override)"
-        )
+        lines.append(f"CPU threads: {thread_choice()}")
+        lines.append(f"  (decided at the start of each training run; os.cpu_count() "
+                     f"{os.cpu_count()}; set {ENV_THREADS} to override)")
     lines.append(f"override with {ENV_DEVICE}=cpu|cuda|mps or --device")
     return "\n".join(lines)

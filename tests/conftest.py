@@ -26,6 +26,25 @@ def root() -> Path:
     return ROOT
 
 
+@pytest.fixture
+def fresh_threads(monkeypatch):
+    """genlearn.device with no thread decision made yet and no thread or device override;
+    torch's thread count is restored afterwards."""
+    import torch
+
+    from genlearn import device as dev
+
+    monkeypatch.delenv(dev.ENV_DEVICE, raising=False)
+    monkeypatch.delenv(dev.ENV_THREADS, raising=False)
+    monkeypatch.setattr(dev, "_warned", set())
+    monkeypatch.setattr(dev, "_choice", None)
+    monkeypatch.setattr(dev, "_choice_time", float("-inf"))
+    monkeypatch.setattr(dev, "_pinned", False)
+    threads = torch.get_num_threads()
+    yield dev
+    torch.set_num_threads(threads)
+
+
 def pytest_addoption(parser):
     parser.addoption("--fast", action="store_true",
                      help="the fast tier for the edit-test loop: deselect tests marked "

@@ -20,6 +20,22 @@ def test_info_names_version_device_and_reason(capsys):
     assert "torch " in out and "device: " in out and "automatic choice" in out
 
 
+def test_info_says_which_threads_and_why(fresh_threads, monkeypatch, capsys):
+    """A 4-CPU quota with one busy process: 2 threads, and the sentence says both reasons."""
+    dev = fresh_threads
+    monkeypatch.setenv(dev.ENV_DEVICE, "cpu")
+    monkeypatch.setattr(dev, "cpu_quota", lambda *a, **k: 4)
+    monkeypatch.setattr(dev, "busy_cpus", lambda *a, **k: 1.0)
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "CPU threads: 2 threads (CPU quota 4; 1.0 CPUs busy with other work" in out
+    assert "one CPU left for JupyterLab" in out
+    monkeypatch.setenv(dev.ENV_THREADS, "3")
+    monkeypatch.setattr(dev, "_choice_time", float("-inf"))
+    assert main(["info"]) == 0
+    assert f"CPU threads: 3 threads ({dev.ENV_THREADS}=3)" in capsys.readouterr().out
+
+
 def test_train_gan_writes_all_outputs(tmp_path, capsys):
     out = tmp_path / "ring"
     assert main(["train", "gan", "--data", "ring", "--steps", "60", "--seed", "1", "--quiet", "--out", str(out)]) == 0
