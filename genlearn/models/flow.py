@@ -35,7 +35,7 @@ import torch
 import torch.nn as nn
 
 from .._checks import check_batch, check_positive_int, resolve_config
-from .blocks import mlp
+from .blocks import mean_nll, mlp
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -126,8 +126,7 @@ class Flow(nn.Module):
 
     def loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
         """The mean negative log-likelihood -1/B sum_b log p(x_b) (nats per example), and its parts."""
-        nll = -self.log_prob(x).mean()
-        return nll, {"nll": nll.detach()}
+        return mean_nll(self.log_prob(x))
 
     @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -33,6 +33,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .._checks import check_batch, check_positive_int, resolve_config
+from .blocks import mean_nll
 
 
 @dataclass
@@ -99,8 +100,7 @@ class MADE(nn.Module):
 
     def loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
         """The mean negative log-likelihood -1/B sum_b log p(x_b) (nats per image), and its parts."""
-        nll = -self.log_prob(x).mean()
-        return nll, {"nll": nll.detach()}
+        return mean_nll(self.log_prob(x))
 
     @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
