@@ -89,6 +89,10 @@ def check_12_beyond_vaes_and_gans(text: str) -> None:
     assert base[0] < 0.3 and tuned[0] >= 0.9, f"share labelled 7: {base[0]} before, {tuned[0]} after"
     assert tuned[2] < real_apart < base[2] and tuned[3] < base[3], f"no collapse: {base} -> {tuned}, real {real_apart}"
     assert anchored[2] > tuned[2], f"the KL anchor should keep samples more varied: {anchored} vs {tuned}"
+    probe = {(name, int(k)): float(acc) for name, k, acc in re.findall(
+        r"^(pixels|VAE mu)\s+(\d+) labels per class: test accuracy ([\d.]+)%", text, re.M)}
+    for k in (10, 50):
+        assert probe["VAE mu", k] < probe["pixels", k], f"the prose says pixels beat VAE latents at {k} per class: {probe}"
 
 
 LESSON_CLAIMS = {"12_beyond_vaes_and_gans": check_12_beyond_vaes_and_gans}

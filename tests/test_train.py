@@ -199,7 +199,7 @@ def test_reward_finetuning_raises_the_reward_and_the_kl_anchor_holds_it_back():
         gains[kl_weight] = hist.series("reward")[-1] - hist.series("reward")[0]
         kls[kl_weight] = hist.series("kl")[-1]
         assert hist.steps == 60 and not made.training
-    assert gains[0.0] > 0.3, f"the mean reward should rise by > 0.3, rose {gains[0.0]:.2f}"
+    assert gains[0.0] > 0.2, f"the mean reward should rise by > 0.2, rose {gains[0.0]:.2f}"
     assert kls[1.0] < kls[0.0], "the KL anchor should keep the policy nearer the start"
     with pytest.raises(ValueError, match="kl_weight"):
         finetune_with_reward(MADE(x_shape=(4,)), reward, kl_weight=-1, progress=False)
