@@ -236,3 +236,58 @@ def nearest_neighbour_distances(queries, reference, *, exclude_self: bool = Fals
     if exclude_self:
         d = d.masked_fill(d == 0, math.inf)
     return d.min(dim=1).values
+
+
+# ============================================================================ representations
+
+
+def linear_probe(train_feats, train_labels, test_feats, test_labels, *, per_class: int = 10,
+                 repeats: int = 5, seed: int = 0) -> dict:
+    """How much a representation helps with few labels: logistic regression trained on
+    ``per_class`` labelled examples of each class (drawn from the training features), scored
+    on all test features; ``repeats`` draws of the labelled set, seeded.
+
+    Returns ``accuracy`` (mean over draws), ``std`` and ``n_labels`` (labelled examples per
+    draw). Features are standardized with the statistics of all training features: the
+    unlabelled data is free, only the labels are scarce.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    check_positive_int("per_class", per_class)
+    check_positive_int("repeats", repeats)
+    a, b = _as_2d_array("train_feats", train_feats), _as_2d_array("test_feats", test_feats)
+    ya, yb = np.asarray(train_labels).ravel(), np.asarray(test_labels).ravel()
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"feature sizes differ: {a.shape[1]} vs {b.shape[1]}")
+    if len(ya) != len(a) or len(yb) != len(b):
+        raise ValueError(f"need one label per example: {len(a)} train features with {len(ya)} labels, "
+                         f"{len(b)} test features with {len(yb)} labels")
+    classes, counts = np.unique(ya, return_counts=True)
+    if counts.min() < per_class:
+        raise ValueError(f"per_class={per_class} but class {classes[counts.argmin()]} has "
+                         f"{counts.min()} training examples")
+    mean, std = a.mean(0), a.std(0) + 1e-6
+    a, b = (a - mean) / std, (b - mean) / std
+    rng = np.random.default_rng(seed)
+    accuracies = []
+    for _ in range(repeats):
+        pick = np.concatenate([rng.choice(np.flatnonzero(ya == c), per_class, replace=False)
+                               for c in classes])
+        clf = LogisticRegression(max_iter=2000).fit(a[pick], ya[pick])
+        accuracies.append(float((clf.predict(b) == yb).mean()))
+    return {"accuracy": float(np.mean(accuracies)), "std": float(np.std(accuracies)),
+            "n_labels": int(per_class * len(classes))}
+
+
+def sample_diversity(samples) -> dict:
+    """How varied a batch of samples (N, ...) is, the symptom of mode collapse on images:
+    ``distinct`` (how many samples differ from every other one), ``mean_distance`` (the
+    mean L1 distance between two different samples; for binary images, the number of
+    pixels in which they differ) and ``n``."""
+    x = torch.as_tensor(np.asarray(samples) if not isinstance(samples, torch.Tensor) else samples)
+    x = x.detach().flatten(1).double().cpu()
+    if len(x) < 2:
+        raise ValueError(f"need at least 2 samples to measure diversity, got {len(x)}")
+    n = len(x)
+    return {"distinct": int(len(torch.unique(x, dim=0))),
+            "mean_distance": float(torch.cdist(x, x, p=1).sum() / (n * (n - 1))), "n": n}

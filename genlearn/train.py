@@ -16,6 +16,7 @@ the same rules.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 import warnings
@@ -180,13 +181,32 @@ class _Loop:
         return self.history
 
 
-def adam(params, lr: float, betas: tuple[float, float], device: torch.device) -> torch.optim.Adam:
+def adam(params, lr: float, betas: tuple[float, float], device: torch.device,
+         weight_decay: float = 0.0) -> torch.optim.Adam:
     """Adam, fused into one kernel per step where PyTorch has one (CPU and CUDA): on the small
     models here the per-tensor updates of the default implementation cost a third of a VAE step."""
-    return torch.optim.Adam(params, lr=lr, betas=betas, fused=has_fused_adam(device))
+    return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay,
+                            fused=has_fused_adam(device))
 
 
 # ============================================================================ VAE
+
+
+def _fit_epochs(opt: torch.optim.Optimizer, batch_loss: Callable, n: int, *, epochs: int,
+                batch_size: int, order: torch.Generator, loop: _Loop) -> None:
+    """``opt`` over ``epochs`` shuffled epochs of ``n`` examples: ``batch_loss(idx)`` returns
+    ``(loss, parts)`` for the examples ``idx``. The epoch loop of :func:`train_vae` and
+    :func:`train_likelihood`; callbacks also run at the end of each epoch (records carry ``epoch``)."""
+    for epoch in range(epochs):
+        for idx in batches(n, batch_size, order):
+            loss, parts = batch_loss(idx.to(loop.device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if loop.step(parts):
+                return
+        if loop.log(epoch=epoch + 1):
+            return
 
 
 def train_vae(model: VAE, data, *, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3,
@@ -209,20 +229,39 @@ def train_vae(model: VAE, data, *, epochs: int = 10, batch_size: int = 128, lr: 
     steps_per_epoch = max(1, len(x_all) // batch_size)
     loop = _Loop(epochs * steps_per_epoch, "step", max_seconds, callbacks, progress, log_every, device,
                  settings=f"lr={lr:g}")
-    for epoch in range(epochs):
-        for idx in batches(len(x_all), batch_size, order):
-            idx = idx.to(device)
-            x, y = x_all[idx], (None if y_all is None else y_all[idx])
-            loss, parts = model.loss(x, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if loop.step(parts):
-                break
-        else:
-            if not loop.log(epoch=epoch + 1):
-                continue
-        break
+    _fit_epochs(opt, lambda idx: model.loss(x_all[idx], None if y_all is None else y_all[idx]),
+                len(x_all), epochs=epochs, batch_size=batch_size, order=order, loop=loop)
+    model.eval()
+    return loop.close()
+
+
+# ============================================================================ exact likelihood
+
+
+def train_likelihood(model: nn.Module, data, *, epochs: int = 10, batch_size: int = 128,
+                     lr: float = 1e-3, weight_decay: float = 0.0, max_seconds: float | None = None,
+                     seed: int = 0, device=None, callbacks: Iterable[Callback] = (),
+                     progress: bool = True, log_every: int = 50) -> History:
+    """Maximum likelihood for the models whose ``log p(x)`` is exact, a
+    :class:`~genlearn.models.flow.Flow` or a :class:`~genlearn.models.made.MADE`: Adam on
+    their ``loss`` (the mean negative log-likelihood, records ``nll``), as :func:`train_vae`
+    does for the ELBO. A model with ``fit_normalization`` (the flow) first standardizes
+    itself on ``data``. ``weight_decay``: Adam's L2 penalty, against overfitting small data.
+    """
+    epochs = check_positive_int("epochs", epochs)
+    batch_size = check_positive_int("batch_size", batch_size)
+    lr = check_learning_rate("lr", lr)
+    device, order = _start(seed, device)
+    x_all, _ = _on_device(data, device, labels=False)
+    model.to(device).train()
+    if hasattr(model, "fit_normalization"):
+        model.fit_normalization(x_all)
+    opt = adam(model.parameters(), lr, (0.9, 0.999), device, weight_decay)
+    bs = min(batch_size, len(x_all))
+    loop = _Loop(epochs * max(1, len(x_all) // bs), "step", max_seconds, callbacks, progress,
+                 log_every, device, settings=f"lr={lr:g}")
+    _fit_epochs(opt, lambda idx: model.loss(x_all[idx]), len(x_all), epochs=epochs, batch_size=bs,
+                order=order, loop=loop)
     model.eval()
     return loop.close()
 
@@ -384,6 +423,56 @@ def train_diffusion(model: Diffusion, data, *, steps: int = 3000, batch_size: in
         opt.step()
         schedule.step()
         if loop.step({"loss": loss.detach()}):
+            break
+    model.eval()
+    return loop.close()
+
+
+# ============================================================================ reward fine-tuning
+
+
+def finetune_with_reward(model: nn.Module, reward: Callable[[torch.Tensor], torch.Tensor], *,
+                         steps: int = 100, batch_size: int = 256, lr: float = 1e-3,
+                         kl_weight: float = 0.0, max_seconds: float | None = None, seed: int = 0,
+                         callbacks: Iterable[Callback] = (), progress: bool = True,
+                         log_every: int = 10) -> History:
+    r"""Fine-tune a generator by policy gradient (REINFORCE; Williams, 1992), as RLHF tunes a
+    language model: the model is the policy (it must ``sample`` and give an exact
+    ``log_prob``, like :class:`~genlearn.models.made.MADE`), ``reward(x)`` (B,) scores its
+    samples, and a frozen copy :math:`p_{ref}` of the model at the start anchors it:
+
+    .. math:: \max_\theta\ \mathbb E_{x \sim p_\theta}\big[R(x)\big]
+              - \lambda\, \mathrm{KL}(p_\theta \,\|\, p_{ref}), \qquad
+              \nabla \approx \frac1B \sum_b (r_b - \bar r)\, \nabla_\theta \log p_\theta(x_b),
+              \quad r_b = R(x_b) - \lambda \log\frac{p_\theta(x_b)}{p_{ref}(x_b)}
+
+    (:math:`\lambda` = ``kl_weight``; the batch mean :math:`\bar r` is the baseline that
+    cuts the estimate's variance). Records ``reward`` (mean :math:`R`) and ``kl`` (the mean
+    log-ratio, an estimate of the KL). Runs on the model's device; returns the history.
+    """
+    check_positive_int("steps", steps)
+    check_positive_int("batch_size", batch_size)
+    if kl_weight < 0:
+        raise ValueError(f"kl_weight must be >= 0, got {kl_weight}")
+    device = model.device
+    torch.manual_seed(seed)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    ref = copy.deepcopy(model).eval().requires_grad_(False)
+    model.train()
+    opt = adam(model.parameters(), check_learning_rate("lr", lr), (0.9, 0.999), device)
+    loop = _Loop(steps, "step", max_seconds, callbacks, progress, log_every, device)
+    for _ in range(steps):
+        x = model.sample(batch_size, generator=gen)
+        with torch.no_grad():
+            r_task = reward(x).float().view(-1).to(device)
+        log_p = model.log_prob(x)                                        # (B,), with gradients
+        log_ratio = log_p.detach() - ref.log_prob(x)
+        r = r_task - kl_weight * log_ratio
+        loss = -((r - r.mean()) * log_p).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if loop.step({"reward": r_task.mean(), "kl": log_ratio.mean()}):
             break
     model.eval()
     return loop.close()

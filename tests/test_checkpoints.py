@@ -96,11 +96,13 @@ def test_only_genlearn_models_can_be_saved(tmp_path):
 
 
 def test_every_registered_model_kind_round_trips(tmp_path):
-    from genlearn.models import MODEL_KINDS, Autoencoder, Diffusion, kind_of
+    from genlearn.models import MADE, MODEL_KINDS, Autoencoder, Diffusion, Flow, kind_of
 
     torch.manual_seed(0)
-    models = {"autoencoder": Autoencoder(latent_dim=3, hidden=(8,)), "diffusion": Diffusion(T=5, hidden=(8,))}
+    models = {"autoencoder": Autoencoder(latent_dim=3, hidden=(8,)), "diffusion": Diffusion(T=5, hidden=(8,)),
+              "flow": Flow(n_layers=2, hidden=(8,)), "made": MADE(x_shape=(1, 2, 2), hidden=(8,))}
     models["diffusion"].fit_normalization(torch.randn(100, 2) * 3 + 1)
+    models["flow"].fit_normalization(torch.randn(100, 2) * 2 - 1)
     assert set(models) < set(MODEL_KINDS)
     for kind, model in models.items():
         path = save_checkpoint(model, tmp_path / f"{kind}.pt")

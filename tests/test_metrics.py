@@ -126,3 +126,33 @@ def test_likelihood_bounds_never_come_from_nan():
     for bound in (metrics.negative_elbo, metrics.iwae_bound):
         with pytest.raises(ValueError, match=r"non-finite bound \(nan\).*did training diverge"):
             bound(vae, x)
+
+
+def test_linear_probe_reads_a_linear_signal_and_not_noise():
+    from genlearn.metrics import linear_probe
+
+    rng = np.random.default_rng(0)
+    y_train, y_test = rng.integers(0, 3, 300), rng.integers(0, 3, 150)
+    centres = np.eye(3) * 4
+    informative = lambda y: centres[y] + rng.normal(size=(len(y), 3))  # noqa: E731
+    good = linear_probe(informative(y_train), y_train, informative(y_test), y_test, per_class=10)
+    noise = linear_probe(rng.normal(size=(300, 3)), y_train, rng.normal(size=(150, 3)), y_test, per_class=10)
+    assert good["n_labels"] == 30 and good["accuracy"] > 0.9
+    assert abs(noise["accuracy"] - 1 / 3) < 0.15
+    again = linear_probe(informative(y_train), y_train, informative(y_test), y_test, per_class=10, seed=0)
+    assert 0 <= again["std"] < 0.1
+    with pytest.raises(ValueError, match="per_class=200"):
+        linear_probe(informative(y_train), y_train, informative(y_test), y_test, per_class=200)
+    with pytest.raises(ValueError, match="one label per example"):
+        linear_probe(informative(y_train), y_train[:10], informative(y_test), y_test)
+
+
+def test_sample_diversity_counts_copies_and_pixel_differences():
+    from genlearn.metrics import sample_diversity
+
+    varied = torch.eye(4).view(4, 1, 2, 2)                # four images, each pair differs in 2 pixels
+    collapsed = torch.ones(4, 1, 2, 2)
+    assert sample_diversity(varied) == {"distinct": 4, "mean_distance": 2.0, "n": 4}
+    assert sample_diversity(collapsed)["distinct"] == 1 and sample_diversity(collapsed)["mean_distance"] == 0
+    with pytest.raises(ValueError, match="at least 2"):
+        sample_diversity(torch.ones(1, 4))

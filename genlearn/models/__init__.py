@@ -10,8 +10,10 @@ import torch.nn as nn
 from .._checks import check_choice
 from .autoencoder import Autoencoder, AutoencoderConfig
 from .diffusion import Diffusion, DiffusionConfig
+from .flow import Flow, FlowConfig
 from .gan import GAN, Discriminator, GANConfig, Generator
 from .gan_losses import LOSSES, d_loss, g_loss, gradient_penalty, r1_penalty
+from .made import MADE, MADEConfig
 from .vae import ELBO, VAE, VAEConfig, kl_normal_std, reparameterize
 
 
@@ -29,6 +31,8 @@ MODEL_KINDS: dict[str, ModelKind] = {kind.name: kind for kind in (
     ModelKind("gan", GAN, GANConfig),
     ModelKind("autoencoder", Autoencoder, AutoencoderConfig),
     ModelKind("diffusion", Diffusion, DiffusionConfig),
+    ModelKind("flow", Flow, FlowConfig),
+    ModelKind("made", MADE, MADEConfig),
 )}
 
 
@@ -48,7 +52,8 @@ def kind_of(model) -> str:
 
 __all__ = [
     "Autoencoder", "AutoencoderConfig", "Diffusion", "DiffusionConfig", "ELBO", "GAN", "GANConfig",
-    "Discriminator", "Generator", "LOSSES", "MODEL_KINDS", "ModelKind", "VAE", "VAEConfig",
+    "Discriminator", "Flow", "FlowConfig", "Generator", "LOSSES", "MADE", "MADEConfig", "MODEL_KINDS",
+    "ModelKind", "VAE", "VAEConfig",
     "d_loss", "g_loss", "gradient_penalty", "kind_of", "kl_normal_std", "model_kind", "r1_penalty",
     "reparameterize",
 ]

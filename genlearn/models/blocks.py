@@ -114,3 +114,10 @@ def one_hot(y: torch.Tensor | None, n_classes: int, batch: int) -> torch.Tensor 
     if y.numel() and (int(y.min()) < 0 or int(y.max()) >= n_classes):
         raise ValueError(f"labels y must lie in 0..{n_classes - 1}, got {int(y.min())}..{int(y.max())}")
     return nn.functional.one_hot(y.long(), n_classes).float()
+
+
+def mean_nll(log_p: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    """The loss of an exact-likelihood model (flow, MADE): -1/B sum_b log p(x_b) from the
+    per-example log-likelihoods (B,), with its record ``nll`` (nats per example)."""
+    nll = -log_p.mean()
+    return nll, {"nll": nll.detach()}
