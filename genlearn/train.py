@@ -252,7 +252,10 @@ def train_likelihood(model: nn.Module, data, *, epochs: int = 10, batch_size: in
     batch_size = check_positive_int("batch_size", batch_size)
     lr = check_learning_rate("lr", lr)
     device, order = _start(seed, device)
-    x_all, _ = _on_device(data, device, labels=False)
+    config = model.config
+    x_all, _ = _on_device(data, device, labels=False,
+                          item_shape=tuple(getattr(config, "x_shape", None) or (config.x_dim,)),
+                          value_range=getattr(model, "data_range", None))
     model.to(device).train()
     if hasattr(model, "fit_normalization"):
         model.fit_normalization(x_all)

@@ -70,6 +70,8 @@ def made_degrees(d: int, hidden: tuple[int, ...]) -> list[torch.Tensor]:
 class MADE(nn.Module):
     """Logits of p(x_i = 1 | x_<i) for all i in one masked pass; exact log p(x); sequential sampling."""
 
+    data_range = (0.0, 1.0)  # Bernoulli pixels: what train_likelihood checks its data against
+
     def __init__(self, config: MADEConfig | None = None, **overrides):
         super().__init__()
         self.config = cfg = resolve_config(MADEConfig, config, overrides)
