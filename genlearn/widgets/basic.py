@@ -40,7 +40,7 @@ class SanityCheck(FigureWidget):
     def draw(self):
         data = toy2d(self.dataset.value, self.n.value, self.seed)
         self.state = {"dataset": self.dataset.value, "n": self.n.value, "x": data.x.numpy()}
-        fig = plot.scatter2d(data.x, centers=data.centers,
+        fig = plot.scatter2d(data.x, centers=data.centers, label="data",
                              title=f"{self.n.value} points of '{self.dataset.value}'")
         self.status.value = f"drawn at {time.strftime('%H:%M:%S')}: the kernel answered"
         return fig
