@@ -154,3 +154,28 @@ def test_train_classifier_fits_a_separable_problem():
     with torch.no_grad():
         accuracy = float(((net(x).squeeze(1) > 0).float() == y).float().mean())
         assert float(loss(torch.arange(400))) < 0.5 * before and accuracy > 0.95
+
+
+def test_notebook_progress_bar_is_replaced_by_its_final_line(monkeypatch):
+    """In a notebook the saved output of a finished bar reads 100%, not the 0% it was displayed with."""
+    import IPython.display
+    import tqdm.notebook
+
+    from genlearn import train as train_module
+
+    shown = []
+
+    class Handle:
+        def update(self, obj, raw=False):
+            shown.append(obj)
+
+    monkeypatch.setattr(IPython.display, "display", lambda obj, display_id=None: shown.append(obj) or Handle())
+    monkeypatch.setattr(train_module, "NOTEBOOK_BAR", True)
+    monkeypatch.setattr(train_module, "tqdm", tqdm.notebook.tqdm)
+    loop = train_module._Loop(5, "step", None, [], True, 1, torch.device("cpu"))
+    for _ in range(5):
+        loop.step({"loss": torch.tensor(1.0)})
+    loop.close()
+    assert len(shown) == 2, shown                 # the widget once, then its final text
+    final = shown[-1]["text/plain"]
+    assert final.startswith("100%") and "5/5" in final and "loss=1" in final, final
