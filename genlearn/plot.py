@@ -82,23 +82,43 @@ def image_grid(images, ncols: int | None = None, *, ax=None, title: str | None =
 
 
 def scatter2d(samples, *, reference=None, centers=None, ax=None, title: str | None = None,
-              lim: float | None = None, size: float = 3.6):
-    """Generated 2D samples (orange) over reference data (grey) and mode centres (x)."""
+              lim: float | None = None, size: float = 3.6, label: str = "samples",
+              reference_label: str = "data", legend: bool | None = None):
+    """2D points ``samples`` (orange) under ``reference`` data (small blue dots) and mode
+    ``centers`` (open black circles, so the points at a centre stay visible), with a legend.
+
+    The data are drawn smaller and on top, so they stay visible where samples cover them; where
+    samples miss the data, the two colours stand apart. ``label`` / ``reference_label`` name the two sets
+    in the legend (e.g. ``label="data"`` when ``samples`` is the data itself); ``legend``
+    defaults to on whenever more than one kind of thing is drawn.
+    """
     fig, ax = _fig_ax(ax, size)
     if reference is not None:
         r = _np(reference)
-        ax.scatter(r[:, 0], r[:, 1], s=2, c="0.75", alpha=0.5, label="data", rasterized=True)
+        ax.scatter(r[:, 0], r[:, 1], s=2, c="tab:blue", alpha=0.5, linewidths=0,
+                   label=reference_label, rasterized=True, zorder=2)
     s = _np(samples)
-    ax.scatter(s[:, 0], s[:, 1], s=2, c="tab:orange", alpha=0.6, label="samples", rasterized=True)
+    colour = "tab:blue" if label == reference_label else "tab:orange"   # the data alone: blue
+    ax.scatter(s[:, 0], s[:, 1], s=5, c=colour, alpha=0.5, linewidths=0,
+               label=label, rasterized=True, zorder=1)
     if centers is not None:
         c = _np(centers)
-        ax.scatter(c[:, 0], c[:, 1], marker="x", c="k", s=30, label="modes")
+        ax.scatter(c[:, 0], c[:, 1], marker="o", s=90, facecolors="none", edgecolors="k",
+                   linewidths=0.9, label="mode centres", zorder=3)
     if lim is None:
         pts = np.concatenate([s] + ([_np(reference)] if reference is not None else []))
         lim = float(np.nanpercentile(np.abs(pts), 99.5)) * 1.15 + 0.1
     ax.set_xlim(-lim, lim)
     ax.set_ylim(-lim, lim)
     ax.set_aspect("equal")
+    if legend is None:
+        legend = reference is not None or centers is not None
+    if legend:
+        handles = ax.legend(fontsize=6, loc="best", handletextpad=0.1, borderpad=0.2, labelspacing=0.2,
+                            framealpha=0.8).legend_handles
+        for h in handles:  # legend markers opaque and readable, whatever the points' size
+            h.set_alpha(1)
+            h.set_sizes([40 if h.get_facecolor().size == 0 else 20])
     if title:
         ax.set_title(title)
     return fig

@@ -28,6 +28,12 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
+try:  # tqdm.auto picked the notebook bar (an ipywidget) when it runs in a kernel with ipywidgets
+    from tqdm.notebook import tqdm_notebook as _NotebookBar
+    NOTEBOOK_BAR = issubclass(tqdm, _NotebookBar)
+except ImportError:
+    NOTEBOOK_BAR = False
+
 from ._checks import check_data, check_learning_rate, check_positive, check_positive_int, check_seed
 from .data.base import as_tensors
 from .device import CPU, get_device, has_fused_adam, synchronize
@@ -102,10 +108,22 @@ class _Loop:
         self.history, self.device = History(), device
         self.max_seconds, self.callbacks = max_seconds, list(callbacks)
         self.log_every = check_positive_int("log_every", log_every)
-        self.bar = tqdm(total=total, unit=unit, disable=not progress, leave=False)
+        self.shown = None   # the notebook display of the progress bar, if any
+        self.bar = self._progress_bar(total, unit, progress)
         self.pending: dict[str, list[torch.Tensor]] = {}
         self.settings = settings  # e.g. "lr=0.001", named when training diverges
         self.start = time.perf_counter()
+
+    def _progress_bar(self, total: int, unit: str, progress: bool):
+        if not (progress and NOTEBOOK_BAR):
+            return tqdm(total=total, unit=unit, disable=not progress, leave=False)
+        # In a notebook, show the bar under a display id, so that close() can replace it by its
+        # final text: a saved notebook then reads "100%|...| 1320/1320 [00:05<00:00, ...]",
+        # not the "0%" the widget's text had when it was first displayed.
+        from IPython.display import display
+        bar = tqdm(total=total, unit=unit, leave=False, display=False)
+        self.shown = display(bar.container, display_id=True)
+        return bar
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
@@ -177,7 +195,10 @@ class _Loop:
             self.log()
         synchronize(self.device)
         self.history.seconds = self.elapsed()
+        final = str(self.bar)
         self.bar.close()
+        if self.shown is not None:
+            self.shown.update({"text/plain": final}, raw=True)
         return self.history
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from lesson_claims import CLAIMS, printed
 from notebook_runner import execute, outputs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,33 +69,5 @@ def test_lesson_executes(path):
         for out in cell.get("outputs", []):
             text = out.get("text", "") if out.get("output_type") == "stream" else ""
             assert "Traceback" not in text, f"{path.name}: a traceback was printed:\n{text[:500]}"
-    LESSON_CLAIMS.get(path.stem, lambda text: None)(stream_text(nb))
-
-
-def stream_text(nb) -> str:
-    return "".join(out.get("text", "") for out in outputs(nb, "stream"))
-
-
-def check_12_beyond_vaes_and_gans(text: str) -> None:
-    """The numbers lesson 12's prose states, read back from its printed output."""
-    gaussian, flow, true = map(float, re.search(
-        r"one Gaussian (\S+) \| flow (\S+) \| true mixture (\S+)", text).groups())
-    assert true < flow < gaussian - 2, f"flow NLL {flow} should lie between the mixture {true} and a Gaussian {gaussian} - 2"
-    made, elbo, iwae = map(float, re.search(
-        r"MADE \(exact\) (\S+) \| VAE -ELBO (\S+) \| VAE IWAE k=64 (\S+)", text).groups())
-    assert abs(made - elbo) < 1 and iwae < made, f"MADE {made}, -ELBO {elbo}, IWAE {iwae}"
-    real_apart = float(re.search(r"real 7s \(train\)\s+(\S+)", text).group(1))
-    rows = {name: (float(a) / 100, int(d), float(p), float(r)) for name, a, d, p, r in re.findall(
-        r"^(pretrained MADE|tuned, KL weight \S+)\s+(\d+)%\s+(\d+)\s+(\S+)\s+(\S+)$", text, re.M)}
-    base, tuned, anchored = rows["pretrained MADE"], rows["tuned, KL weight 0"], \
-        next(v for k, v in rows.items() if k.startswith("tuned") and k != "tuned, KL weight 0")
-    assert base[0] < 0.3 and tuned[0] >= 0.9, f"share labelled 7: {base[0]} before, {tuned[0]} after"
-    assert tuned[2] < real_apart < base[2] and tuned[3] < base[3], f"no collapse: {base} -> {tuned}, real {real_apart}"
-    assert anchored[2] > tuned[2], f"the KL anchor should keep samples more varied: {anchored} vs {tuned}"
-    probe = {(name, int(k)): float(acc) for name, k, acc in re.findall(
-        r"^(pixels|VAE mu)\s+(\d+) labels per class: test accuracy ([\d.]+)%", text, re.M)}
-    for k in (10, 50):
-        assert probe["VAE mu", k] < probe["pixels", k], f"the prose says pixels beat VAE latents at {k} per class: {probe}"
-
-
-LESSON_CLAIMS = {"12_beyond_vaes_and_gans": check_12_beyond_vaes_and_gans}
+    if path.stem in CLAIMS:  # what the prose says about the outputs (tests/lesson_claims.py)
+        CLAIMS[path.stem](printed(nb))

@@ -38,3 +38,20 @@ def test_surface_evaluates_the_function_on_the_grid():
     fig = plot.surface(lambda p: p[:, 0], lim=1, n=5)
     img = fig.axes[0].images[0].get_array()
     assert np.allclose(np.asarray(img)[0], np.linspace(-1, 1, 5))
+
+
+def test_scatter2d_shows_data_samples_and_centres_apart_with_a_legend():
+    data, samples, centres = torch.randn(50, 2), torch.randn(60, 2) + 3, torch.zeros(2, 2)
+    ax = plot.scatter2d(samples, reference=data, centers=centres).axes[0]
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert texts == ["data", "samples", "mode centres"]
+    by_label = {c.get_label(): c for c in ax.collections}
+    assert len(by_label["data"].get_offsets()) == 50 and len(by_label["samples"].get_offsets()) == 60
+    # the data sit above the samples, and the centres are hollow, so neither hides the data
+    assert by_label["data"].get_zorder() > by_label["samples"].get_zorder()
+    assert by_label["mode centres"].get_facecolor().size == 0
+    assert not np.allclose(by_label["data"].get_facecolor()[0, :3], by_label["samples"].get_facecolor()[0, :3])
+    # the data alone: no legend unless asked, and coloured as data when labelled so
+    alone = plot.scatter2d(data, label="data").axes[0]
+    assert alone.get_legend() is None
+    assert np.allclose(alone.collections[0].get_facecolor()[0, :3], by_label["data"].get_facecolor()[0, :3])

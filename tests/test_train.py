@@ -267,3 +267,28 @@ def test_reward_finetuning_raises_the_reward_and_the_kl_anchor_holds_it_back():
     assert kls[1.0] < kls[0.0], "the KL anchor should keep the policy nearer the start"
     with pytest.raises(ValueError, match="kl_weight"):
         finetune_with_reward(MADE(x_shape=(4,)), reward, kl_weight=-1, progress=False)
+
+
+def test_notebook_progress_bar_is_replaced_by_its_final_line(monkeypatch):
+    """In a notebook the saved output of a finished bar reads 100%, not the 0% it was displayed with."""
+    import IPython.display
+    import tqdm.notebook
+
+    from genlearn import train as train_module
+
+    shown = []
+
+    class Handle:
+        def update(self, obj, raw=False):
+            shown.append(obj)
+
+    monkeypatch.setattr(IPython.display, "display", lambda obj, display_id=None: shown.append(obj) or Handle())
+    monkeypatch.setattr(train_module, "NOTEBOOK_BAR", True)
+    monkeypatch.setattr(train_module, "tqdm", tqdm.notebook.tqdm)
+    loop = train_module._Loop(5, "step", None, [], True, 1, torch.device("cpu"))
+    for _ in range(5):
+        loop.step({"loss": torch.tensor(1.0)})
+    loop.close()
+    assert len(shown) == 2, shown                 # the widget once, then its final text
+    final = shown[-1]["text/plain"]
+    assert final.startswith("100%") and "5/5" in final and "loss=1" in final, final

@@ -101,6 +101,11 @@ def test_diffusion_explorer_steps_through_the_trajectory():
     w.slider.value = 0
     assert w.state["t"] == last * 5 and w.image.value != png
     assert w.state["spread"] == pytest.approx(float(traj[0].std()))
+    # six thumbnails from x_T to x_0 in the static picture, and each frame's distance to the data
+    assert w.state["thumbnails"][0] == 0 and w.state["thumbnails"][-1] == last and len(w.state["thumbnails"]) == 5
+    ref = w.reference
+    assert len(w.distance) == len(traj)
+    assert w.state["distance"] == pytest.approx(float(torch.cdist(traj[0], ref).min(1).values.mean()), rel=1e-5)
     with pytest.raises(ValueError, match="at least 2"):
         DiffusionExplorer(traj[:1])
     with pytest.raises(ValueError, match=r"\(N, 2\)"):

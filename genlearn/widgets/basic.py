@@ -40,7 +40,7 @@ class SanityCheck(FigureWidget):
     def draw(self):
         data = toy2d(self.dataset.value, self.n.value, self.seed)
         self.state = {"dataset": self.dataset.value, "n": self.n.value, "x": data.x.numpy()}
-        fig = plot.scatter2d(data.x, centers=data.centers,
+        fig = plot.scatter2d(data.x, centers=data.centers, label="data",
                              title=f"{self.n.value} points of '{self.dataset.value}'")
         self.status.value = f"drawn at {time.strftime('%H:%M:%S')}: the kernel answered"
         return fig
@@ -189,13 +189,14 @@ class LiveCurves(FigureWidget):
     empty axes it started with. Redraws are throttled to one per ``min_interval`` seconds.
     """
 
-    def __init__(self, keys, *, x: str = "step", min_interval: float = 1.0, title: str = "Training"):
+    def __init__(self, keys, *, x: str = "step", min_interval: float = 1.0, title: str = "Training",
+                 ylabel: str | None = None):
         keys = [keys] if isinstance(keys, str) else list(keys)
         if not keys:
             raise ValueError("keys must name at least one history entry, e.g. ['loss']")
         if min_interval < 0:
             raise ValueError(f"min_interval must be >= 0, got {min_interval}")
-        self.keys, self.x, self.min_interval = keys, x, min_interval
+        self.keys, self.x, self.min_interval, self.ylabel = keys, x, min_interval, ylabel
         self.history = None
         self._last = 0.0
         self._handle = None
@@ -220,6 +221,8 @@ class LiveCurves(FigureWidget):
             if pts:
                 ax.plot(*zip(*pts), label=k)
         ax.set_xlabel(self.x)
+        if self.ylabel:
+            ax.set_ylabel(self.ylabel)
         if any(series.values()):
             ax.legend()
             ax.set_title(", ".join(f"{k} {v:.3g}" for k, v in self.state["last"].items()), fontsize=9)

@@ -1,0 +1,151 @@
+"""What each lesson's prose says about its own outputs, checked on the executed notebook.
+
+A lesson states only what its executed output shows; where the prose names a number or an
+ordering, the function registered here for that lesson reads the printed output and checks it.
+``tests/test_lessons.py::test_lesson_executes`` calls it after running the lesson.
+"""
+
+from __future__ import annotations
+
+import re
+
+CLAIMS = {}
+
+
+def claim(stem):
+    def register(fn):
+        CLAIMS[stem] = fn
+        return fn
+    return register
+
+
+def printed(nb) -> str:
+    """Everything the notebook printed or displayed as text, in order."""
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                parts.append(out.get("text", ""))
+            else:
+                parts.append(out.get("data", {}).get("text/plain", ""))
+    return "\n".join(parts)
+
+
+def number(pattern: str, text: str) -> float:
+    found = re.search(pattern, text)
+    assert found, f"the lesson no longer prints {pattern!r}"
+    return float(found.group(1))
+
+
+@claim("03_variational_autoencoders")
+def _lesson_03(text):
+    # the tqdm bar's static text is its final state, not "0%| 0/1320"
+    assert re.search(r"100%\|.*\| 1320/1320 \[", text), "the progress bar's saved text is not its final line"
+
+
+@claim("05_gans")
+def _lesson_05(text):
+    plain = [int(m) for m in re.findall(r"step +\d+: (\d)/8 modes, .*samples per mode", text)]
+    assert len(plain) == 5 and max(plain) <= 1, f"the textbook GAN should collapse (<= 1 mode), got {plain}"
+    assert number(r"final: (\d)/8 modes", text) == 8, "the R1 GAN should cover all 8 modes"
+
+
+@claim("06_dcgan")
+def _lesson_06(text):
+    raw = number(r"raw G: frechet_distance ([\d.]+)", text)
+    ema = number(r"EMA G: frechet_distance ([\d.]+)", text)
+    long = number(r"this run's samples: \{'frechet_distance': ([\d.]+)", text)
+    assert ema < raw, f"the EMA generator should score better than the raw one: {ema} vs {raw}"
+    # "a Frechet distance many times that of the 3,000-step model": after 600 steps few are digits
+    assert ema > 3 * long, f"600 steps ({ema}) should be far from the 3,000-step model ({long})"
+    rows = re.findall(r"^ *([\d.]+) \| +([\d.]+) \| +([\d.]+) \| +([\d.]+) \| +([\d.]+)$", text, re.M)
+    table = [tuple(map(float, r)) for r in rows]
+    assert [t for t, *_ in table] == [3.0, 1.5, 0.75, 0.3], table
+    diversity, precision, recall = [r[1] for r in table], [r[2] for r in table], [r[3] for r in table]
+    assert diversity == sorted(diversity, reverse=True) and recall == sorted(recall, reverse=True), \
+        f"as t shrinks, diversity and recall should fall: {table}"
+    assert precision[-1] < precision[0], f"strong truncation should cost precision too: {table}"
+
+
+@claim("07_conditional_and_wasserstein")
+def _lesson_07(text):
+    rows = {(d, loss.strip()): (int(c), int(k), float(hq))
+            for d, loss, c, k, hq in re.findall(r"^(ring|grid)  (.{22}) +(\d+)/(\d+) +([\d.]+)%", text, re.M)}
+    assert rows[("ring", "non-saturating")][0] <= 1 and rows[("grid", "non-saturating")][0] <= 1, rows
+    assert rows[("ring", "non-saturating + R1")][0] == 8 and rows[("grid", "non-saturating + R1")][0] >= 20, rows
+    assert 35 <= rows[("ring", "non-saturating + R1")][2] <= 65, "R1: 'about half its samples sharp'"
+    assert rows[("ring", "WGAN-GP")][2] < 5 and rows[("grid", "WGAN-GP")][2] < 5, "WGAN-GP: 'a diffuse cloud'"
+
+
+@claim("08_evaluating_generative_models")
+def _lesson_08(text):
+    ring = {}
+    for name in ("VAE", "GAN"):
+        m = re.search(rf"^{name}: (\d)/8 modes, (\d+)% sharp, precision ([\d.]+), recall ([\d.]+)$", text, re.M)
+        assert m, f"the lesson no longer prints the {name}'s ring scores"
+        ring[name] = tuple(float(v) for v in m.groups())
+    assert ring["VAE"][0] == 8 and ring["GAN"][0] == 8, f"both should cover all 8 modes: {ring}"
+    assert all(g >= v for g, v in zip(ring["GAN"], ring["VAE"])), f"the R1 GAN should win every number: {ring}"
+    assert ring["VAE"][1] < 20, f"few of the VAE's samples should be sharp: {ring}"
+
+    def row(name):
+        m = re.search(rf"^{name} +([\d.]+) +([\d.]+) +([\d.]+) +([\d.]+)$", text, re.M)
+        assert m, f"no table row for {name!r}"
+        return tuple(float(v) for v in m.groups())   # Frechet, precision, recall, NN ratio
+    vae, copies, noise = row("VAE, 40 epochs"), row("copies of training images"), row("random pixels")
+    assert abs(noise[1] - 0.43) <= 0.05 and abs(noise[2] - 0.25) <= 0.05, f"random pixels: {noise}"
+    assert noise[1] < vae[1] - 0.3, "random pixels' precision should be far below the VAE's"
+    assert abs(vae[1] - 0.97) <= 0.03 and abs(vae[2] - 0.41) <= 0.05, f"VAE, 40 epochs: {vae}"
+    assert abs(copies[2] - 0.90) <= 0.05, f"the memorizer's recall: {copies}"
+    half = re.search(r"^half the modes +[-\d.]+ +([\d.]+) +4/8 +([\d.]+)", text, re.M)
+    assert half and min(float(half.group(1)), float(half.group(2))) >= 0.95, "half the modes: near 1"
+
+
+def _lesson_09_music(text):
+    real = re.search(r"real +ends on C: (\d+)%, bar 2 follows bar 1's contour: (\d+)%", text)
+    fake = re.search(r"generated ends on C: (\d+)%, bar 2 follows bar 1's contour: (\d+)%", text)
+    assert real and fake, "the lesson no longer prints the song-form rates"
+    assert int(real.group(1)) >= 95 and int(fake.group(1)) >= 95, "every melody should end on C"
+    assert int(real.group(2)) >= 95, "nearly all real melodies repeat bar 1's contour"
+    assert 35 <= int(fake.group(2)) <= 70, f"'only about half' of the generated ones: {fake.group(2)}%"
+
+
+@claim("11_whats_next")
+def _lesson_11(text):
+    d = {int(t): float(v) for t, v in re.findall(r"t = (\d+): ([\d.]+)", text.split("mean distance from a sample")[1])}
+    assert set(d) >= {100, 20, 0}, d
+    # "falls most in the last fifth of the steps"
+    assert d[20] - d[0] > d[100] - d[20], f"the last fifth should remove most of the distance: {d}"
+
+
+@claim("09_applications")
+def _lesson_09_all(text):
+    _lesson_09_music(text)
+    pairs = re.findall(r"norm lerp ([\d.]+) vs slerp ([\d.]+), blur lerp ([\d.]+) vs slerp ([\d.]+)", text)
+    assert len(pairs) == 4, "the lesson no longer prints the lerp/slerp midpoints"
+    for lerp_norm, slerp_norm, lerp_blur, slerp_blur in (map(float, p) for p in pairs):
+        assert lerp_norm < slerp_norm and lerp_blur > slerp_blur, \
+            f"lerp midpoints should be shorter and blurrier than slerp's: {pairs}"
+
+
+@claim("12_beyond_vaes_and_gans")
+def _lesson_12(text):
+    """The numbers lesson 12's prose states, read back from its printed output."""
+    gaussian, flow, true = map(float, re.search(
+        r"one Gaussian (\S+) \| flow (\S+) \| true mixture (\S+)", text).groups())
+    assert true < flow < gaussian - 2, f"flow NLL {flow} should lie between the mixture {true} and a Gaussian {gaussian} - 2"
+    made, elbo, iwae = map(float, re.search(
+        r"MADE \(exact\) (\S+) \| VAE -ELBO (\S+) \| VAE IWAE k=64 (\S+)", text).groups())
+    assert abs(made - elbo) < 1 and iwae < made, f"MADE {made}, -ELBO {elbo}, IWAE {iwae}"
+    real_apart = float(re.search(r"real 7s \(train\)\s+(\S+)", text).group(1))
+    rows = {name: (float(a) / 100, int(d), float(p), float(r)) for name, a, d, p, r in re.findall(
+        r"^(pretrained MADE|tuned, KL weight \S+)\s+(\d+)%\s+(\d+)\s+(\S+)\s+(\S+)$", text, re.M)}
+    base, tuned, anchored = rows["pretrained MADE"], rows["tuned, KL weight 0"], \
+        next(v for k, v in rows.items() if k.startswith("tuned") and k != "tuned, KL weight 0")
+    assert base[0] < 0.3 and tuned[0] >= 0.9, f"share labelled 7: {base[0]} before, {tuned[0]} after"
+    assert tuned[2] < real_apart < base[2] and tuned[3] < base[3], f"no collapse: {base} -> {tuned}, real {real_apart}"
+    assert anchored[2] > tuned[2], f"the KL anchor should keep samples more varied: {anchored} vs {tuned}"
+    probe = {(name, int(k)): float(acc) for name, k, acc in re.findall(
+        r"^(pixels|VAE mu)\s+(\d+) labels per class: test accuracy ([\d.]+)%", text, re.M)}
+    for k in (10, 50):
+        assert probe["VAE mu", k] < probe["pixels", k], f"the prose says pixels beat VAE latents at {k} per class: {probe}"
