@@ -28,6 +28,17 @@ def check_common_fields(config, archs: tuple[str, ...]) -> None:
     check_choice("arch", config.arch, archs)
 
 
+class Standardizes:
+    """For models that see standardized data: buffers ``shift`` and ``scale`` (registered by
+    the model, so they travel in its state dict) set from the training set, ``(x - shift) / scale``."""
+
+    @torch.no_grad()
+    def fit_normalization(self, x: torch.Tensor) -> None:
+        """Standardize data with the training set's mean and std (kept in the state dict)."""
+        self.shift.copy_(x.mean(0))
+        self.scale.copy_(x.std(0).clamp_min(1e-6))
+
+
 def mlp(sizes: list[int], act: type[nn.Module] = nn.ReLU, wrap=lambda layer: layer) -> nn.Sequential:
     """Linear layers of the given sizes with ``act`` between them (none after the last).
 

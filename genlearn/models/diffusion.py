@@ -38,7 +38,7 @@ import torch
 import torch.nn as nn
 
 from .._checks import check_batch, check_positive_int, check_range, check_size, resolve_config
-from .blocks import check_sizes
+from .blocks import Standardizes, check_sizes
 
 
 @dataclass
@@ -72,7 +72,7 @@ def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     return nn.functional.pad(emb, (0, dim - 2 * half))
 
 
-class Diffusion(nn.Module):
+class Diffusion(Standardizes, nn.Module):
     """The noise schedule, the noise-prediction network eps_theta(x_t, t), and the sampler."""
 
     def __init__(self, config: DiffusionConfig | None = None, **overrides):
@@ -101,12 +101,6 @@ class Diffusion(nn.Module):
     @property
     def device(self) -> torch.device:
         return self.betas.device
-
-    @torch.no_grad()
-    def fit_normalization(self, x: torch.Tensor) -> None:
-        """Standardize data with the training set's mean and std (kept in the state dict)."""
-        self.shift.copy_(x.mean(0))
-        self.scale.copy_(x.std(0).clamp_min(1e-6))
 
     def eps(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """eps_theta(x_t, t) for steps t (B,) in 1..T: the predicted noise, (B, D), in standardized units."""

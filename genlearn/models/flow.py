@@ -35,7 +35,7 @@ import torch
 import torch.nn as nn
 
 from .._checks import check_batch, check_positive_int, resolve_config
-from .blocks import mean_nll, mlp
+from .blocks import Standardizes, mean_nll, mlp
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -81,7 +81,7 @@ class AffineCoupling(nn.Module):
         return (y - t) * (-s).exp()
 
 
-class Flow(nn.Module):
+class Flow(Standardizes, nn.Module):
     """RealNVP: ``n_layers`` affine couplings from data x (B, D) to z (B, D) ~ N(0, I)."""
 
     def __init__(self, config: FlowConfig | None = None, **overrides):
@@ -96,12 +96,6 @@ class Flow(nn.Module):
     @property
     def device(self) -> torch.device:
         return self.shift.device
-
-    @torch.no_grad()
-    def fit_normalization(self, x: torch.Tensor) -> None:
-        """Standardize data with the training set's mean and std (kept in the state dict)."""
-        self.shift.copy_(x.mean(0))
-        self.scale.copy_(x.std(0).clamp_min(1e-6))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """z = f(x) (B, D) and log|det df/dx| (B,), the standardization included."""
