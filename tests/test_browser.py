@@ -63,8 +63,10 @@ def lab(course, tmp_path_factory):
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium_path):
+    # Module scope: Playwright's sync API keeps an asyncio loop running while it is open, and
+    # later modules (the sandbox's kernel test, the site's own Playwright) need none running.
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

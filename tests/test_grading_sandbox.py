@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import shutil
 import sys
@@ -98,7 +99,10 @@ subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)  # sandbox
         await km.cleanup_resources()
         return "".join(out), km
 
-    text, km = asyncio.run(run())
+    # A loop of its own in a thread of its own: the test must not depend on no other test
+    # (Playwright's sync API, say) having an event loop running in this thread.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        text, km = pool.submit(asyncio.run, run()).result()
     if os.geteuid() == 0:
         assert f"uid {km.sandbox.uid_base}" in text or "uid 6" in text
         assert "uid 0" not in text

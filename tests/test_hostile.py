@@ -144,7 +144,7 @@ def battle(tmp_path_factory):
         path.parent.mkdir(parents=True)
         nbformat.write(_hostile_notebook(name, spec, solved, release, listener.port), str(path))
     runs, seconds = {}, {}
-    for aid in gt.ASSIGNMENTS:
+    for aid in sorted({spec["aid"] for spec in HOSTILE.values()}):  # assignments with hostile submissions
         start = time.perf_counter()
         runs[aid] = gt.nbgrader(["autograde", aid, "--student", "hostile_*", "--force"], course, timeout=1800)
         seconds[aid] = time.perf_counter() - start
