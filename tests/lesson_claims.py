@@ -116,6 +116,14 @@ def _lesson_11(text):
     assert set(d) >= {100, 20, 0}, d
     # "falls most in the last fifth of the steps"
     assert d[20] - d[0] > d[100] - d[20], f"the last fifth should remove most of the distance: {d}"
+    # "covers every mode like the VAE, and its samples are sharp, here sharper than those of our
+    # briefly trained GAN ... The price is at sampling time"
+    rows = {name: (int(modes), float(sharp), float(ms)) for name, modes, sharp, ms in re.findall(
+        r"^(VAE|GAN|diffusion)\s+(\d)/8\s+([\d.]+)\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+([\d.]+)$", text, re.M)}
+    assert set(rows) == {"VAE", "GAN", "diffusion"}, f"the comparison table is no longer printed: {rows}"
+    assert rows["diffusion"][0] == 8 and rows["VAE"][0] == 8, f"diffusion and the VAE should cover all 8 modes: {rows}"
+    assert rows["diffusion"][1] > rows["GAN"][1] + 0.2, f"diffusion should be sharper than the GAN: {rows}"
+    assert rows["diffusion"][2] > 3 * rows["GAN"][2], f"diffusion should sample much more slowly than the GAN: {rows}"
 
 
 @claim("09_applications")
