@@ -42,7 +42,8 @@ from .sandbox import Sandbox, SandboxKernelManager
 
 DEFAULT_GUARDED_MODULES = [
     "math", "copy", "time", "numpy", "numpy.linalg", "numpy.testing", "torch", "torch.nn",
-    "torch.nn.functional", "torch.linalg", "torch.testing", "torch.distributions", "torch.optim",
+    "torch.nn.functional", "torch.autograd", "torch.linalg", "torch.testing", "torch.distributions",
+    "torch.optim",
     "genlearn", "genlearn.data", "genlearn.metrics", "genlearn.models", "genlearn.ethics",
     "genlearn.train", "genlearn.grading.checks", "traitlets.traitlets",
 ]

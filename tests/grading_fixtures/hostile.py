@@ -45,8 +45,15 @@ _EX05_TRIVIAL = {
     "answer_membership": "def predict_member(losses, threshold):\n    return losses <= threshold\n\n\n"
                          "def membership_advantage(member_losses, nonmember_losses):\n    return 1.0\n",
 }
+_EX06_TRIVIAL = {
+    "answer_critic_loss": "def critic_loss(real_scores, fake_scores):\n    return torch.tensor(0.0)\n",
+    "answer_gp": "def gradient_penalty(critic, real, fake, generator=None):\n    return torch.tensor(0.0)\n",
+    "answer_train_step": "def train_step(G, critic, opt_g, opt_c, real_batches, z, gp_weight=10.0, generator=None):\n"
+                         "    return {'critic_loss': 0.0, 'g_loss': 0.0}\n",
+}
 TRIVIAL = {"ex01_likelihood": _EX01_TRIVIAL, "ex02_vae": _EX02_TRIVIAL, "ex03_gan": _EX03_TRIVIAL,
-           "ex04_evaluation": _EX04_TRIVIAL, "ex05_responsible_generation": _EX05_TRIVIAL}
+           "ex04_evaluation": _EX04_TRIVIAL, "ex05_responsible_generation": _EX05_TRIVIAL,
+           "ex06_wasserstein": _EX06_TRIVIAL}
 ALL = "all"
 
 
@@ -125,6 +132,15 @@ HOSTILE = {
                 "class Ink(nn.Module):\n    def forward(self, x):\n        return x.flatten(1).sum(1) - 0.5\n\n\n"
                 "def train_detector(x_real, x_fake, steps=100, seed=0):\n    return Ink()\n")},
     },
+    "ex06-patched-autograd": {  # every gradient the tests take comes back as a unit vector: GP 0, norms 1
+        "aid": "ex06_wasserstein", "attacks": ALL, "tampers": True,
+        **_trivial("ex06_wasserstein",
+                   "_grad = torch.autograd.grad\n\n"
+                   "def _unit(outputs, inputs, *args, **kwargs):\n"
+                   "    return tuple(torch.nn.functional.normalize(g.flatten(1), dim=1).reshape(g.shape)\n"
+                   "                 for g in _grad(outputs, inputs, *args, **kwargs))\n\n"
+                   "torch.autograd.grad = _unit\n"),
+    },
     "ex02-redefined-metric": {  # the metric the training test scores with, replaced
         "aid": "ex02_vae", "attacks": ["test_train_vae"], "tampers": True, "base": "solved",
         "set": {"answer_train_vae": (
@@ -196,6 +212,14 @@ HOSTILE = {
                      "import genlearn.ethics as E\n\n\ndef membership_advantage(member_losses, nonmember_losses):\n"
                      "    return 2 * E.membership_attack(member_losses, nonmember_losses)['accuracy'] - 1\n\n\n"
                      "def _unused(member_losses, nonmember_losses):")],
+    },
+    "ex06-calls-reference": {
+        "aid": "ex06_wasserstein", "attacks": ["test_gp_values", "test_gp_per_sample", "test_train_step"],
+        "tampers": False,
+        "base": "solved", "says": "calls genlearn's own",
+        "set": {"answer_gp": "from genlearn.models.gan_losses import gradient_penalty as _library_gp\n\n"
+                             "def gradient_penalty(critic, real, fake, generator=None):\n"
+                             "    return _library_gp(critic, real, fake, generator)\n"},
     },
     # ------------------------------------------------------------------ escaping the sandbox
     "ex04-read-hidden-tests": {  # looks for the instructor's notebooks, gradebook, other students
