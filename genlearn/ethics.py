@@ -74,9 +74,11 @@ def detector_accuracy(real, fake, *, hidden: tuple[int, ...] = (64, 64), steps: 
 
 
 @torch.no_grad()
-def vae_membership_scores(model, x: torch.Tensor, *, n_samples: int = 8, seed: int = 0) -> torch.Tensor:
+def vae_membership_scores(model, x: torch.Tensor, y: torch.Tensor | None = None, *, n_samples: int = 8,
+                          seed: int = 0) -> torch.Tensor:
     """Each example's -ELBO (nats), averaged over ``n_samples`` z draws: (N,) on the CPU.
-    Lower means "the model finds this example likely", the attacker's hint of membership."""
+    Lower means "the model finds this example likely", the attacker's hint of membership.
+    ``y``: the labels, for a conditional VAE."""
     check_positive_int("n_samples", n_samples)
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
@@ -84,9 +86,10 @@ def vae_membership_scores(model, x: torch.Tensor, *, n_samples: int = 8, seed: i
     was_training = model.training
     model.eval()
     x = x.to(model.device)
+    y = None if y is None else y.to(model.device)
     total = torch.zeros(len(x), device=model.device)
     for _ in range(n_samples):
-        total += -model.elbo(x, generator=gen).elbo
+        total += -model.elbo(x, y, generator=gen).elbo
     model.train(was_training)
     return (total / n_samples).to(CPU)
 

@@ -126,9 +126,45 @@ def _lesson_11(text):
     assert rows["diffusion"][2] > 3 * rows["GAN"][2], f"diffusion should sample much more slowly than the GAN: {rows}"
 
 
+def _lesson_09_applications(text):
+    """Inpainting, the GAN animation, TSTR, the membership attack, the GAN's facts, the VaR backtest."""
+    mean_fill, vae = map(float, re.search(r"error in the hole: mean fill ([\d.]+), VAE ([\d.]+)", text).groups())
+    assert vae < 0.85 * mean_fill, f"the VAE should fill the hole clearly better than the mean image: {vae} vs {mean_fill}"
+    vae_blur, gan_blur = map(float, re.search(r"VAE path ([\d.]+), GAN path ([\d.]+)", text).groups())
+    assert gan_blur > vae_blur + 0.05, f"the prose says the DCGAN's frames are blurrier: {gan_blur} vs {vae_blur}"
+    trtr, tstr, tsts = map(float, re.search(r"TRTR ([\d.]+)%, TSTR ([\d.]+)%, TSTS ([\d.]+)%", text).groups())
+    assert tstr < trtr - 2 and tsts > max(trtr, tstr) + 5, f"TRTR {trtr}, TSTR {tstr}, TSTS {tsts}"
+    auc, advantage = map(float, re.search(r"membership attack: AUC ([\d.]+), advantage ([\d.]+)", text).groups())
+    assert 0.53 <= auc <= 0.67 and advantage > 0.05, f"'an AUC near 0.6, a small advantage': {auc}, {advantage}"
+
+    def facts(name):
+        m = re.search(rf"^{re.escape(name)} +([-\d.]+) +([-\d.]+) +([-\d.]+) +([\d.]+)$", text, re.M)
+        assert m, f"no stylized-facts row for {name!r}"
+        return tuple(map(float, m.groups()))   # kurtosis, corr(r), corr(|r|), std
+    real, vae_raw, gan = facts("simulated market (real)"), facts("VAE on returns"), facts("GAN on returns (pretrained)")
+    assert vae_raw[0] + 1 < gan[0] < real[0] / 2, f"the GAN keeps part of the fat tails: {gan} vs {real}"
+    assert gan[2] > 0.6 * real[2] and gan[3] < 0.95 * real[3], f"most of the clustering, too small a spread: {gan}"
+
+    def risk(name):
+        m = re.search(rf"^{re.escape(name)} +([\d.]+) +([\d.]+)% +([\d.]+) +([\d.]+)% +([\d.]+) +([\d.]+)$", text, re.M)
+        assert m, f"no backtest row for {name!r}"
+        return tuple(map(float, m.groups()))   # VaR95, % exceeded, VaR99, % exceeded, Kupiec p, ES99
+    truth_es = float(re.search(r"^held-out future \(truth\) .* ([\d.]+)$", text, re.M).group(1))
+    gauss, raw, log, g, hist = (risk(n) for n in ("iid Gaussian", "VAE on returns", "VAE on log|r| + random signs",
+                                                   "GAN on returns (pretrained)", "simulated market (real)"))
+    for name, row in (("iid Gaussian", gauss), ("VAE on returns", raw)):
+        assert row[1] < 4.5 and row[3] > 1.3 and row[4] < 0.01, f"{name}: too cautious at 95%, rejected at 99%: {row}"
+    assert gauss[5] < 0.8 * truth_es, f"the Gaussian's ES should be far below the truth {truth_es}: {gauss}"
+    assert g[1] > 5.2 and g[3] > raw[3] and g[4] < 0.01, f"the GAN is exceeded more often still: {g} vs {raw}"
+    assert abs(log[1] - 5) < 0.5 and abs(log[3] - 1) < 0.2 and log[4] > 0.05, f"the log VAE passes: {log}"
+    assert abs(log[5] - truth_es) < 0.15 * truth_es, f"the log VAE's ES {log[5]} should be near the truth {truth_es}"
+    assert hist[4] > 0.05, f"the training windows' VaR passes its backtest: {hist}"
+
+
 @claim("09_applications")
 def _lesson_09_all(text):
     _lesson_09_music(text)
+    _lesson_09_applications(text)
     pairs = re.findall(r"norm lerp ([\d.]+) vs slerp ([\d.]+), blur lerp ([\d.]+) vs slerp ([\d.]+)", text)
     assert len(pairs) == 4, "the lesson no longer prints the lerp/slerp midpoints"
     for lerp_norm, slerp_norm, lerp_blur, slerp_blur in (map(float, p) for p in pairs):

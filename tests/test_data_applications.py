@@ -119,24 +119,40 @@ def test_piano_roll_conversions_validate():
     assert set(to_pitches(soft).tolist()) <= set(SCALE_MIDI)
 
 
-def test_the_shipped_phantom_vae_is_conditional_and_matches_its_build_script():
+def _shipped_app(name: str, kind: str, settings: str):
+    """The shipped checkpoint ``name`` on the CPU, its metadata, and the build script's settings."""
     import importlib.util
     from pathlib import Path
 
     from genlearn.checkpoints import load_checkpoint, pretrained_path
 
-    path = pretrained_path("app_phantoms_vae")
+    path = pretrained_path(name)
     assert path.stat().st_size < 2_000_000, "pretrained files must stay under 2 MB"
-    model, meta = load_checkpoint(path, expect="vae")
-    model = model.to(torch.device("cpu"))
+    model, meta = load_checkpoint(path, torch.device("cpu"), expect=kind)
     script = Path(__file__).resolve().parents[1] / "scripts" / "build_pretrained_apps.py"
     spec = importlib.util.spec_from_file_location("build_pretrained_apps", script)
     build = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build)
-    for key, value in build.PHANTOMS["model"].items():
+    s = getattr(build, settings)
+    for key, value in s["model"].items():
         got = getattr(model.config, key)
         assert (tuple(got) if isinstance(got, (list, tuple)) else got) == value, f"config {key} differs from the script"
-    assert meta["epochs"] == build.PHANTOMS["epochs"]
+    return model, meta, s
+
+
+def test_the_shipped_market_gan_matches_its_build_script_and_has_fat_tails():
+    from genlearn.data.market import stylized_facts
+
+    gan, meta, s = _shipped_app("app_market_gan", "gan", "MARKET")
+    assert meta["steps"] == s["steps"] and gan.G_ema is None
+    facts = stylized_facts(gan.sample(4000, generator=torch.Generator().manual_seed(0)))
+    # what lesson 09 says of it: fatter tails and more clustering than a Gaussian, a smaller spread than the market's
+    assert facts["excess_kurtosis"] > 1 and facts["autocorr_abs"] > 0.1 and 0.6 < facts["std"] < 0.95, facts
+
+
+def test_the_shipped_phantom_vae_is_conditional_and_matches_its_build_script():
+    model, meta, build_phantoms = _shipped_app("app_phantoms_vae", "vae", "PHANTOMS")
+    assert meta["epochs"] == build_phantoms["epochs"]
     gen = torch.Generator().manual_seed(0)
     y = torch.arange(600) % 2
     x = model.sample(600, y, generator=gen)

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from torch.utils.data import TensorDataset
 
 from genlearn.ethics import (detector_accuracy, membership_attack, memorization_report, roc_curve,
                              vae_membership_scores)
@@ -61,6 +62,19 @@ def test_an_overfitted_vae_leaks_membership():
     assert s_in.shape == (40,) and torch.isfinite(s_in).all()
     assert membership_attack(s_in, s_out)["auc"] > 0.8
     assert torch.allclose(s_in, vae_membership_scores(model, members, n_samples=4)), "seeded"
+
+
+def test_membership_scores_of_a_conditional_vae_use_the_labels():
+    y = torch.arange(60) % 2
+    x = torch.zeros(60, 1, 4, 4)
+    x[y == 0, :, :2] = 1.0                                        # class 0: top half on
+    x[y == 1, :, 2:] = 1.0                                        # class 1: bottom half on
+    torch.manual_seed(0)
+    model = VAE(x_shape=(1, 4, 4), latent_dim=2, hidden=(32,), n_classes=2)
+    train_vae(model, TensorDataset(x, y), epochs=60, batch_size=20, lr=1e-2, progress=False)
+    right, wrong = vae_membership_scores(model, x, y, n_samples=2), vae_membership_scores(model, x, 1 - y, n_samples=2)
+    assert right.shape == (60,) and right.mean() < wrong.mean() - 1, \
+        f"the true labels should make the examples likelier: -ELBO {right.mean():.2f} vs {wrong.mean():.2f}"
 
 
 def test_memorization_report_flags_copies():

@@ -25,6 +25,7 @@ ALLOWED: dict[str, set[str]] = {
     "data": {"_checks"},
     "models": {"_checks"},
     "metrics": {"_checks", "data"},
+    "risk": {"_checks"},
     "latent": {"_checks", "models"},
     "train": {"_checks", "data", "device", "models"},
     "checkpoints": {"_checks", "atomic", "device", "models"},
