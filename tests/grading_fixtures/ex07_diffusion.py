@@ -50,6 +50,12 @@ SUBMISSIONS = {
                      "return (x0 - eps_model(x_t, t)).square().sum(1).mean()")],
         "fails": {"test_loss": "the network predicts the noise eps that was added"},
     },
+    "loss-no-grad": {  # passes the visible test (its network predicts zeros); a hidden test catches it
+        "mistake": "computes the loss under torch.no_grad(), so no gradient reaches the network",
+        "replace": [("answer_loss", "    return (noise - eps_model(x_t, t)).square().sum(1).mean()",
+                     "    with torch.no_grad():\n        return (noise - eps_model(x_t, t)).square().sum(1).mean()")],
+        "fails": {"test_loss": "the loss must be differentiable"},
+    },
     "sigmas-variance": {
         "mistake": "returns the posterior variance sigma_t^2 instead of the standard deviation sigma_t",
         "replace": [("answer_sigmas", "/ (1 - alpha_bar[1:])).sqrt()", "/ (1 - alpha_bar[1:]))")],
