@@ -38,6 +38,22 @@ def test_models_and_data_stay_allowed():
         model.decode(mu)
 
 
+def test_diffusion_answers_are_refused_but_its_network_and_schedule_stay_allowed():
+    """ex07 hands genlearn's Diffusion network and schedule to the student's functions."""
+    from genlearn.models.diffusion import Diffusion
+
+    model = Diffusion(T=5, hidden=(8,))
+    x0, t = torch.randn(4, 2), torch.tensor([1, 2, 3, 5])
+    with own_work():
+        model.eps(x0, t)
+        (model.betas, model.alpha_bars, model.sigmas)
+    for call in (lambda: model.q_sample(x0, t, torch.randn(4, 2)), lambda: model.loss(x0),
+                 lambda: model.sample(3), lambda: model.noised(x0, 2)):
+        with pytest.raises(AssertionError, match="calls genlearn's own genlearn.models.diffusion.Diffusion"):
+            checked(call)()
+    assert model.sample(3).shape == (3, 2), "the sampler works again after the check"
+
+
 def test_references_are_restored_even_when_the_function_raises():
     def boom():
         raise ValueError("student bug")
