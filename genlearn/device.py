@@ -188,9 +188,18 @@ class ThreadChoice:
         return f"{self.threads} thread{'s' if self.threads != 1 else ''} ({self.reason})"
 
 
-_choice: ThreadChoice | None = None   # the last decision, for describe()
-_choice_time = -math.inf              # time.monotonic() of that decision
-_pinned = False                       # configure_threads(n) fixed the count for good
+@dataclass
+class _ThreadState:
+    """configure_threads' memory. One object changed in place, never a rebound module global:
+    grading's guard (genlearn.grading.guard) reports any genlearn global that changes while a
+    notebook runs, and loading a model in a graded notebook decides the threads."""
+
+    choice: ThreadChoice | None = None    # the last decision, for describe()
+    time: float = -math.inf               # time.monotonic() of that decision
+    pinned: bool = False                  # configure_threads(n) fixed the count for good
+
+
+_threads = _ThreadState()
 
 
 def _cgroup_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
@@ -355,32 +364,32 @@ def configure_threads(n: int | None = None) -> int:
     decision is reused for :data:`DECISION_TTL_S`). A ``torch.set_num_threads`` made
     outside genlearn is left alone.
     """
-    global _choice, _choice_time, _pinned
+    state = _threads
     if n is not None:
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"thread count must be an integer >= 1, got {n!r}")
-        _choice, _pinned = ThreadChoice(n, "set by configure_threads"), True
-    elif _pinned:
-        return _choice.threads
-    elif _choice is not None and torch.get_num_threads() != _choice.threads:
-        _choice, _pinned = ThreadChoice(torch.get_num_threads(), "set with torch.set_num_threads "
-                                        "outside genlearn; left as it is"), True
-        return _choice.threads
-    elif _choice is None or time.monotonic() - _choice_time >= DECISION_TTL_S:
+        state.choice, state.pinned = ThreadChoice(n, "set by configure_threads"), True
+    elif state.pinned:
+        return state.choice.threads
+    elif state.choice is not None and torch.get_num_threads() != state.choice.threads:
+        state.choice, state.pinned = ThreadChoice(torch.get_num_threads(), "set with torch.set_num_threads "
+                                                  "outside genlearn; left as it is"), True
+        return state.choice.threads
+    elif state.choice is None or time.monotonic() - state.time >= DECISION_TTL_S:
         override = _thread_override()
         if override is not None:
-            _choice = ThreadChoice(override, f"{ENV_THREADS}={override}")
+            state.choice = ThreadChoice(override, f"{ENV_THREADS}={override}")
         else:
-            _choice = choose_threads(cpu_quota(), busy_cpus())
-        _choice_time = time.monotonic()
-    if torch.get_num_threads() != _choice.threads:
-        torch.set_num_threads(_choice.threads)
-    return _choice.threads
+            state.choice = choose_threads(cpu_quota(), busy_cpus())
+        state.time = time.monotonic()
+    if torch.get_num_threads() != state.choice.threads:
+        torch.set_num_threads(state.choice.threads)
+    return state.choice.threads
 
 
 def thread_choice() -> ThreadChoice | None:
     """The last decision of :func:`configure_threads` (None before the first)."""
-    return _choice
+    return _threads.choice
 
 
 def describe(device: str | torch.device | None = None) -> str:

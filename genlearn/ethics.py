@@ -3,7 +3,8 @@ r"""Experiments for lesson 10: detecting generated samples, memorization, member
 * :func:`detector_accuracy`: a *real-vs-fake detector* (a small classifier) trained on real
   and generated samples, scored on held-out ones. 1.0: every fake is caught; 0.5: the
   detector is guessing, so the fakes are indistinguishable to it. This is also the
-  *classifier two-sample test* of Lopez-Paz & Oquab (2017).
+  *classifier two-sample test* of Lopez-Paz & Oquab (2017). :func:`train_detector` returns
+  the trained :class:`Detector` itself, to score it on samples of a generator it never saw.
 * :func:`vae_membership_scores` and :func:`membership_attack`: a *membership inference*
   attack (Shokri et al., 2017; for generative models Hayes et al., 2019): an overfitted
   model gives its training examples a better score (here a lower :math:`-\mathrm{ELBO}`)
@@ -14,9 +15,12 @@ r"""Experiments for lesson 10: detecting generated samples, memorization, member
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ._checks import check_positive_int
 from .device import CPU, get_device
@@ -33,31 +37,39 @@ def _flat(name: str, x) -> torch.Tensor:
     return x.detach().to(CPU).float().flatten(1)
 
 
-def detector_accuracy(real, fake, *, hidden: tuple[int, ...] = (64, 64), steps: int = 400,
-                      lr: float = 3e-3, test_fraction: float = 0.3, seed: int = 0,
-                      device=None) -> dict:
-    """Train an MLP to tell ``real`` (label 1) from ``fake`` (label 0); return its held-out
-    ``accuracy`` (0.5 = chance), ``n_train`` and ``n_test``.
+@dataclass
+class Detector:
+    """A trained real-vs-fake detector: an MLP on standardized, flattened samples.
 
-    Both sets are cut to the same size, so 0.5 is exactly chance; inputs are flattened
-    and standardized with the training part's statistics.
+    ``logits(x)``: (N,), positive means "real". ``accuracy(real, fake)``: on equally weighted
+    real and fake sets, ``accuracy`` = (real kept + fakes caught) / 2 (0.5 = chance), with
+    ``real_kept`` and ``fakes_caught`` separately: a detector that calls every sample of a
+    new generator "real" scores 50% on it, however well it catches the fakes it knows.
     """
-    r, f = _flat("real", real), _flat("fake", fake)
-    if r.shape[1] != f.shape[1]:
-        raise ValueError(f"real has {r.shape[1]} features per sample but fake has {f.shape[1]}")
-    check_positive_int("steps", steps)
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    n = min(len(r), len(f))
-    if n < 10:
-        raise ValueError(f"need at least 10 samples of each kind, got {len(r)} real and {len(f)} fake")
-    gen = torch.Generator().manual_seed(seed)
-    r, f = r[torch.randperm(len(r), generator=gen)[:n]], f[torch.randperm(len(f), generator=gen)[:n]]
-    n_test = max(1, int(round(n * test_fraction)))
-    x_train = torch.cat([r[n_test:], f[n_test:]])
-    y_train = torch.cat([torch.ones(n - n_test), torch.zeros(n - n_test)])
-    x_test = torch.cat([r[:n_test], f[:n_test]])
-    y_test = torch.cat([torch.ones(n_test), torch.zeros(n_test)])
+
+    net: nn.Module
+    mean: torch.Tensor   # (D,) the training samples' statistics
+    std: torch.Tensor    # (D,)
+
+    @torch.no_grad()
+    def logits(self, x) -> torch.Tensor:
+        x = _flat("x", x)
+        if x.shape[1] != self.mean.shape[0]:
+            raise ValueError(f"the detector was trained on {self.mean.shape[0]} features per sample, "
+                             f"got {x.shape[1]}")
+        device = next(self.net.parameters()).device
+        return self.net(((x - self.mean) / self.std).to(device)).squeeze(1).to(CPU)
+
+    def accuracy(self, real, fake) -> dict:
+        real_kept = float((self.logits(real) > 0).float().mean())
+        fakes_caught = float((self.logits(fake) <= 0).float().mean())
+        return {"accuracy": (real_kept + fakes_caught) / 2, "real_kept": real_kept,
+                "fakes_caught": fakes_caught}
+
+
+def _fit_detector(r: torch.Tensor, f: torch.Tensor, hidden, steps, lr, seed, gen, device) -> Detector:
+    x_train = torch.cat([r, f])
+    y_train = torch.cat([torch.ones(len(r)), torch.zeros(len(f))])
     mean, std = x_train.mean(0), x_train.std(0).clamp_min(1e-6)
     device = get_device(device)
     with torch.random.fork_rng(devices=[]):
@@ -67,10 +79,52 @@ def detector_accuracy(real, fake, *, hidden: tuple[int, ...] = (64, 64), steps: 
     train_classifier(net, len(xt),
                      lambda idx: F.binary_cross_entropy_with_logits(net(xt[idx]).squeeze(1), yt[idx]),
                      steps=steps, batch_size=min(256, len(xt)), lr=lr, generator=gen, device=device)
-    with torch.no_grad():
-        pred = (net(((x_test - mean) / std).to(device)).squeeze(1) > 0).float().to(CPU)
-    return {"accuracy": float((pred == y_test).float().mean()), "n_train": 2 * (n - n_test),
-            "n_test": 2 * n_test}
+    return Detector(net.eval(), mean, std)
+
+
+def _real_and_fake(real, fake) -> tuple[torch.Tensor, torch.Tensor]:
+    r, f = _flat("real", real), _flat("fake", fake)
+    if r.shape[1] != f.shape[1]:
+        raise ValueError(f"real has {r.shape[1]} features per sample but fake has {f.shape[1]}")
+    return r, f
+
+
+def train_detector(real, fake, *, hidden: tuple[int, ...] = (64, 64), steps: int = 400,
+                   lr: float = 3e-3, seed: int = 0, device=None) -> Detector:
+    r"""Train an MLP to tell ``real`` (label 1) from ``fake`` (label 0) on all of both sets
+    (pass equally many of each) by minimizing the binary cross-entropy
+    :math:`-\tfrac1N\sum_i [y_i \log \sigma(D(x_i)) + (1 - y_i) \log(1 - \sigma(D(x_i)))]`
+    with Adam on minibatches; returns the :class:`Detector`, to be scored on other samples,
+    e.g. of a generator it never saw."""
+    r, f = _real_and_fake(real, fake)
+    check_positive_int("steps", steps)
+    if min(len(r), len(f)) < 10:
+        raise ValueError(f"need at least 10 samples of each kind, got {len(r)} real and {len(f)} fake")
+    return _fit_detector(r, f, hidden, steps, lr, seed, torch.Generator().manual_seed(seed), device)
+
+
+def detector_accuracy(real, fake, *, hidden: tuple[int, ...] = (64, 64), steps: int = 400,
+                      lr: float = 3e-3, test_fraction: float = 0.3, seed: int = 0,
+                      device=None) -> dict:
+    """Train an MLP to tell ``real`` (label 1) from ``fake`` (label 0); return its held-out
+    ``accuracy`` (0.5 = chance), ``n_train`` and ``n_test``.
+
+    Both sets are cut to the same size, so 0.5 is exactly chance; inputs are flattened
+    and standardized with the training part's statistics.
+    """
+    r, f = _real_and_fake(real, fake)
+    check_positive_int("steps", steps)
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    n = min(len(r), len(f))
+    if n < 10:
+        raise ValueError(f"need at least 10 samples of each kind, got {len(r)} real and {len(f)} fake")
+    gen = torch.Generator().manual_seed(seed)
+    r, f = r[torch.randperm(len(r), generator=gen)[:n]], f[torch.randperm(len(f), generator=gen)[:n]]
+    n_test = max(1, int(round(n * test_fraction)))
+    detector = _fit_detector(r[n_test:], f[n_test:], hidden, steps, lr, seed, gen, device)
+    return {"accuracy": detector.accuracy(r[:n_test], f[:n_test])["accuracy"],
+            "n_train": 2 * (n - n_test), "n_test": 2 * n_test}
 
 
 @torch.no_grad()

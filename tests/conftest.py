@@ -37,9 +37,7 @@ def fresh_threads(monkeypatch):
     monkeypatch.delenv(dev.ENV_DEVICE, raising=False)
     monkeypatch.delenv(dev.ENV_THREADS, raising=False)
     monkeypatch.setattr(dev, "_warned", set())
-    monkeypatch.setattr(dev, "_choice", None)
-    monkeypatch.setattr(dev, "_choice_time", float("-inf"))
-    monkeypatch.setattr(dev, "_pinned", False)
+    monkeypatch.setattr(dev, "_threads", dev._ThreadState())   # no decision, not pinned
     threads = torch.get_num_threads()
     yield dev
     torch.set_num_threads(threads)

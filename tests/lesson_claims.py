@@ -110,6 +110,28 @@ def _lesson_09_music(text):
     assert 35 <= int(fake.group(2)) <= 70, f"'only about half' of the generated ones: {fake.group(2)}%"
 
 
+@claim("10_challenges_and_ethics")
+def _lesson_10(text):
+    # the ring: "it fell towards chance as our GAN improved, and a stronger detector bought some back"
+    first, last = number(r"\{0: ([\d.]+),", text), number(r"1000: ([\d.]+)\}", text)
+    assert first >= 0.95 and last <= first - 0.2, f"the detector should lose ground: {first} -> {last}"
+    small = number(r"small detector: (\d+)%", text)
+    assert number(r"bigger detector, more data: (\d+)%", text) >= small + 5, "the stronger detector should gain"
+    # images: detectors trained against one generator, tested on both
+    rows = {name: [(float(a), float(c)) for a, c in re.findall(r"accuracy +(\d+)%, caught +(\d+)%", rest)]
+            for name, rest in re.findall(r"^(DCGAN|VAE|both) +\|(.*)$", text, re.M)}
+    assert set(rows) == {"DCGAN", "VAE", "both"} and all(len(r) == 2 for r in rows.values()), \
+        f"the lesson no longer prints the detector table: {rows}"
+    (dd, dd_caught), (dv, dv_caught) = rows["DCGAN"]
+    (vd, _), (vv, _) = rows["VAE"]
+    # "catches nearly all of its samples, but calls nearly every VAE sample real: 50%, a coin flip"
+    assert dd >= 95 and dd_caught >= 95, f"the DCGAN detector on DCGAN fakes: {rows['DCGAN']}"
+    assert dv_caught <= 5 and 45 <= dv <= 55, f"the DCGAN detector on the unseen VAE: {rows['DCGAN']}"
+    # "easy to catch for a detector trained against them"; "happens to catch the DCGAN's samples too"
+    assert vv >= 95 and vd >= 90, f"the VAE detector: {rows['VAE']}"
+    assert min(a for a, _ in rows["both"]) >= 95, f"trained on both, it catches both: {rows['both']}"
+
+
 @claim("11_whats_next")
 def _lesson_11(text):
     d = {int(t): float(v) for t, v in re.findall(r"t = (\d+): ([\d.]+)", text.split("mean distance from a sample")[1])}

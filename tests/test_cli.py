@@ -31,7 +31,7 @@ def test_info_says_which_threads_and_why(fresh_threads, monkeypatch, capsys):
     assert "CPU threads: 2 threads (CPU quota 4; 1.0 CPUs busy with other work" in out
     assert "one CPU left for JupyterLab" in out
     monkeypatch.setenv(dev.ENV_THREADS, "3")
-    monkeypatch.setattr(dev, "_choice_time", float("-inf"))
+    monkeypatch.setattr(dev._threads, "time", float("-inf"))
     assert main(["info"]) == 0
     assert f"CPU threads: 3 threads ({dev.ENV_THREADS}=3)" in capsys.readouterr().out
 

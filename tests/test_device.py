@@ -229,7 +229,7 @@ def test_threads_follow_quota_and_load_when_a_run_starts(monkeypatch):
     assert "busy" in dev.thread_choice().reason
     # the next run starts after the other process ended: both cores again
     fake_machine(monkeypatch, 2, 0.0)
-    monkeypatch.setattr(dev, "_choice_time", float("-inf"))  # the last decision is old
+    monkeypatch.setattr(dev._threads, "time", float("-inf"))  # the last decision is old
     assert dev.configure_threads() == 2 and torch.get_num_threads() == 2
 
 
@@ -250,7 +250,7 @@ def test_decision_is_reused_briefly(monkeypatch):
     for _ in range(5):
         assert dev.configure_threads() == 2
     assert len(calls) == 1, "get_device in a loop must not sample the load every time"
-    monkeypatch.setattr(dev, "_choice_time", dev.time.monotonic() - dev.DECISION_TTL_S)
+    monkeypatch.setattr(dev._threads, "time", dev.time.monotonic() - dev.DECISION_TTL_S)
     dev.configure_threads()
     assert len(calls) == 2
 
@@ -284,14 +284,14 @@ def test_explicit_count_pins_and_user_setting_is_left_alone(monkeypatch):
     with pytest.raises(ValueError, match="integer >= 1"):
         dev.configure_threads(0)
     assert dev.configure_threads(1) == 1
-    monkeypatch.setattr(dev, "_choice_time", float("-inf"))
+    monkeypatch.setattr(dev._threads, "time", float("-inf"))
     assert dev.configure_threads() == 1 and not calls
     # a user's own torch.set_num_threads after genlearn chose is kept, and said so
-    monkeypatch.setattr(dev, "_pinned", False)
-    monkeypatch.setattr(dev, "_choice", None)
+    monkeypatch.setattr(dev._threads, "pinned", False)
+    monkeypatch.setattr(dev._threads, "choice", None)
     assert dev.configure_threads() == 2
     torch.set_num_threads(1)
-    monkeypatch.setattr(dev, "_choice_time", float("-inf"))
+    monkeypatch.setattr(dev._threads, "time", float("-inf"))
     assert dev.configure_threads() == 1 and torch.get_num_threads() == 1
     assert "outside genlearn" in dev.thread_choice().reason
 
@@ -348,3 +348,17 @@ def test_busy_cpus_in_a_container_on_a_saturated_host(tmp_path, fake_clock):
         fake_clock["wall"] += seconds
 
     assert dev.busy_cpus(0.1, proc_stat=stat, cgroup_root=cgroup, cpus=set(range(4)), sleep=sleep) == pytest.approx(2.0)
+
+
+def test_choosing_threads_rebinds_no_module_global(fresh_threads, monkeypatch):
+    # grading's guard reports any genlearn global that changes while a notebook runs: a graded
+    # notebook that loads a model (and so decides the threads) must not look like tampering
+    fake_machine(monkeypatch, 2, 0.0)
+    before = dict(vars(fresh_threads))
+    fresh_threads.configure_threads()
+    monkeypatch.setattr(fresh_threads._threads, "time", float("-inf"))
+    fresh_threads.configure_threads()
+    fresh_threads.get_device("cpu")
+    changed = [k for k, v in vars(fresh_threads).items() if before.get(k) is not v]
+    assert not changed, f"configure_threads rebound {changed}"
+    assert fresh_threads.thread_choice() is not None

@@ -4,7 +4,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from genlearn.ethics import (detector_accuracy, membership_attack, memorization_report, roc_curve,
-                             vae_membership_scores)
+                             train_detector, vae_membership_scores)
 from genlearn.models import VAE
 from genlearn.train import train_vae
 
@@ -35,6 +35,27 @@ def test_detector_checks_inputs():
         detector_accuracy(torch.zeros(5, 2), torch.zeros(20, 2))
     with pytest.raises(ValueError, match="test_fraction"):
         detector_accuracy(torch.zeros(20, 2), torch.zeros(20, 2), test_fraction=1.0)
+
+
+def test_a_trained_detector_is_scored_on_a_generator_it_never_saw():
+    gen = torch.Generator().manual_seed(2)
+    real = torch.randn(600, 2, generator=gen)
+    shifted = torch.randn(600, 2, generator=gen) + torch.tensor([3.0, 0.0])   # the generator it sees
+    unseen = torch.randn(600, 2, generator=gen) + torch.tensor([0.0, 3.0])    # fakes off in another direction
+    detector = train_detector(real[:400], shifted[:400], steps=200)
+    seen = detector.accuracy(real[400:], shifted[400:])
+    assert seen["accuracy"] > 0.88 and seen["fakes_caught"] > 0.88   # the best possible: Phi(1.5) = 0.93
+    other = detector.accuracy(real[400:], unseen[400:])
+    assert other["fakes_caught"] < 0.3, f"a shift it never saw should mostly pass as real: {other}"
+    assert other["real_kept"] == seen["real_kept"] and other["accuracy"] == pytest.approx(
+        (other["real_kept"] + other["fakes_caught"]) / 2)
+    assert detector.logits(real[:5]).shape == (5,)
+    both = train_detector(real[:400], torch.cat([shifted[:200], unseen[:200]]), steps=200)
+    assert both.accuracy(real[400:], unseen[400:])["fakes_caught"] > 0.85
+    with pytest.raises(ValueError, match="2 features"):
+        detector.logits(torch.zeros(3, 4))
+    with pytest.raises(ValueError, match="at least 10"):
+        train_detector(real[:5], shifted[:20])
 
 
 def test_membership_attack_statistics():

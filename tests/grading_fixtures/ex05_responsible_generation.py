@@ -22,6 +22,12 @@ SUBMISSIONS = {
                      "y = torch.cat([torch.zeros(len(x_real)), torch.ones(len(x_fake))])")],
         "fails": {"test_detector": "the labels are the wrong way round"},
     },
+    "detector-raw-pixels": {
+        "mistake": "leaves out the standardization, so the DCGAN's near-zero background looks like the real zeros",
+        "replace": [("answer_detector", "nn.Sequential(Standardize(torch.cat([x_real, x_fake])), nn.Flatten(),",
+                     "nn.Sequential(nn.Flatten(),")],
+        "fails": {"test_detector": "are the pixels standardized"},
+    },
     "detector-never-steps": {
         "mistake": "computes the loss and gradients but never calls opt.step()",
         "replace": [("answer_detector", "        opt.step()\n", "")],

@@ -41,7 +41,7 @@ _EX04_TRIVIAL = {
 _EX05_TRIVIAL = {
     "answer_accuracy": "def detector_accuracy(detector, x_real, x_fake):\n    return 1.0\n",
     "answer_detector": "def train_detector(x_real, x_fake, steps=100, seed=0):\n"
-                       "    return nn.Sequential(nn.Flatten(), nn.Linear(64, 1), nn.Flatten(0))\n",
+                       "    return nn.Sequential(nn.Flatten(), nn.Linear(256, 1), nn.Flatten(0))\n",
     "answer_membership": "def predict_member(losses, threshold):\n    return losses <= threshold\n\n\n"
                          "def membership_advantage(member_losses, nonmember_losses):\n    return 1.0\n",
 }
@@ -123,7 +123,7 @@ HOSTILE = {
     "ex05-redefined-helper": {  # the setup cell's sample generator replaced by blank images
         "aid": "ex05_responsible_generation", "attacks": ALL, "tampers": True, "base": "solved",
         "set": {"answer_accuracy": (
-            "def pixel_model_samples(n, seed=0):\n    return torch.zeros(n, 1, 8, 8)\n\n\n"
+            "def dcgan_samples(n, seed=0):\n    return torch.zeros(n, 1, 16, 16)\n\n\n"
             "def detector_accuracy(detector, x_real, x_fake):\n"
             "    with torch.no_grad():\n"
             "        correct = (detector(x_real).reshape(-1) > 0).sum() + (detector(x_fake).reshape(-1) <= 0).sum()\n"
