@@ -104,6 +104,15 @@ def bound_names(source: str) -> list[str]:
     return sorted(set(names))
 
 
+def used_names(source: str) -> list[str]:
+    """The names a cell reads (anywhere in it, functions and lambdas included), builtins aside."""
+    import builtins
+
+    tree = _parse(source)
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} if tree else set()
+    return sorted(n for n in names if not hasattr(builtins, n))
+
+
 def _parse(source: str) -> ast.Module | None:
     from IPython.core.inputtransformer2 import TransformerManager
 
