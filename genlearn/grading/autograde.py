@@ -97,13 +97,17 @@ class SafeAutograde(Autograde):
         sandbox = Sandbox(parent=self)
         max_file = parse_size(sandbox.max_copy_file, "Sandbox.max_copy_file")
         max_total = parse_size(sandbox.max_copy_total, "Sandbox.max_copy_total")
-        refused = self._refuse_notebooks(assignment_id, student_id, max_file)
+        refused, kept = self._check_notebooks(max_file)
         ignore = list(self.coursedir.ignore)
         self.coursedir.ignore = ignore + ["*", ".*"]  # nbgrader copies nothing itself: we do, below
         try:
             super().init_assignment(assignment_id, student_id)
         finally:
             self.coursedir.ignore = ignore
+        for path in self.notebooks:
+            if path not in kept:
+                self._zero(assignment_id, student_id, os.path.splitext(os.path.basename(path))[0])
+        self.notebooks = [path for path in self.notebooks if path in kept]
         source = self._format_source(assignment_id, student_id)
         dest = self._format_dest(assignment_id, student_id)
         refused += copy_regular_files(source, dest, max_file, max_total, ignore=(*ignore, ".ipynb_checkpoints"),
@@ -111,27 +115,25 @@ class SafeAutograde(Autograde):
         self._copy_instructor_files(assignment_id, dest)
         self._report(assignment_id, student_id, refused)
 
-    def _refuse_notebooks(self, assignment_id: str, student_id: str, max_file: int) -> list[str]:
-        """Submitted notebooks that are links, not regular files, or too large: not read, scored 0."""
+    def _check_notebooks(self, max_file: int) -> tuple[list[str], list[str]]:
+        """Submitted notebooks that are links, not regular files, or too large are not read (and
+        score 0, as a missing notebook does): (what was refused and why, the notebooks kept)."""
         refused, kept = [], []
         for path in self.notebooks:
+            name = os.path.basename(path)
             try:
                 info = os.lstat(path)
             except OSError as err:
-                refused.append(f"{os.path.basename(path)}: unreadable ({err.strerror})")
+                refused.append(f"{name}: unreadable ({err.strerror})")
                 continue
             if not stat.S_ISREG(info.st_mode):
-                refused.append(f"{os.path.basename(path)}: {'a link' if stat.S_ISLNK(info.st_mode) else 'not a regular file'}"
-                               " (not graded: scored 0)")
+                kind = "a link" if stat.S_ISLNK(info.st_mode) else "not a regular file"
+                refused.append(f"{name}: {kind} (not graded: scored 0)")
             elif info.st_size > max_file:
-                refused.append(f"{os.path.basename(path)}: {info.st_size:,} bytes, over the {max_file:,}-byte limit "
-                               "(not graded: scored 0)")
+                refused.append(f"{name}: {info.st_size:,} bytes, over the {max_file:,}-byte limit (not graded: scored 0)")
             else:
                 kept.append(path)
-                continue
-            self._zero(assignment_id, student_id, os.path.splitext(os.path.basename(path))[0])
-        self.notebooks = kept
-        return refused
+        return refused, kept
 
     def _zero(self, assignment_id: str, student_id: str, notebook: str) -> None:
         with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gb:

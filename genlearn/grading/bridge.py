@@ -499,7 +499,7 @@ def _exception(reply: dict, what: str) -> BaseException:
     if where:
         message = f"{message}\n(raised in your code:\n{where})" if message else f"(raised in your code:\n{where})"
     for name in names:
-        cls = getattr(builtins, name, None) if type(name) is str else None
+        cls = getattr(builtins, name, None) if type(name) is str and name != "Exception" else None
         if isinstance(cls, type) and issubclass(cls, Exception) and cls.__module__ == "builtins":
             try:
                 return cls(message)

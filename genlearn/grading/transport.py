@@ -106,12 +106,17 @@ def encode_module(module, enc: Encoder, depth: int) -> dict:
     """The data of a module for which :func:`can_send_module` is true."""
     kind = registered_kind(module)
     if kind is None:
-        return {"$x": "module", **_layer_spec(module, enc, depth)}
-    config = {f.name: getattr(module.config, f.name) for f in dataclasses.fields(module.config)}
-    return {"$x": "model", "kind": kind, "config": enc.encode(config, depth + 1),
-            "params": {n: enc.encode(p, depth + 1) for n, p in module.named_parameters(remove_duplicate=False)},
-            "buffers": {n: enc.encode(b, depth + 1) for n, b in module.named_buffers(remove_duplicate=False)},
-            "training": {n: m.training for n, m in module.named_modules(remove_duplicate=False)}}
+        spec = {"$x": "module", **_layer_spec(module, enc, depth)}
+    else:
+        config = {f.name: getattr(module.config, f.name) for f in dataclasses.fields(module.config)}
+        spec = {"$x": "model", "kind": kind, "config": enc.encode(config, depth + 1),
+                "params": {n: enc.encode(p, depth + 1) for n, p in module.named_parameters(remove_duplicate=False)},
+                "buffers": {n: enc.encode(b, depth + 1) for n, b in module.named_buffers(remove_duplicate=False)},
+                "training": {n: m.training for n, m in module.named_modules(remove_duplicate=False)}}
+    # gradients the parameters already hold (a training step without zero_grad() adds to them)
+    spec["grads"] = {n: enc.encode(p.grad.detach(), depth + 1)
+                     for n, p in module.named_parameters(remove_duplicate=False) if p.grad is not None}
+    return spec
 
 
 def _layer_spec(module, enc: Encoder, depth: int) -> dict:
@@ -129,9 +134,17 @@ def _layer_spec(module, enc: Encoder, depth: int) -> dict:
 
 def decode_module(tag: str, spec: dict, dec: Decoder, depth: int, allow):
     """Build the module that :func:`encode_module` described; WireError if it may not be built here."""
-    if tag == "model":
-        return _build_model(spec, dec, depth)
-    return _build_layers(spec, dec, depth, allow)
+    module = _build_model(spec, dec, depth) if tag == "model" else _build_layers(spec, dec, depth, allow)
+    grads = spec.get("grads") or {}
+    if type(grads) is not dict:
+        raise WireError(f"{dec.what}: malformed gradients")
+    params = dict(module.named_parameters(remove_duplicate=False))
+    for name, value in grads.items():
+        g = dec.decode(value, depth + 1)
+        if name not in params or type(g) is not torch.Tensor or g.shape != params[name].shape:
+            raise WireError(f"{dec.what}: a gradient for {str(name)[:80]} that does not fit the model")
+        params[name].grad = g.to(params[name].dtype)
+    return module
 
 
 def _build_model(spec: dict, dec: Decoder, depth: int):
