@@ -182,10 +182,12 @@ class SandboxedExecute(_CappedOutput, Execute):
                 self._report.refused_files = list(self.km.refused)
             reply = await self.async_wait_for_reply(self.kc.kernel_info())
             self.nb.metadata["language_info"] = reply["content"]["language_info"]
-            await self._grader.start_bridge(os.path.join(self._bridge_dir, "s"))
-            await self._install_guard()
+            # both kernels import what they need at once: the guard's snapshot, the bridge (torch)
+            await asyncio.gather(self._install_guard(), self._grader.start_bridge(os.path.join(self._bridge_dir, "s")))
             for index, cell in enumerate(self.nb.cells):
                 await self._run_cell(cell, index)
+            if self._dead is None:
+                await self._ask("end", len(self.nb.cells))
         finally:
             await asyncio.gather(_stop(self), _stop(self._grader), return_exceptions=True)
 
@@ -247,7 +249,8 @@ class SandboxedExecute(_CappedOutput, Execute):
         gid = _gid(cell) or f"cell {index}"
         serving = None
         if self._dead is None:
-            await self._ask("before " + gid, index)
+            if locked_original is None:  # what the student's cells did so far, for the report
+                await self._ask("before " + gid, index)
             nonce = secrets.token_hex(8)
             serving = (nonce, self.kc.execute(
                 f"__import__('genlearn.grading.serve', fromlist=['serve']).serve({self._grader.socket!r}, {nonce!r})",
@@ -269,8 +272,6 @@ class SandboxedExecute(_CappedOutput, Execute):
                 await self._grader.silent(f"{BRIDGE}.end_cell()")
             if serving is not None:
                 await self._finish_serving(serving[1], index, _timed_out(self._grader, cell))
-        if self._dead is None:
-            await self._ask("after " + gid, index)
         if self._grader.dead is not None and locked_original is None:
             cell.outputs = [*cell.get("outputs", []), _error("GraderKernelStopped", f"{self._grader.dead}.")]
             self._report.zeroed_tests[_gid(cell)] = "not run"
@@ -432,7 +433,9 @@ class _GraderKernel(_CappedOutput, Execute):
     async def start_bridge(self, path: str) -> None:
         self.socket = path
         if not await self.silent(f"import genlearn.grading.bridge as {BRIDGE}\n{BRIDGE}.start({path!r})", timeout=120):
-            raise RuntimeError(f"genlearn: the grader's kernel could not start the grading bridge: {self.dead or ''}")
+            errors = self.owner._report.grader_errors
+            raise RuntimeError("genlearn: the grader's kernel could not start the grading bridge: "
+                               f"{self.dead or (errors[-1] if errors else 'no answer')}")
 
     async def silent(self, code: str, timeout: float = 120) -> bool:
         try:

@@ -437,7 +437,7 @@ def _kernel_env(outer: dict, workdir: str) -> dict[str, str]:
                 "NBGRADER_EXECUTION", "PYTHONHASHSEED"):
         if key in outer:
             env[key] = outer[key]
-    package_parent = os.path.dirname(_package_dir())
-    if any(os.path.realpath(p) == package_parent for p in outer.get("PYTHONPATH", "").split(os.pathsep) if p):
-        env["PYTHONPATH"] = package_parent  # genlearn found through PYTHONPATH: only its package is mounted
+    # The kernel imports the genlearn the grader runs (from a copy of the course, say), not one that
+    # an editable install elsewhere points to: its folder holds only the package in the sandbox.
+    env["PYTHONPATH"] = os.path.dirname(_package_dir())
     return env
