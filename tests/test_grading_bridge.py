@@ -396,3 +396,37 @@ def test_gradients_a_model_already_holds_cross_with_it(pair):
         f(model, opt, x)
         step_without_zero_grad(reference, ref_opt, x)
     assert torch.allclose(model.weight, reference.weight) and torch.allclose(model.weight.grad, reference.weight.grad)
+
+
+def test_connections_that_never_say_hello_cannot_hold_the_bridge(monkeypatch):
+    """Student code may connect to the bridge's socket itself (the path is no secret): a
+    connection without the cell's nonce is dropped, and the wait has one deadline."""
+    monkeypatch.setattr(bridge_module, "ACCEPT_SECONDS", 6.0)
+    folder = tempfile.mkdtemp(prefix="glbt-")
+    path = os.path.join(folder, "s")
+    bridge = Bridge(path)
+    squatters = []
+    try:
+        for hello in (None, {"op": "hello", "nonce": "guessed"}):
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(path)
+            if hello:
+                send_message(s, hello)
+            squatters.append(s)
+        real = socket.socket(socket.AF_UNIX)
+        real.connect(path)
+        send_message(real, {"op": "hello", "nonce": "right"})
+        conn = bridge._accept("right")
+        send_message(real, {"op": "ping"})
+        assert receive_message(conn, 1024)[0] == {"op": "ping"}
+        conn.close()
+        import time
+        start = time.monotonic()
+        with pytest.raises(OSError):
+            bridge._accept("nobody-comes")
+        assert time.monotonic() - start < 8
+    finally:
+        for s in squatters:
+            s.close()
+        bridge.server.close()
+        shutil.rmtree(folder, ignore_errors=True)

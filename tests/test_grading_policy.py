@@ -5,7 +5,7 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from genlearn.grading.policy import REVIEW, TAMPER, bound_names, imported_names, scan
+from genlearn.grading.policy import REVIEW, TAMPER, bound_names, free_names, imported_names, scan
 from release_exercises import ASSIGNMENTS, SOURCE
 
 IMPORTS = {"np": "numpy", "torch": "torch", "math": "math", "F": "torch.nn.functional"}
@@ -75,3 +75,12 @@ def test_bound_and_imported_names():
     assert bound_names(src) == ["F", "digits", "helper", "math", "toy2d", "x", "y", "z"]
     assert imported_names([src])["F"] == "torch.nn.functional"
     assert imported_names([src])["digits"] == "genlearn.data.digits"
+
+
+def test_free_names_are_what_a_cell_needs_from_elsewhere():
+    """Only these are asked of the student's kernel: a hidden test's own variable names never are."""
+    src = ("x = torch.zeros(3)\nspread = checked(sample_mixture)(x, n=5)[0].std()\n"
+           "def avg_ll(s, k=2):\n    return (data - mean).sum() / s\n"
+           "for i in range(3):\n    total = [j for j in range(i)]\n"
+           "try:\n    pass\nexcept ValueError as err:\n    print(err)\nimport math as m\nm.log(helper)")
+    assert free_names(src) == ["checked", "data", "helper", "mean", "sample_mixture", "torch"]

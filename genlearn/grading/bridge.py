@@ -106,10 +106,13 @@ class Bridge:
             conn.close()
 
     def _accept(self, nonce: str) -> socket.socket:
-        self.server.settimeout(ACCEPT_SECONDS)
+        import time
+
+        deadline = time.monotonic() + ACCEPT_SECONDS
         while True:  # a stale connection (from a cell that was interrupted) is closed and skipped
-            conn, _ = self.server.accept()
-            conn.settimeout(ACCEPT_SECONDS)
+            self.server.settimeout(max(0.01, deadline - time.monotonic()))
+            conn, _ = self.server.accept()  # socket.timeout (an OSError) once the deadline passed
+            conn.settimeout(min(2.0, max(0.01, deadline - time.monotonic())))  # serve says hello at once
             try:
                 header, _ = receive_message(conn, 4096)
             except (WireError, EOFError, OSError):

@@ -45,7 +45,7 @@ from nbgrader.utils import is_grade, is_locked, is_solution
 from traitlets import Int, List, Unicode
 
 from . import guard as guard_module
-from .policy import TAMPER, bound_names, imported_names, scan, used_names
+from .policy import TAMPER, bound_names, free_names, imported_names, scan
 from .sandbox import Sandbox, SandboxKernelManager, copy_regular_files
 
 DEFAULT_GUARDED_MODULES = [
@@ -257,7 +257,7 @@ class SandboxedExecute(_CappedOutput, Execute):
                 silent=True, store_history=False, allow_stdin=False))
         try:
             if await self._grader.silent(
-                    f"{BRIDGE}.begin_cell({serving[0] if serving else ''!r}, {used_names(cell.source)!r}, "
+                    f"{BRIDGE}.begin_cell({serving[0] if serving else ''!r}, {free_names(cell.source)!r}, "
                     f"{self._locked_names!r}, {self._unavailable()!r})"):
                 await self._grader.async_execute_cell(cell, index, store_history=True)
             else:  # a test cell without an error output would score full points: it must carry one

@@ -113,13 +113,31 @@ def bound_names(source: str) -> list[str]:
     return sorted(set(names))
 
 
-def used_names(source: str) -> list[str]:
-    """The names a cell reads (anywhere in it, functions and lambdas included), builtins aside."""
+def free_names(source: str) -> list[str]:
+    """The names a cell reads that it never binds itself (anywhere in it: assignments, loops,
+    definitions, arguments, imports), builtins aside: what it needs from elsewhere. Names a
+    cell binds are its own business, and are not asked of anyone (a hidden test's variable
+    names must not reach the student's kernel)."""
     import builtins
 
     tree = _parse(source)
-    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} if tree else set()
-    return sorted(n for n in names if not hasattr(builtins, n))
+    if tree is None:
+        return []
+    read, bound = set(), set()
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Name):
+            (read if isinstance(n.ctx, ast.Load) else bound).add(n.id)
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(n.name)
+        elif isinstance(n, ast.arg):
+            bound.add(n.arg)
+        elif isinstance(n, (ast.Import, ast.ImportFrom)):
+            bound.update((a.asname or a.name).split(".")[0] for a in n.names)
+        elif isinstance(n, ast.ExceptHandler) and n.name:
+            bound.add(n.name)
+        elif isinstance(n, (ast.Global, ast.Nonlocal)):
+            bound.update(n.names)
+    return sorted(n for n in read - bound if not hasattr(builtins, n))
 
 
 def _parse(source: str) -> ast.Module | None:

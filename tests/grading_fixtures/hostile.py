@@ -136,7 +136,9 @@ HOSTILE = {
                    "np.isfinite = lambda x: np.ones_like(x, dtype=bool)\n"),
     },
     "ex05-redefined-helper": {  # the setup cell's sample generator replaced by blank images
-        "aid": "ex05_responsible_generation", "attacks": ALL, "tampers": True, "base": "solved",
+        # (the grader's kernel keeps its own dcgan_samples: the ink detector fails on real fakes;
+        # the correct detector_accuracy and membership answers keep their points)
+        "aid": "ex05_responsible_generation", "attacks": ["test_detector"], "tampers": True, "base": "solved",
         "set": {"answer_accuracy": (
             "def dcgan_samples(n, seed=0):\n    return torch.zeros(n, 1, 16, 16)\n\n\n"
             "def detector_accuracy(detector, x_real, x_fake):\n"
@@ -167,16 +169,16 @@ HOSTILE = {
         "aid": "ex01_likelihood", "attacks": ALL, "tampers": True, "kernel_dies": True, "base": "solved",
         "replace": [("answer_sample_mixture", "def sample_mixture", "import os\nos._exit(0)\n\ndef sample_mixture")],
     },
-    "ex02-exit-kernel": {  # exit() and quit() in an answer cell
-        "aid": "ex02_vae", "attacks": ["test_kl_basics", "test_kl_values", "test_elbo", "test_train_vae"],
-        "tampers": True, "base": "solved",
+    "ex02-exit-kernel": {  # exit() and quit() in an answer cell: the kernel goes on, the answers count
+        "aid": "ex02_vae", "attacks": [], "tampers": True, "base": "solved",
         "replace": [("answer_kl", "def kl_diag_gaussian", "exit()\nquit()\n\ndef kl_diag_gaussian")],
     },
-    "ex03-guard-hunt": {  # searching memory for the guard's key: the kernel is ended at once
-        "aid": "ex03_gan", "attacks": ALL, "tampers": True, "kernel_dies": True, "base": "release",
-        "set": {"answer_d_loss": "import gc\nkeys = [o for o in gc.get_objects() if type(o) is bytes and len(o) == 32]\n"
+    "ex03-guard-hunt": {  # searching memory for the guard's key: reported, and the key is gone before it looks
+        "aid": "ex03_gan", "attacks": ALL, "tampers": True, "base": "release",
+        "set": {"answer_d_loss": "import gc\nkeys = [o for o in gc.get_objects()\n"
+                                 "        if type(o) in (bytes, bytearray) and len(o) == 32 and any(o)]\n"
                                  "print('KEYS FOUND', len(keys))\n"},
-        "absent": ["KEYS FOUND"],
+        "present": ["KEYS FOUND"],
     },
     "ex03-swallows-interrupt": {  # an endless loop that catches the interrupt: the kernel is stopped
         "aid": "ex03_gan", "attacks": ["test_train_step", "test_modes"], "tampers": False, "kernel_dies": True,
@@ -416,7 +418,7 @@ _STEAL_SOURCE = (  # the test running the function, read from IPython's history 
     "    while frame is not None:\n"
     "        _stash.append(''.join(linecache.getlines(frame.f_code.co_filename)))\n"
     "        frame = frame.f_back\n"
-    "    print('STOLEN', _stash)\n"
+    "    print('STOLEN', str(_stash)[:100000])\n"
 )
 
 for _aid, _first in (("ex01_likelihood", "answer_sample_mixture"), ("ex02_vae", "answer_reparameterize"),
@@ -464,12 +466,12 @@ HOSTILE.update({
         "aid": "ex01_likelihood", "attacks": [], "tampers": True, "base": "solved", "no_hidden_source": True,
         "replace": [("answer_sample_mixture", "def sample_mixture(weights, centers, std, n, generator=None):",
                      _STEAL_SOURCE + "\ndef sample_mixture(weights, centers, std, n, generator=None):\n    _steal()"),
-                    ("answer_fit_gaussian", "def fit_gaussian(x):", "print('STASH', _stash)\n\ndef fit_gaussian(x):")],
+                    ("answer_fit_gaussian", "def fit_gaussian(x):", "print('STASH', str(_stash)[:200000])\n\ndef fit_gaussian(x):")],
     },
     "ex07-steals-hidden-tests": {
         "aid": "ex07_diffusion", "attacks": [], "tampers": True, "base": "solved", "no_hidden_source": True,
         "replace": [("answer_alpha_bars", "def alpha_bars(betas):", _STEAL_SOURCE + "\ndef alpha_bars(betas):\n    _steal()"),
-                    ("answer_step", "def sampling_step", "print('STASH', _stash)\n\ndef sampling_step")],
+                    ("answer_step", "def sampling_step", "print('STASH', str(_stash)[:200000])\n\ndef sampling_step")],
     },
     "ex07-fakes-the-recorder": {  # writes what the test's recorder should have seen, returns the expected loss
         "aid": "ex07_diffusion", "attacks": ["test_loss"], "tampers": False, "base": "solved",
@@ -478,6 +480,13 @@ HOSTILE.update({
                                 "    eps_model.t = torch.randint(1, 11, (len(x0),), generator=g)\n"
                                 "    eps_model.x_t = x0\n"
                                 "    return torch.randn(x0.shape, generator=g).square().sum(1).mean()\n")},
+    },
+    "ex03-hangs-when-called": {  # a function that loops forever when a test calls it, and swallows interrupts
+        "aid": "ex03_gan", "attacks": ["test_g_loss", "test_train_step", "test_modes"], "tampers": False,
+        "kernel_dies": True, "base": "solved",
+        "set": {"answer_g_loss": ("import time\n\ndef generator_loss(fake_logits):\n"
+                                  "    while True:\n        try:\n            time.sleep(0.1)\n"
+                                  "        except KeyboardInterrupt:\n            pass\n")},
     },
     # ------------------------------------------------------------------ files the grader copies out
     "ex01-planted-links": {  # links to the machine's secrets, the gradebook, the solution; a 1 GiB sparse file
