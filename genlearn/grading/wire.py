@@ -133,7 +133,7 @@ class Encoder:
             raise WireError(f"{self.what} holds a tensor of dtype {t.dtype}, which cannot be sent")
         if t.layout != torch.strided or t.is_quantized or t.is_nested:
             raise WireError(f"{self.what} holds a {t.layout} tensor; only dense tensors can be sent")
-        data = t.detach().to("cpu").contiguous()
+        data = t.detach().cpu().contiguous()  # its bytes, in host memory
         if data.dtype == torch.bfloat16:
             raw = data.view(torch.int16).numpy().tobytes()
         else:

@@ -169,8 +169,9 @@ HOSTILE = {
         "aid": "ex01_likelihood", "attacks": ALL, "tampers": True, "kernel_dies": True, "base": "solved",
         "replace": [("answer_sample_mixture", "def sample_mixture", "import os\nos._exit(0)\n\ndef sample_mixture")],
     },
-    "ex02-exit-kernel": {  # exit() and quit() in an answer cell: the kernel goes on, the answers count
-        "aid": "ex02_vae", "attacks": [], "tampers": True, "base": "solved",
+    "ex02-exit-kernel": {  # exit() and quit() in an answer cell: the kernel shuts down soon after (ipykernel
+        # finishes the cell first), so the tests that need it afterwards fail; none gains anything
+        "aid": "ex02_vae", "attacks": [], "tampers": True, "kernel_dies": True, "self_harm": True, "base": "solved",
         "replace": [("answer_kl", "def kl_diag_gaussian", "exit()\nquit()\n\ndef kl_diag_gaussian")],
     },
     "ex03-guard-hunt": {  # searching memory for the guard's key: reported, and the key is gone before it looks
