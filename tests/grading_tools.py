@@ -76,6 +76,26 @@ def apply_edits(nb, spec: dict, release_nb=None):
     return nb
 
 
+def with_cell_metadata(nb, metadata: dict):
+    """``nb`` with the metadata of some cells replaced: {grade_id: metadata} (a copy)."""
+    nb = copy.deepcopy(nb)
+    cells = cells_by_id(nb)
+    for gid, meta in metadata.items():
+        cells[gid].metadata = nbformat.from_dict(meta)
+    return nb
+
+
+def pasted_twice(nb, grade_ids):
+    """``nb`` with each of these cells pasted again right after itself (what copy-paste does; a copy)."""
+    nb = copy.deepcopy(nb)
+    for gid in grade_ids:
+        cell = cells_by_id(nb)[gid]
+        twin = nbformat.from_dict(json.loads(json.dumps(cell)))
+        twin["id"] = f"{twin.get('id', 'cell')}-copy"
+        nb.cells.insert(nb.cells.index(cell) + 1, twin)
+    return nb
+
+
 def load_fixtures(aid: str) -> dict:
     """The fixture module for one assignment: SUBMISSIONS (wrong answers) and ROBUSTNESS."""
     path = FIXTURES / f"{aid}.py"

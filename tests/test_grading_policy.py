@@ -1,11 +1,11 @@
-"""genlearn.grading.policy: what the source of a student cell gives away."""
+"""genlearn.grading.policy: what the source of a student cell gives away (reported, never scored)."""
 
 from __future__ import annotations
 
 import nbformat
 import pytest
 
-from genlearn.grading.policy import REVIEW, TAMPER, bound_names, imported_names, scan
+from genlearn.grading.policy import REVIEW, TAMPER, bound_names, free_names, imported_names, scan
 from release_exercises import ASSIGNMENTS, SOURCE
 
 IMPORTS = {"np": "numpy", "torch": "torch", "math": "math", "F": "torch.nn.functional"}
@@ -15,8 +15,8 @@ IMPORTS = {"np": "numpy", "torch": "torch", "math": "math", "F": "torch.nn.funct
     ("get_ipython().ast_transformers.append(t)", TAMPER, "IPython"),
     ("import sys\nsys.settrace(f)", TAMPER, "trace"),
     ("import os\nos._exit(0)", TAMPER, "ends the kernel"),
-    ("exec('x = 1')", TAMPER, "code built from text"),
-    ("y = eval('1 + 1')", TAMPER, "code built from text"),
+    ("exec('x = 1')", REVIEW, "code built from text"),
+    ("y = eval('1 + 1')", REVIEW, "code built from text"),
     ("import gc", TAMPER, "imports gc"),
     ("import ctypes", TAMPER, "imports ctypes"),
     ("import builtins\nbuiltins.abs = lambda x: 0", TAMPER, "builtins"),
@@ -24,10 +24,13 @@ IMPORTS = {"np": "numpy", "torch": "torch", "math": "math", "F": "torch.nn.funct
     ("x = fn.__closure__[0].cell_contents", TAMPER, "interpreter internals"),
     ("import sys\nsys.excepthook = print", TAMPER, "sys.excepthook"),
     ("exit()", TAMPER, "exits the kernel"),
-    ("globals()['check'] = None", TAMPER, "namespace"),
+    ("globals()['check'] = None", REVIEW, "namespace"),
+    ("ip = get_ipython()\nip.events.register('pre_run_cell', f)", TAMPER, "events"),
+    ("get_ipython().set_custom_exc((Exception,), h)", TAMPER, "set_custom_exc"),
+    ("from IPython.core import interactiveshell", REVIEW, "IPython"),
     ("np.allclose = lambda *a: True", REVIEW, "np.allclose"),
     ("setattr(torch, 'allclose', f)", REVIEW, "torch"),
-    ("import inspect", REVIEW, "inspect"),
+    ("import traitlets", REVIEW, "traitlets"),
 ])
 def test_tampering_is_named(source, severity, words):
     found = scan(source, IMPORTS)
@@ -41,6 +44,16 @@ def test_tampering_is_named(source, severity, words):
     "torch.manual_seed(0)\nnp.random.seed(0)",
     "x = {'a': 1}\nx['a'] = 2",
     "def broken(:\n    pass",                    # a syntax error is the student's to fix, not tampering
+    # honest idioms (issue 20: each of these once zeroed an honest solution)
+    "from IPython.display import display, clear_output\ndisplay('working on it')\nclear_output(wait=True)",
+    "import IPython.display as ipd\nipd.display(ipd.HTML('<b>hi</b>'))",
+    "from IPython import display",
+    "# get_ipython().ast_transformers would be cheating\nnote = 'never call get_ipython().events'",
+    "%matplotlib inline\n%time y = sum(range(10))",
+    "%%time\nz = 1",
+    "import inspect\nparams = inspect.signature(sorted).parameters",
+    "from tqdm.auto import tqdm\nfor _ in tqdm(range(3)):\n    pass",
+    "import scipy.linalg\nclass Helper:\n    def __call__(self, x):\n        return x",
 ])
 def test_ordinary_code_is_not_flagged(source):
     assert scan(source, IMPORTS) == []
@@ -62,3 +75,12 @@ def test_bound_and_imported_names():
     assert bound_names(src) == ["F", "digits", "helper", "math", "toy2d", "x", "y", "z"]
     assert imported_names([src])["F"] == "torch.nn.functional"
     assert imported_names([src])["digits"] == "genlearn.data.digits"
+
+
+def test_free_names_are_what_a_cell_needs_from_elsewhere():
+    """Only these are asked of the student's kernel: a hidden test's own variable names never are."""
+    src = ("x = torch.zeros(3)\nspread = checked(sample_mixture)(x, n=5)[0].std()\n"
+           "def avg_ll(s, k=2):\n    return (data - mean).sum() / s\n"
+           "for i in range(3):\n    total = [j for j in range(i)]\n"
+           "try:\n    pass\nexcept ValueError as err:\n    print(err)\nimport math as m\nm.log(helper)")
+    assert free_names(src) == ["checked", "data", "helper", "mean", "sample_mixture", "torch"]

@@ -124,3 +124,27 @@ def _processes_with(marker: bytes) -> list[str]:
         except OSError:
             pass  # gone meanwhile
     return found
+
+
+def test_only_regular_files_within_the_budget_are_copied_into_a_sandbox(tmp_path):
+    """Links (to secrets, to the gradebook), FIFOs, a 1 GiB sparse file and whatever passes the
+    total budget stay out; what is copied is the submission's own bytes."""
+    from genlearn.grading.sandbox import copy_regular_files
+
+    src, dest = tmp_path / "sub", tmp_path / "copy"
+    (src / "data").mkdir(parents=True)
+    (src / "notes.txt").write_text("mine")
+    (src / "data" / "a.csv").write_bytes(b"x" * 1000)
+    (src / "data" / "b.csv").write_bytes(b"y" * 1000)
+    (src / "shadow").symlink_to("/etc/shadow")
+    (src / "dirlink").symlink_to("/etc")
+    os.mkfifo(src / "pipe")
+    with open(src / "big.bin", "wb") as f:
+        f.truncate(2**30)
+    refused = copy_regular_files(str(src), str(dest), max_file=10_000, max_total=1_500)
+    assert sorted(p.name for p in dest.rglob("*") if p.is_file()) == ["a.csv", "notes.txt"]
+    assert (dest / "notes.txt").read_text() == "mine" and not any(p.is_symlink() for p in dest.rglob("*"))
+    why = {line.split(":")[0]: line for line in refused}
+    assert set(why) == {"shadow", "dirlink", "pipe", "big.bin", os.path.join("data", "b.csv")}, refused
+    assert "link" in why["shadow"] and "regular" in why["pipe"] and "limit per file" in why["big.bin"]
+    assert "in all" in why[os.path.join("data", "b.csv")]

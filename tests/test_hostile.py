@@ -95,7 +95,26 @@ def _hostile_notebook(name: str, spec: dict, solved, release, port: int):
     edits = {k: v for k, v in spec.items() if k in ("replace", "set", "stub", "delete")}
     edits["replace"] = [(g, o, n.replace("{PORT}", str(port))) for g, o, n in edits.get("replace", ())]
     edits["set"] = {g: s.replace("{PORT}", str(port)) for g, s in edits.get("set", {}).items()}
-    return gt.apply_edits(base, edits, release)
+    nb = gt.apply_edits(base, edits, release)
+    return gt.pasted_twice(gt.with_cell_metadata(nb, spec.get("cell_metadata", {})), spec.get("duplicate", ()))
+
+
+def _write_submission(course: Path, aid: str, sid: str, spec: dict, nb) -> None:
+    """The notebook, and whatever else the spec plants in the submission folder."""
+    folder = course / "submitted" / sid / aid
+    folder.mkdir(parents=True)
+    fill = lambda text: text.replace("{COURSE}", str(course)).replace("{AID}", aid)  # noqa: E731
+    if "notebook_link" in spec:
+        os.symlink(fill(spec["notebook_link"]), folder / f"{aid}.ipynb")
+    else:
+        nbformat.write(nb, str(folder / f"{aid}.ipynb"))
+    for name, text in spec.get("files", {}).items():
+        (folder / name).write_text(text)
+    for name, target in spec.get("links", {}).items():
+        os.symlink(fill(target), folder / name)
+    for name, size in spec.get("sparse", {}).items():
+        with open(folder / name, "wb") as f:
+            f.truncate(size)
 
 
 def _processes() -> list[str]:
@@ -140,9 +159,7 @@ def battle(tmp_path_factory):
     for name, spec in HOSTILE.items():
         aid = spec["aid"]
         _, release, solved = notebooks[aid]
-        path = course / "submitted" / f"hostile_{name.replace('-', '_')}" / aid / f"{aid}.ipynb"
-        path.parent.mkdir(parents=True)
-        nbformat.write(_hostile_notebook(name, spec, solved, release, listener.port), str(path))
+        _write_submission(course, aid, _sid(name), spec, _hostile_notebook(name, spec, solved, release, listener.port))
     runs, seconds = {}, {}
     for aid in sorted({spec["aid"] for spec in HOSTILE.values()}):  # assignments with hostile submissions
         start = time.perf_counter()
@@ -176,6 +193,9 @@ def _graded(battle, name):
     spec = HOSTILE[name]
     aid, course = spec["aid"], battle["course"]
     path = course / "autograded" / _sid(name) / aid / f"{aid}.ipynb"
+    if spec.get("ungraded"):  # refused before it ran: scored 0 in the gradebook, nothing written
+        assert not path.exists()
+        return nbformat.v4.new_notebook(), gt.scores(course, aid, _sid(name))
     assert path.exists(), f"{name} was not graded:\n{(battle['runs'][aid].stdout + battle['runs'][aid].stderr)[-3000:]}"
     return nbformat.read(path, 4), gt.scores(course, aid, _sid(name))
 
@@ -239,6 +259,8 @@ def test_hostile_submission_is_graded_and_gains_nothing(battle, name):
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_tampering_is_reported(battle, name):
     spec = HOSTILE[name]
+    if spec.get("ungraded"):
+        return
     report = _report(battle, name)
     assert report["sandboxed"]
     assert report["tampered"] == spec["tampers"], json.dumps(report, indent=1)[:3000]
@@ -247,7 +269,8 @@ def test_tampering_is_reported(battle, name):
     log = battle["runs"][spec["aid"]].stdout + battle["runs"][spec["aid"]].stderr
     if spec["tampers"]:
         assert f"TAMPERING {_sid(name)} / {spec['aid']}" in log, log[-3000:]
-        assert report["zeroed_tests"], report
+    assert not report["zeroed_tests"] and not report["grader_kernel_died"] and not report["grader_errors"], (
+        "the grader's own kernel must never be disturbed by a submission", report)
 
 
 def test_whole_hostile_batch_is_graded_without_stalling(battle):
@@ -296,6 +319,66 @@ def test_fork_storm_is_bounded(battle):
     from genlearn.grading.sandbox import Sandbox
 
     assert forked < Sandbox().max_processes, f"{forked} processes: the process limit did not hold"
+
+
+# ----------------------------------------------------------------------------- what leaves the sandbox
+
+
+def _hidden_lines(source_nb) -> list[str]:
+    return [line.strip() for c in source_nb.cells if "BEGIN HIDDEN TESTS" in c.source
+            for line in c.source.split("### BEGIN HIDDEN TESTS")[1].split("### END HIDDEN TESTS")[0].splitlines()
+            if len(line.strip()) > 25]
+
+
+@pytest.mark.parametrize("name", sorted(n for n, s in HOSTILE.items() if s.get("no_hidden_source")))
+def test_hidden_test_source_never_reaches_the_student(battle, name):
+    """Code in the student's function looked for the running test's source (In, linecache,
+    frames) and printed what it found: none of it is the hidden tests', in the graded notebook
+    or in the feedback."""
+    spec, course = HOSTILE[name], battle["course"]
+    aid = spec["aid"]
+    nb, _ = _graded(battle, name)
+    outputs = "\n".join(json.dumps(c.get("outputs", [])) for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")
+                        or not c.metadata.get("nbgrader"))
+    assert "STASH" in outputs, "the attack did not run: the test proves nothing"
+    proc = gt.nbgrader(["generate_feedback", aid, "--student", _sid(name), "--force"], course)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    import html as html_module
+
+    feedback = html_module.unescape((course / "feedback" / _sid(name) / aid / f"{aid}.html").read_text())
+    hidden = _hidden_lines(battle["notebooks"][aid][0])
+    assert hidden
+    for text, where in ((outputs, "the student's outputs"), (feedback, "the feedback")):
+        leaked = [line for line in hidden if line in text.replace("\\n", "\n").replace('\\"', '"')]
+        assert not leaked, f"{where} show hidden test code: {leaked[:2]}"
+
+
+@pytest.mark.parametrize("name", sorted(n for n, s in HOSTILE.items() if s.get("refused")))
+def test_links_and_oversized_files_are_not_copied_out(battle, name):
+    spec, course = HOSTILE[name], battle["course"]
+    aid = spec["aid"]
+    out = course / "autograded" / _sid(name) / aid
+    for entry in spec["refused"]:
+        entry = entry.replace("{AID}", aid)
+        assert not os.path.lexists(out / entry), f"{entry} was copied into autograded/"
+    report = json.loads((course / "grading_reports" / aid / _sid(name) / "files.json").read_text())
+    for entry in spec["refused"]:
+        assert any(line.startswith(entry.replace("{AID}", aid) + ":") for line in report["refused"]), report
+    copied = [p for p in out.rglob("*") if p.is_file() and p.suffix != ".ipynb"] if out.exists() else []
+    secrets = [p for p in copied if b"root:" in p.read_bytes()[:4096] or b"SQLite format" in p.read_bytes()[:64]
+               or b"BEGIN HIDDEN TESTS" in p.read_bytes()]
+    assert not secrets, secrets
+    log = battle["runs"][aid].stdout + battle["runs"][aid].stderr
+    assert f"REFUSED FILES {_sid(name)} / {aid}" in log
+
+
+def test_disk_use_of_the_hostile_batch_is_bounded(battle):
+    """A 1 GiB sparse file in a submission once cost 1 GiB of real disk per copy (autograded/,
+    feedback/, the sandbox's scratch copy): now nothing over the per-file limit is copied."""
+    course = battle["course"]
+    used = sum(p.lstat().st_blocks * 512 for top in ("autograded", "feedback") if (course / top).exists()
+               for p in (course / top).rglob("*"))
+    assert used < 100 * 2**20, f"{used / 2**20:.0f} MB under autograded/ and feedback/"
 
 
 # ----------------------------------------------------------------------------- feedback

@@ -34,6 +34,9 @@ def configure(c) -> None:
     from nbgrader.converters.autograde import Autograde
     from nbgrader.converters.generate_feedback import GenerateFeedback
 
+    from .autograde import install
+
+    install()  # autograde copies regular files only, and grades each submission on its own
     steps = [EXECUTE if getattr(p, "__name__", p) == "Execute" else p
              for p in Autograde.class_traits()["autograde_preprocessors"].default()]
     c.Autograde.autograde_preprocessors = steps

@@ -1,24 +1,31 @@
-"""nbgrader's Execute step, sandboxed and guarded: what ``nbgrader autograde`` runs per notebook.
+"""nbgrader's Execute step with two sandboxed kernels: what ``nbgrader autograde`` runs per notebook.
 
 The course's ``nbgrader_config.py`` puts :class:`SandboxedExecute` in place of nbgrader's
 ``Execute`` (see :func:`genlearn.grading.configure`). For each submitted notebook it
 
 1. refuses, with one line, when no sandbox can be set up (unless the instructor allowed
    grading without one on a trusted machine: ``c.Sandbox.allow_unsandboxed = True``);
-2. reads the student's cells for tampering (:mod:`genlearn.grading.policy`);
-3. starts the kernel inside the sandbox (:mod:`genlearn.grading.sandbox`) and installs the
-   guard in it before any student code (:mod:`genlearn.grading.guard`);
-4. runs the cells as nbgrader would, asking the guard before and after every test cell whether
-   anything changed how tests run; registers the names locked cells define; caps each cell's
-   output; stops a kernel that no longer answers after a cell ran past its time limit;
-5. scores no points for the tests that tampering touched (every test after it) or that a dead
-   kernel never ran, by giving them an error output that says why, which is how nbgrader
-   marks a failed test; and writes a report per submission (``grading_reports/``) and a
-   warning on the command line.
+2. starts two kernels, each in its own sandbox (:mod:`genlearn.grading.sandbox`): the
+   **student's kernel**, in a copy of the submission's folder, and the **grader's kernel**, in
+   an empty folder of its own, which never runs a line of student code;
+3. runs the notebook in order: the student's cells (answers, their own experiments) in the
+   student's kernel; the instructor's locked cells in both (so each has the imports and
+   helpers); the **test cells only in the grader's kernel**. There, the names a test uses
+   that the student's notebook defines call across the grading bridge
+   (:mod:`genlearn.grading.bridge`), which carries plain data only: nothing the student's code
+   does can change how a test runs, what it compares, or what its inputs are, and the hidden
+   tests' source never reaches the student's kernel;
+4. scores each test cell as nbgrader does, from the grader's kernel's output;
+5. reports (``grading_reports/``, and a warning on the command line) what the student's code
+   did that looks like tampering, from a guard in the student's kernel
+   (:mod:`genlearn.grading.guard`) and a reading of its source (:mod:`genlearn.grading.policy`).
+   The report changes no score: grades come from the grader's kernel alone.
 """
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import json
 import os
 import secrets
@@ -32,13 +39,14 @@ from pathlib import Path
 from jupyter_core.utils import run_sync
 from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
+from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute
 from nbgrader.utils import is_grade, is_locked, is_solution
 from traitlets import Int, List, Unicode
 
 from . import guard as guard_module
-from .policy import TAMPER, bound_names, imported_names, scan
-from .sandbox import Sandbox, SandboxKernelManager
+from .policy import TAMPER, bound_names, free_names, imported_names, scan
+from .sandbox import Sandbox, SandboxKernelManager, copy_regular_files
 
 DEFAULT_GUARDED_MODULES = [
     "math", "copy", "time", "numpy", "numpy.linalg", "numpy.testing", "torch", "torch.nn",
@@ -47,6 +55,7 @@ DEFAULT_GUARDED_MODULES = [
     "genlearn", "genlearn.data", "genlearn.metrics", "genlearn.models", "genlearn.ethics",
     "genlearn.train", "genlearn.grading.checks", "traitlets.traitlets",
 ]
+BRIDGE = "_genlearn_bridge"  # the bridge's module, as the grader's kernel names it
 
 
 @dataclass
@@ -69,7 +78,10 @@ class Report:
     static: list[dict] = field(default_factory=list)
     tampering: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    kernel_died: str | None = None
+    kernel_died: str | None = None          # the student's kernel
+    grader_kernel_died: str | None = None   # the grader's kernel (a test that did not run scores 0)
+    grader_errors: list[str] = field(default_factory=list)  # locked cells that failed in the grader's kernel
+    refused_files: list[str] = field(default_factory=list)  # not copied into the student's sandbox
     zeroed_tests: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0        # the whole notebook
     guard_seconds: float = 0.0  # of which: installing the guard and asking it
@@ -79,26 +91,10 @@ class Report:
         return bool(self.tampering) or any(s["severity"] == TAMPER for s in self.static)
 
 
-class SandboxedExecute(Execute):
-    """nbgrader's ``Execute`` preprocessor, with the sandbox and the tamper guard."""
-
-    max_output_bytes = Int(1_000_000, help="Output a cell may produce before the rest is dropped.").tag(config=True)
-    guard_timeout = Int(30, help="Seconds the guard may take to answer a check.").tag(config=True)
-    guarded_modules = List(Unicode(), DEFAULT_GUARDED_MODULES,
-                           help="Modules whose functions tests rely on (snapshotted, then compared).").tag(config=True)
-    report_dir = Unicode("grading_reports", help="Folder (relative to the course) for per-submission reports.").tag(config=True)
-
-    # ----------------------------------------------------------------- nbclient hooks
-
-    def create_kernel_manager(self):
-        if not self._sandboxed:
-            return super().create_kernel_manager()
-        name = self.kernel_name or self.nb.metadata.get("kernelspec", {}).get("name") or "python3"
-        self.km = SandboxKernelManager(kernel_name=name, config=self.config, sandbox=self._sandbox)
-        return self.km
+class _CappedOutput:
+    """nbclient's output handler, with a cap on how much one cell may print."""
 
     def output(self, outs, msg, display_id, cell_index):
-        """nbclient's output handler, with a cap on how much one cell may print."""
         content = msg.get("content", {})
         size = len(content.get("text", "")) + sum(len(str(v)) for v in content.get("data", {}).values())
         used = self._output_used.get(cell_index, 0) + size
@@ -112,6 +108,30 @@ class SandboxedExecute(Execute):
             return None
         return super().output(outs, msg, display_id, cell_index)
 
+
+class SandboxedExecute(_CappedOutput, Execute):
+    """nbgrader's ``Execute`` preprocessor: the student's kernel and the grader's, both sandboxed."""
+
+    max_output_bytes = Int(1_000_000, help="Output a cell may produce before the rest is dropped.").tag(config=True)
+    guard_timeout = Int(30, help="Seconds the guard may take to answer a check.").tag(config=True)
+    serve_grace = Int(15, help="Seconds the student's kernel may take to finish answering a test cell's "
+                               "calls after the cell ended, before it is interrupted (and then stopped).").tag(config=True)
+    guarded_modules = List(Unicode(), DEFAULT_GUARDED_MODULES,
+                           help="Modules whose functions student code is reported for patching.").tag(config=True)
+    report_dir = Unicode("grading_reports", help="Folder (relative to the course) for per-submission reports.").tag(config=True)
+
+    # ----------------------------------------------------------------- nbclient hooks
+
+    def create_kernel_manager(self):
+        if not self._sandboxed:
+            return super().create_kernel_manager()
+        self.km = SandboxKernelManager(kernel_name=self._kernel_name(), config=self.config, sandbox=self._sandbox,
+                                       binds=[(self._bridge_dir, False)])
+        return self.km
+
+    def _kernel_name(self) -> str:
+        return self.kernel_name or self.nb.metadata.get("kernelspec", {}).get("name") or "python3"
+
     # ----------------------------------------------------------------- the notebook
 
     def preprocess(self, nb, resources=None, km=None):
@@ -123,36 +143,63 @@ class SandboxedExecute(Execute):
         self._course_dir = _course_dir(info)
         self._output_used, self._output_capped = {}, set()
         self._checks: list[Check] = []
-        self._dead: str | None = None
-        self._ran: set[int] = set()  # cells the kernel finished (with or without an error)
+        self._dead: str | None = None          # why the student's kernel is gone
         self._guard = None
+        self._locked_names: list[str] = []
         start = time.perf_counter()
         self._scan_student_cells(nb)
 
-        # as nbconvert's ExecutePreprocessor.preprocess, with the guard and a cell loop of our own
         from nbclient import NotebookClient
 
         NotebookClient.__init__(self, nb, km)
         self.reset_execution_trackers()
         self._check_assign_resources(resources)
+        self._work = tempfile.mkdtemp(prefix="glgr-")  # short: the bridge's socket path must fit 107 bytes
+        self._bridge_dir = os.path.join(self._work, "b")
+        self._grader = _GraderKernel(self)
         try:
-            with self.setup_kernel():
-                info_msg = self.wait_for_reply(self.kc.kernel_info())
-                self.nb.metadata["language_info"] = info_msg["content"]["language_info"]
-                self._install_guard()
-                for index, cell in enumerate(self.nb.cells):
-                    self._run_cell(cell, resources, index)
+            run_sync(self._async_run)(info)
         finally:
             self._report.seconds = round(time.perf_counter() - start, 3)
             self._report.guard_seconds = round(self._report.guard_seconds, 3)
             if self._guard is not None:
                 self._guard.close()
-                if not self._sandboxed:  # the sandbox's folder goes with its kernel
-                    shutil.rmtree(os.path.dirname(self._guard.report_path), ignore_errors=True)
+            shutil.rmtree(self._work, ignore_errors=True)
         self._apply_verdicts()
         self._write_report()
         self.set_widgets_metadata()
         return self.nb, self.resources
+
+    async def _async_run(self, info: dict) -> None:
+        os.mkdir(self._bridge_dir, 0o700)
+        self._grader.prepare(self._instructor_files(info))
+        try:
+            await asyncio.gather(_start(self), _start(self._grader))
+            if self._sandboxed and self._grader.km.uid is not None:
+                os.chown(self._bridge_dir, self._grader.km.uid, self._grader.km.uid)
+                os.chmod(self._bridge_dir, 0o711)  # the student's kernel may connect to the socket, not list
+            if self._sandboxed:
+                self._report.refused_files = list(self.km.refused)
+            reply = await self.async_wait_for_reply(self.kc.kernel_info())
+            self.nb.metadata["language_info"] = reply["content"]["language_info"]
+            # both kernels import what they need at once: the guard's snapshot, the bridge (torch)
+            await asyncio.gather(self._install_guard(), self._grader.start_bridge(os.path.join(self._bridge_dir, "s")))
+            for index, cell in enumerate(self.nb.cells):
+                await self._run_cell(cell, index)
+            if self._dead is None:
+                await self._ask("end", len(self.nb.cells))
+        finally:
+            await asyncio.gather(_stop(self), _stop(self._grader), return_exceptions=True)
+
+    def _instructor_files(self, info: dict) -> list[tuple[str, str]]:
+        """(path, name) of the other files of the assignment's source folder: the instructor's."""
+        try:
+            coursedir = CourseDirectory(config=self.config, root=str(self._course_dir))
+            source = coursedir.format_path(coursedir.source_directory, ".", info.get("assignment", ""))
+        except Exception:
+            return []
+        return [(os.path.join(source, n), n) for n in sorted(os.listdir(source))
+                if not n.endswith(".ipynb")] if os.path.isdir(source) else []
 
     def _scan_student_cells(self, nb) -> None:
         imports = imported_names([c.source for c in nb.cells if c.cell_type == "code"])
@@ -161,157 +208,169 @@ class SandboxedExecute(Execute):
                 for f in scan(cell.source, imports):
                     self._report.static.append({"cell": index, "grade_id": _gid(cell), **asdict(f)})
 
-    def _run_cell(self, cell, resources, index: int) -> None:
+    async def _run_cell(self, cell, index: int) -> None:
         if cell.cell_type != "code" or not cell.source.strip():
             return
         kind = _kind(cell)
+        if kind in ("student", "locked"):
+            await self._run_student(cell, index)
+        if kind == "locked":
+            names = bound_names(cell.source)
+            self._locked_names += names
+            if names and self._dead is None:
+                await self._ask("register", index, extra=",".join(names))
+            await self._run_in_grader(copy.deepcopy(cell), index, cell)
+        elif kind == "test":
+            await self._run_in_grader(cell, index, None)
+
+    async def _run_student(self, cell, index: int) -> None:
         if self._dead is not None:
             cell.outputs = []
             return
-        if kind == "test":
-            self._ask("before " + _gid(cell), index)
         try:
-            self.preprocess_cell(cell, resources, index)
+            await self.async_execute_cell(cell, index, store_history=True)
         except DeadKernelError:
             self._kernel_died(index)
             return
         except Exception as err:  # nbclient gave up on the cell (no output after an interrupt, ...)
             message = (str(err).strip().splitlines() or [""])[0]
             cell.outputs = [*cell.get("outputs", []), _error(type(err).__name__, message)]
-        self._ran.add(index)
-        if self._timed_out(cell) and not self._ask("after time limit", index, timeout=10, quiet=True):
+        if _timed_out(self, cell) and not await self._ask("after time limit", index, timeout=10, quiet=True):
             self._dead = f"it did not answer after cell {index} ran past the time limit, so it was stopped"
-            self._stop_kernel()
+            await self._stop_student()
+
+    async def _run_in_grader(self, cell, index: int, locked_original) -> None:
+        """One cell in the grader's kernel, with the student's kernel answering its calls."""
+        if self._grader.dead is not None:
+            if locked_original is None:
+                cell.outputs = [_error("GraderKernelStopped", f"This test did not run: {self._grader.dead}.")]
+                self._report.zeroed_tests[_gid(cell)] = "not run"
             return
-        if kind == "test":
-            self._ask("after " + _gid(cell), index)
-        elif kind == "locked":
-            names = bound_names(cell.source)
-            if names:
-                self._ask("register", index, extra=",".join(names))
+        gid = _gid(cell) or f"cell {index}"
+        serving = None
+        if self._dead is None:
+            if locked_original is None:  # what the student's cells did so far, for the report
+                await self._ask("before " + gid, index)
+            nonce = secrets.token_hex(8)
+            serving = (nonce, self.kc.execute(
+                f"__import__('genlearn.grading.serve', fromlist=['serve']).serve({self._grader.socket!r}, {nonce!r})",
+                silent=True, store_history=False, allow_stdin=False))
+        try:
+            if await self._grader.silent(
+                    f"{BRIDGE}.begin_cell({serving[0] if serving else ''!r}, {free_names(cell.source)!r}, "
+                    f"{self._locked_names!r}, {self._unavailable()!r})"):
+                await self._grader.async_execute_cell(cell, index, store_history=True)
+            else:  # a test cell without an error output would score full points: it must carry one
+                cell.outputs = [_error("GraderError", "This cell did not run: the grader's kernel could not "
+                                                      f"prepare it ({self._report.grader_errors[-1]}).")]
+        except DeadKernelError:
+            self._grader.died(index)
+        except Exception as err:  # nbclient gave up on the cell: it must not pass for lack of an error
+            cell.outputs = [*cell.get("outputs", []), _error(type(err).__name__, str(err)[:500])]
+        finally:
+            if self._grader.dead is None:
+                await self._grader.silent(f"{BRIDGE}.end_cell()")
+            if serving is not None:
+                await self._finish_serving(serving[1], index, _timed_out(self._grader, cell))
+        if self._grader.dead is not None and locked_original is None:
+            cell.outputs = [*cell.get("outputs", []), _error("GraderKernelStopped", f"{self._grader.dead}.")]
+            self._report.zeroed_tests[_gid(cell)] = "not run"
+        if locked_original is not None:
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "error":
+                    line = f"cell {index}: {out.get('ename')}: {out.get('evalue')}"
+                    self._report.grader_errors.append(line)
+                    locked_original.outputs.append(_error("GraderKernelError", f"in the grader's kernel, {line}"))
 
-    # ----------------------------------------------------------------- the guard
+    def _unavailable(self) -> str | None:
+        return None if self._dead is None else f"your notebook's kernel stopped: {self._dead}"
 
-    def _install_guard(self) -> None:
+    async def _finish_serving(self, msg_id: str, index: int, timed_out: bool) -> None:
+        """Wait for the student's kernel to finish answering; interrupt it, then stop it, if it does not."""
+        reply = await self._wait_reply(msg_id, 2 if timed_out else self.serve_grace)
+        if reply is None and await self.kc.is_alive():
+            await self.km.interrupt_kernel()
+            reply = await self._wait_reply(msg_id, 10)
+        if reply is None:
+            if await self.kc.is_alive():
+                self._dead = f"it did not stop answering cell {index}'s calls when interrupted, so it was stopped"
+                await self._stop_student()
+            else:
+                self._kernel_died(index)
+
+    # ----------------------------------------------------------------- the guard (reports only)
+
+    async def _install_guard(self) -> None:
         start = time.perf_counter()
         try:
-            self._start_guard()
+            base = self.km.ipc_dir if self._sandboxed else self._work
+            self._guard = GuardChannel(base, owner=self.km.give if self._sandboxed else None)
+            code = ("import genlearn.grading.guard as _genlearn_guard\n"
+                    f"_genlearn_guard.install({self._guard.secret_path!r}, {self._guard.report_path!r}, "
+                    f"{list(self.guarded_modules)!r}, {_trusted_dirs()!r})\n"
+                    "del _genlearn_guard")
+            reply = await self._silent(code, timeout=max(60, self.guard_timeout))
+            answer = self._guard.read()
+            if reply is None or reply["content"]["status"] != "ok" or not answer.valid \
+                    or not any(a[1] == "installed" for a in answer.lines):
+                raise RuntimeError(f"genlearn: the grading guard did not start in the kernel: "
+                                   f"{reply and reply['content'].get('evalue')} {answer.problems}")
         finally:
             self._report.guard_seconds += time.perf_counter() - start
 
-    def _start_guard(self) -> None:
-        base = self.km.ipc_dir if self._sandboxed else tempfile.mkdtemp(prefix="glguard-")
-        self._guard = GuardChannel(base, owner=self.km.give if self._sandboxed else None)
-        trusted = _trusted_dirs()
-        code = ("import genlearn.grading.guard as _genlearn_guard\n"
-                f"_genlearn_guard.install({self._guard.secret_path!r}, {self._guard.report_path!r}, "
-                f"{list(self.guarded_modules)!r}, {trusted!r})\n"
-                "del _genlearn_guard")
-        reply = self._silent(code, timeout=max(60, self.guard_timeout))
-        answer = self._guard.read()
-        if reply is None or reply["content"]["status"] != "ok" or not answer.valid \
-                or not any(a[1] == "installed" for a in answer.lines):
-            raise RuntimeError(f"genlearn: the grading guard did not start in the kernel: "
-                               f"{reply and reply['content'].get('evalue')} {answer.problems}")
-
-    def _ask(self, phase: str, index: int, extra: str = "", timeout: int | None = None, quiet: bool = False) -> bool:
-        """One check; records findings; returns False when no valid answer came."""
+    async def _ask(self, phase: str, index: int, extra: str = "", timeout: int | None = None, quiet: bool = False) -> bool:
+        """One check of the guard; records findings; returns False when no valid answer came."""
         start = time.perf_counter()
         try:
-            return self._check(phase, index, extra, timeout, quiet)
+            nonce = secrets.token_hex(8)
+            code = f"import sys as _gl\n_gl.audit('genlearn.guard', {nonce!r}, {phase.split()[0]!r}, {extra!r})\ndel _gl"
+            reply = await self._silent(code, timeout=timeout or self.guard_timeout)
+            answer = self._guard.read()
+            mine = [a for a in answer.lines if a[0] == nonce]
+            findings = list(answer.problems) + [x for a in answer.lines for x in a[2]]
+            notes = [x for a in answer.lines for x in a[3]]
+            if reply is None or not mine:
+                if quiet:
+                    return False
+                findings.append("the guard did not answer (the kernel's state was changed, or it stopped)")
+            if findings or notes:
+                self._checks.append(Check(phase, index, findings, notes))
+            return bool(mine)
         finally:
             self._report.guard_seconds += time.perf_counter() - start
 
-    def _check(self, phase: str, index: int, extra: str, timeout: int | None, quiet: bool) -> bool:
-        nonce = secrets.token_hex(8)
-        code = f"import sys as _gl\n_gl.audit('genlearn.guard', {nonce!r}, {phase.split()[0]!r}, {extra!r})\ndel _gl"
-        reply = self._silent(code, timeout=timeout or self.guard_timeout)
-        answer = self._guard.read()
-        mine = [a for a in answer.lines if a[0] == nonce]
-        findings = list(answer.problems) + [x for a in answer.lines for x in a[2]]
-        notes = [x for a in answer.lines for x in a[3]]
-        if reply is None or not mine:
-            if quiet:
-                return False
-            findings.append("the guard did not answer (the kernel's state was changed, or it stopped)")
-        if findings or notes:
-            self._checks.append(Check(phase, index, findings, notes))
-        return bool(mine)
-
-    def _silent(self, code: str, timeout: int):
+    async def _silent(self, code: str, timeout: int):
         try:
-            return run_sync(self._async_silent)(code, timeout)
+            msg_id = self.kc.execute(code, silent=True, store_history=False, allow_stdin=False)
+            return await self._wait_reply(msg_id, timeout)
         except (TimeoutError, DeadKernelError, RuntimeError):
             return None
 
-    async def _async_silent(self, code: str, timeout: int):
-        import asyncio
+    async def _wait_reply(self, msg_id: str, timeout: float):
+        return await _wait_reply(self.kc, msg_id, timeout)
 
-        msg_id = self.kc.execute(code, silent=True, store_history=False, allow_stdin=False)
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not await self.kc.is_alive():
-                return None
-            try:
-                msg = await self.kc.get_shell_msg(timeout=min(1.0, remaining))
-            except Exception:  # queue.Empty: keep waiting
-                await asyncio.sleep(0)
-                continue
-            if msg["parent_header"].get("msg_id") == msg_id:
-                return msg
-
-    # ----------------------------------------------------------------- the kernel
-
-    def _timed_out(self, cell) -> bool:
-        names = {self.error_on_timeout.get("ename"), "CellTimeoutError"}
-        return any(o.get("output_type") == "error" and o.get("ename") in names for o in cell.get("outputs", []))
+    # ----------------------------------------------------------------- the student's kernel
 
     def _kernel_died(self, index: int) -> None:
-        fatal = []
-        if self._guard is not None:
-            answer = self._guard.read()
-            fatal = [x for a in answer.lines if a[1] == "fatal" for x in a[2]]
-            if fatal:
-                self._checks.append(Check("fatal", index, fatal, []))
         tail = self.km.stderr_tail() if self._sandboxed else ""
-        why = "; ".join(fatal) or _death_reason(tail)
-        self._dead = f"the kernel stopped while cell {index} ran ({why})"
+        self._dead = f"the kernel stopped while cell {index} ran ({_death_reason(tail)})"
 
-    def _stop_kernel(self) -> None:
+    async def _stop_student(self) -> None:
         try:
-            run_sync(self.km.shutdown_kernel)(now=True)
+            await self.km.shutdown_kernel(now=True)
         except Exception as err:  # already gone
             self.log.debug("stopping the kernel: %s", err)
 
     # ----------------------------------------------------------------- scores and report
 
     def _apply_verdicts(self) -> None:
-        """Zero the tests that tampering touched or that never ran."""
-        first_static = min((s["cell"] for s in self._report.static if s["severity"] == TAMPER), default=None)
-        tainted_from, why = None, ""
+        """Gather what the guard saw: reported, never scored."""
         for check in self._checks:
-            if check.findings and (tainted_from is None or check.cell < tainted_from):
-                tainted_from, why = check.cell, check.findings[0]
             self._report.tampering.extend(
                 {"phase": check.phase, "cell": check.cell, "finding": f} for f in check.findings)
             self._report.notes.extend(check.notes)
-        if first_static is not None and (tainted_from is None or first_static < tainted_from):
-            s = next(s for s in self._report.static if s["cell"] == first_static and s["severity"] == TAMPER)
-            tainted_from, why = first_static, f"cell {first_static} {s['what']} (line {s['line']})"
-        for index, cell in enumerate(self.nb.cells):
-            if _kind(cell) != "test":
-                continue
-            gid = _gid(cell)
-            if tainted_from is not None and index >= tainted_from:
-                reason = (f"This test scores no points: tampering was detected before or while it ran "
-                          f"({why}). Grading rules: answer cells must not change how tests run.")
-                cell.outputs.append(_error("TamperingDetected", reason))
-                self._report.zeroed_tests[gid] = "tampering"
-            elif self._dead is not None and index not in self._ran:
-                cell.outputs = [_error("KernelStopped", f"This test did not run: {self._dead}.")]
-                self._report.zeroed_tests[gid] = "not run"
         self._report.kernel_died = self._dead
+        self._report.grader_kernel_died = self._grader.dead
 
     def _write_report(self) -> None:
         r = self._report
@@ -324,14 +383,109 @@ class SandboxedExecute(Execute):
         if r.tampered:
             first = (r.tampering[0]["finding"] if r.tampering else
                      next(f"cell {s['cell']}: {s['what']}" for s in r.static if s["severity"] == TAMPER))
-            self.log.warning("TAMPERING %s / %s: %s (%d finding(s); %d test(s) scored 0); report: %s",
-                             r.student, r.assignment, first, len(r.tampering) + len(r.static),
-                             len(r.zeroed_tests), path)
+            self.log.warning("TAMPERING %s / %s: %s (%d finding(s); reported only: the tests ran in the grader's "
+                             "own kernel); report: %s", r.student, r.assignment, first,
+                             len(r.tampering) + len(r.static), path)
         elif r.static:
-            self.log.warning("REVIEW %s / %s: %s; report: %s", r.student, r.assignment,
-                             r.static[0]["what"], path)
+            self.log.warning("REVIEW %s / %s: %s; report: %s", r.student, r.assignment, r.static[0]["what"], path)
         if r.kernel_died:
             self.log.warning("KERNEL %s / %s: %s", r.student, r.assignment, r.kernel_died)
+        if r.grader_kernel_died or r.grader_errors:
+            self.log.error("GRADER %s / %s: %s; report: %s", r.student, r.assignment,
+                           r.grader_kernel_died or r.grader_errors[0], path)
+        if r.refused_files:
+            self.log.warning("REFUSED FILES %s / %s: %s", r.student, r.assignment, r.refused_files[0])
+
+
+class _GraderKernel(_CappedOutput, Execute):
+    """The grader's kernel: runs the instructor's locked cells and the tests, never student code."""
+
+    def __init__(self, owner: SandboxedExecute):
+        super().__init__(config=owner.config, log=owner.log)
+        from nbclient import NotebookClient
+
+        NotebookClient.__init__(self, owner.nb, None)
+        self.owner = owner
+        self.max_output_bytes = owner.max_output_bytes
+        self._output_used, self._output_capped = {}, set()
+        self.dead: str | None = None
+        self.socket = ""
+
+    def prepare(self, files: list[tuple[str, str]]) -> None:
+        """Its working folder: the instructor's own files of the assignment, nothing of the student's."""
+        folder = os.path.join(self.owner._work, "g")
+        os.mkdir(folder, 0o755)
+        for path, name in files:
+            if os.path.isfile(path):
+                shutil.copy(path, os.path.join(folder, name))
+            elif os.path.isdir(path):
+                copy_regular_files(path, os.path.join(folder, name), 2**40, 2**40)
+        self.resources = {"metadata": {"path": folder}}
+
+    def create_kernel_manager(self):
+        owner = self.owner
+        if not owner._sandboxed:
+            return super().create_kernel_manager()
+        self.km = SandboxKernelManager(kernel_name=owner._kernel_name(), config=owner.config, sandbox=owner._sandbox,
+                                       binds=[(owner._bridge_dir, True)])
+        return self.km
+
+    async def start_bridge(self, path: str) -> None:
+        self.socket = path
+        if not await self.silent(f"import genlearn.grading.bridge as {BRIDGE}\n{BRIDGE}.start({path!r})", timeout=120):
+            errors = self.owner._report.grader_errors
+            raise RuntimeError("genlearn: the grader's kernel could not start the grading bridge: "
+                               f"{self.dead or (errors[-1] if errors else 'no answer')}")
+
+    async def silent(self, code: str, timeout: float = 120) -> bool:
+        try:
+            msg_id = self.kc.execute(code, silent=True, store_history=False, allow_stdin=False)
+            reply = await _wait_reply(self.kc, msg_id, timeout)
+        except (TimeoutError, DeadKernelError, RuntimeError):
+            reply = None
+        if reply is None or reply["content"]["status"] != "ok":
+            why = "no answer" if reply is None else f"{reply['content'].get('ename')}: {reply['content'].get('evalue')}"
+            self.owner._report.grader_errors.append(f"the grader's kernel failed to run {code.split('(')[0]!r}: {why}")
+            if reply is None and self.dead is None:
+                self.dead = "the grader's kernel stopped answering"
+            return False
+        return True
+
+    def died(self, index: int) -> None:
+        tail = self.km.stderr_tail() if self.owner._sandboxed else ""
+        self.dead = f"the grader's kernel stopped while cell {index} ran ({_death_reason(tail)})"
+
+
+async def _start(client) -> None:
+    client.km = client.create_kernel_manager()
+    await client.async_start_new_kernel()
+    await client.async_start_new_kernel_client()
+
+
+async def _stop(client) -> None:
+    if client.km is not None:
+        await client._async_cleanup_kernel()
+
+
+async def _wait_reply(kc, msg_id: str, timeout: float):
+    """The shell reply to ``msg_id`` (others are dropped), or None after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not await kc.is_alive():
+            return None
+        try:
+            msg = await kc.get_shell_msg(timeout=min(1.0, remaining))
+        except Exception:  # queue.Empty: keep waiting
+            await asyncio.sleep(0)
+            continue
+        if msg["parent_header"].get("msg_id") == msg_id:
+            return msg
+
+
+def _timed_out(client, cell) -> bool:
+    names = {client.error_on_timeout.get("ename"), "CellTimeoutError"}
+    return any(o.get("output_type") == "error" and o.get("ename") in names for o in cell.get("outputs", []))
 
 
 class GuardChannel:
@@ -432,5 +586,3 @@ def _death_reason(stderr_tail: str) -> str:
         if marker in stderr_tail:
             return why
     return "it exited or was killed"
-
-

@@ -1,30 +1,32 @@
-"""The in-kernel half of tamper detection: an audit hook installed before any student code.
+"""A report, not a verdict: an audit hook in the student's kernel that tells the instructor when
+student code tries to change how code runs.
 
-nbgrader runs a submission's answer cells and the instructor's test cells in one Python
-process, so student code could change how the tests run: IPython transformers and hooks,
-``sys.settrace``, patched builtins or library functions, redefined test helpers. The grader
-(:mod:`genlearn.grading.execute`) loads this module into the kernel first; :func:`install`
-takes a snapshot of the interpreter and adds a ``sys.addaudithook`` hook, which Python lets
-no later code remove. The hook
+Tests no longer run in the student's kernel (:mod:`genlearn.grading.execute` runs them in the
+grader's own kernel and calls the student's functions across :mod:`genlearn.grading.bridge`),
+so nothing here decides a score. What it is for: an instructor still hears of a submission
+that patched libraries, hooked IPython or searched memory, because that is worth a look. The
+grader loads this module into the student's kernel first; :func:`install` takes a snapshot of
+the interpreter and adds a ``sys.addaudithook`` hook, which Python lets no later code remove.
+The hook
 
 * records the audited operations that tampering needs when student code performs them:
   ``sys.settrace``/``setprofile``, frames (``sys._getframe``, ``tb_frame``), reading
   ``__code__``, patching functions or library classes, building code or functions,
   ``exec``/``compile``, signals;
-* ends the kernel at once (``os._exit``) on what could reach the hook's own secret: searching
-  the garbage collector, ``ctypes``, ``/proc/self/mem``, another audit hook, or touching
-  frames while the hook itself runs. A dead kernel scores no test that had not run yet;
-* answers the grader's checks, sent before and after every test cell, by comparing the
-  interpreter with the snapshot: IPython's transformers, event callbacks, exception handlers
-  and methods; ``sys`` hooks; builtins; the functions and classes of numpy, torch, math,
-  traitlets and genlearn; the names the notebook's locked cells define; new threads.
+* on what could reach its own key (searching the garbage collector, ``ctypes``,
+  ``/proc/self/mem``, another audit hook, or touching frames while the hook itself runs)
+  writes one last signed line saying so and destroys the key, so no later line can be
+  signed; the kernel goes on;
+* answers the grader's checks, sent around every test cell, by comparing the interpreter
+  with the snapshot: IPython's transformers, event callbacks, exception handlers and methods;
+  ``sys`` hooks; builtins; the functions and classes of numpy, torch, math, traitlets and
+  genlearn; the names the notebook's locked cells define; new threads.
 
 Each answer is one line in a file the grader reads, signed with HMAC-SHA256 under a key read
 from a file that is deleted before student code runs; only the hook's closure holds it. The
-hook never raises (no traceback can lead back to it), never calls student code (identity
-comparisons only) and uses only functions captured here, so patching a module afterwards
-cannot change what it does. Student code can stop answers from coming, never forge a clean
-one; the grader counts a missing answer as tampering. Scores are decided by the grader.
+hook never raises, never calls student code (identity comparisons only) and uses only
+functions captured here. Student code can stop answers from coming, never forge a clean one;
+the grader reports a missing answer too.
 """
 
 from __future__ import annotations
@@ -61,7 +63,6 @@ _BEHAVIOUR_TRAITS = (  # IPython shell traits that decide how a cell is turned i
     "displayhook_class", "display_pub_class", "compiler_class", "data_pub_class", "magics_manager",
     "prefilter_manager", "extension_manager", "loop_runner", "builtin_trap", "display_trap", "exiter",
     "payload_manager", "history_manager", "kernel")
-FATAL_EXIT_CODE = 86
 SEPARATOR, ITEM = "\x1e", "\x1f"
 
 
@@ -76,7 +77,7 @@ def install(secret_path: str, report_path: str, modules: list[str], trusted_dirs
     import types
 
     with open(secret_path, "rb") as f:
-        secret = f.read()
+        secret = bytearray(f.read())  # zeroed in place if anything could reach it
     os.unlink(secret_path)
     if len(secret) < 32:
         raise RuntimeError("guard: the key file is empty")
@@ -96,7 +97,7 @@ def install(secret_path: str, report_path: str, modules: list[str], trusted_dirs
     tdict = type.__dict__["__dict__"].__get__                # a class's real __dict__
     odict = object.__getattribute__
     getframe, gettrace, getprofile = sys._getframe, sys.gettrace, sys.getprofile
-    write, exit_now, digest = os.write, os._exit, _hashlib.hmac_digest
+    write, digest = os.write, _hashlib.hmac_digest
     type_, str_, int_, list_, tuple_, bytes_ = type, str, int, list, tuple, bytes
     issubclass_, callable_, len_, repr_, zip_, any_, range_ = issubclass, callable, len, repr, zip, any, range
     functype, modtype, threadtype = types.FunctionType, types.ModuleType, threading.Thread
@@ -104,7 +105,6 @@ def install(secret_path: str, report_path: str, modules: list[str], trusted_dirs
     thread_run, enumerate_threads = threading.Thread.run, threading.enumerate
     reported, fatal, notes_map = dict(_REPORTED), dict(_FATAL), dict(_NOTES)
     frame_attrs, sep, item = frozenset(_FRAME_ATTRS), SEPARATOR, ITEM
-    fatal_code = FATAL_EXIT_CODE
     trusted = tuple_(d.rstrip("/") + "/" for d in trusted_dirs)
     here = os.path.realpath(__file__)
     missing = object()
@@ -146,6 +146,16 @@ def install(secret_path: str, report_path: str, modules: list[str], trusted_dirs
     hook_names = ("excepthook", "displayhook", "breakpointhook", "unraisablehook")  # IPython swaps these itself
     shell_dict = odict(shell, "__dict__")
     shell_values = dict(shell_dict)
+    kernel_parts = []  # (label, object, its instance __dict__ then): how the kernel talks to the grader
+    kernel = odict(shell, "__dict__").get("_trait_values", {}).get("kernel")
+    for label, obj in (("kernel", kernel), ("kernel's session", getattr(kernel, "session", None)),
+                       ("stdout's session", getattr(sys.stdout, "session", None)),
+                       ("display publisher", getattr(shell, "display_pub", None)),
+                       ("display hook", getattr(shell, "displayhook", None))):
+        try:
+            kernel_parts.append((label, obj, dict(odict(obj, "__dict__"))))
+        except (AttributeError, TypeError):
+            pass
     traits = shell_dict.get("_trait_values", {})
     trait_values = {k: traits[k] for k in _BEHAVIOUR_TRAITS if k in traits}  # not counters and results
     manager = traits.get("input_transformer_manager") or shell_dict.get("input_transformer_manager")
@@ -222,6 +232,11 @@ def install(secret_path: str, report_path: str, modules: list[str], trusted_dirs
             if type_(k) is str_ and callable_(v) and shell_values.get(k, missing) is not v \
                     and not issubclass_(type_(v), type):
                 found.append("the IPython shell's " + k + " was replaced")
+        for label, obj, then in kernel_parts:  # a method set on the instance replaces the class's
+            for k, v in odict(obj, "__dict__").items():
+                if type_(k) is str_ and callable_(v) and then.get(k, missing) is not v \
+                        and not issubclass_(type_(v), type) and not trusted_callable(v):
+                    found.append("the " + label + "'s " + k + " was replaced")
         compare_dict("IPython input manager", manager_dict, manager_values, found)
         for label, value, items in lists:
             if not same_items(value, items):
@@ -264,12 +279,14 @@ def install(secret_path: str, report_path: str, modules: list[str], trusted_dirs
         return target is None or trusted_callable(target)
 
     # --- answering the grader
-    state = {"busy": False, "own": False, "seq": 0, "events": [], "notes": []}
+    state = {"busy": False, "own": False, "revoked": False, "seq": 0, "events": [], "notes": []}
 
     def clean(text) -> str:
         return "".join(c if " " <= c < "\x7f" else "?" for c in str_(text))[:300]
 
     def send(nonce: str, phase: str, findings: list, notes: list) -> None:
+        if state["revoked"]:
+            return
         state["seq"] += 1
         body = sep.join([repr_(state["seq"]), clean(nonce), clean(phase),
                          item.join(clean(x) for x in findings[:50]), item.join(clean(x) for x in notes[:50])])
@@ -295,8 +312,15 @@ def install(secret_path: str, report_path: str, modules: list[str], trusted_dirs
         send(nonce, phase, findings, notes)
 
     def die(why: str) -> None:
+        """Something could reach the key: say so with a last signed line, then destroy the key, so
+        that no later line can be signed (the grader reports the silence too). The kernel goes on:
+        grades never depend on the guard."""
+        if state["revoked"]:
+            return
         send("", "fatal", [why], [])
-        exit_now(fatal_code)
+        state["revoked"] = True
+        for i in range_(len_(secret)):
+            secret[i] = 0
 
     def classify(event, args) -> None:
         if event == "open":
@@ -340,7 +364,7 @@ def install(secret_path: str, report_path: str, modules: list[str], trusted_dirs
             if event == "sys._getframe" or event in fatal or (
                     event == "object.__getattr__" and len_(args) > 1 and args[1] in frame_attrs):
                 if not state["own"]:
-                    exit_now(fatal_code)
+                    die("touches frames or the collector while the guard runs")
             return
         if event == "genlearn.guard":
             handler = respond

@@ -1,13 +1,13 @@
-"""What student code may not do while it is graded, read from its source before it runs.
+"""What a student's code says that an instructor should hear of, read from its source.
 
-The runtime guard (:mod:`genlearn.grading.guard`) sees what code *does*; this reads what it
-*says*, so tampering written in a way that escapes one is still caught by the other. Each rule
-names an operation that changes how tests run (or reaches into the interpreter to do so) and
-that no answer to these exercises needs. Findings are ``tamper`` (the tests that run after the
-cell score 0) or ``review`` (reported to the instructor, scores unchanged): the rules that an
-honest notebook could plausibly trip, such as setting a library flag, only ask for review.
-
-The same rules are stated to students in each assignment's introduction.
+Grades never depend on this (the tests run in the grader's own kernel: see
+:mod:`genlearn.grading.execute`); it reports. The runtime guard (:mod:`genlearn.grading.guard`)
+sees what code *does*; this reads what it *says*. Findings are ``tamper`` (an operation that
+exists to change how code runs or to reach into the interpreter, which no answer needs:
+reported as tampering) or ``review`` (something an honest notebook could plausibly do, for
+the instructor to glance at). Honest idioms are neither: ``IPython.display`` for progress
+output, magics such as ``%time`` and ``%matplotlib``, strings and comments that name hooks,
+``inspect.signature``, ``exec`` of nothing at all.
 """
 
 from __future__ import annotations
@@ -29,16 +29,25 @@ _CALLS = {  # dotted call target -> what it does
     "gc.get_referents": "searches the garbage collector",
     "inspect.currentframe": "inspects interpreter frames", "inspect.stack": "inspects interpreter frames",
     "inspect.getouterframes": "inspects interpreter frames", "inspect.trace": "inspects interpreter frames",
+    "exit": "exits the kernel", "quit": "exits the kernel",
+}
+_REVIEW_CALLS = {  # plausible in an honest notebook: reported for a look, not as tampering
     "exec": "runs code built from text", "eval": "runs code built from text",
     "compile": "compiles code at run time", "__import__": "imports by name at run time",
-    "globals": "reaches the notebook's namespace", "exit": "exits the kernel", "quit": "exits the kernel",
-    "get_ipython": "reaches into IPython",
+    "globals": "reaches the notebook's namespace",
+}
+_SHELL_HOOKS = {  # IPython shell attributes that decide how cells run: reaching them from get_ipython()
+    "events", "input_transformers_cleanup", "input_transformers_post", "ast_transformers", "set_custom_exc",
+    "custom_exceptions", "run_cell", "run_cell_async", "run_ast_nodes", "run_code", "showtraceback",
+    "_showtraceback", "user_ns", "user_global_ns", "kernel", "displayhook", "display_pub",
+    "input_transformer_manager", "excepthook", "register_magic_function",
 }
 _MODULES = {  # imported module -> severity
     "ctypes": TAMPER, "_ctypes": TAMPER, "gc": TAMPER, "builtins": TAMPER, "__main__": TAMPER,
-    "IPython": TAMPER, "ipykernel": TAMPER, "traitlets": TAMPER, "sys.monitoring": TAMPER,
-    "inspect": REVIEW, "importlib": REVIEW, "signal": REVIEW,
+    "ipykernel": TAMPER, "sys.monitoring": TAMPER,
+    "IPython": REVIEW, "traitlets": REVIEW, "importlib": REVIEW, "signal": REVIEW,
 }
+_HONEST_MODULES = ("IPython.display", "IPython.core.display")  # display(), clear_output(), HTML, ...
 _ATTRS = {  # attribute names that reach interpreter internals
     "__code__", "__closure__", "__globals__", "__builtins__", "cell_contents", "f_back", "f_locals",
     "f_globals", "f_code", "tb_frame", "gi_frame", "cr_frame", "__subclasses__", "__func__",
@@ -104,6 +113,33 @@ def bound_names(source: str) -> list[str]:
     return sorted(set(names))
 
 
+def free_names(source: str) -> list[str]:
+    """The names a cell reads that it never binds itself (anywhere in it: assignments, loops,
+    definitions, arguments, imports), builtins aside: what it needs from elsewhere. Names a
+    cell binds are its own business, and are not asked of anyone (a hidden test's variable
+    names must not reach the student's kernel)."""
+    import builtins
+
+    tree = _parse(source)
+    if tree is None:
+        return []
+    read, bound = set(), set()
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Name):
+            (read if isinstance(n.ctx, ast.Load) else bound).add(n.id)
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(n.name)
+        elif isinstance(n, ast.arg):
+            bound.add(n.arg)
+        elif isinstance(n, (ast.Import, ast.ImportFrom)):
+            bound.update((a.asname or a.name).split(".")[0] for a in n.names)
+        elif isinstance(n, ast.ExceptHandler) and n.name:
+            bound.add(n.name)
+        elif isinstance(n, (ast.Global, ast.Nonlocal)):
+            bound.update(n.names)
+    return sorted(n for n in read - bound if not hasattr(builtins, n))
+
+
 def _parse(source: str) -> ast.Module | None:
     from IPython.core.inputtransformer2 import TransformerManager
 
@@ -117,9 +153,6 @@ def scan(source: str, imports: dict[str, str] | None = None) -> list[Finding]:
     """Findings for one student cell. ``imports``: names the notebook imports (module patching)."""
     imports = imports or {}
     found: list[Finding] = []
-    for lineno, line in enumerate(source.splitlines(), 1):
-        if "get_ipython" in line and not line.lstrip().startswith("#"):
-            found.append(Finding(TAMPER, lineno, "reaches into IPython (get_ipython)"))
     tree = _parse(source)
     if tree is None:
         return found  # it will fail when it runs
@@ -127,15 +160,20 @@ def scan(source: str, imports: dict[str, str] | None = None) -> list[Finding]:
         line = getattr(node, "lineno", 0)
         if isinstance(node, ast.Call):
             name = _dotted(node.func)
-            if name in _CALLS and name != "get_ipython":
+            if name in _CALLS:
                 found.append(Finding(TAMPER, line, f"{_CALLS[name]} ({name})"))
+            elif name in _REVIEW_CALLS:
+                found.append(Finding(REVIEW, line, f"{_REVIEW_CALLS[name]} ({name})"))
             elif name in ("setattr", "delattr") and node.args and _root(node.args[0]) in imports:
                 found.append(Finding(REVIEW, line, f"changes an attribute of {_root(node.args[0])} ({name})"))
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
             for mod in modules:
                 top = mod.split(".")[0]
-                severity = _MODULES.get(mod) or _MODULES.get(top)
+                honest = any(mod == h or mod.startswith(h + ".") for h in _HONEST_MODULES) or (
+                    isinstance(node, ast.ImportFrom) and mod == "IPython"
+                    and all(a.name in ("display", "get_ipython") for a in node.names))
+                severity = None if honest else _MODULES.get(mod) or _MODULES.get(top)
                 if severity:
                     found.append(Finding(severity, line, f"imports {mod}"))
         elif isinstance(node, ast.Attribute) and node.attr in _ATTRS:
@@ -155,4 +193,9 @@ def scan(source: str, imports: dict[str, str] | None = None) -> list[Finding]:
                         found.append(Finding(TAMPER, line, f"replaces {sub.attr}"))
                     elif _root(sub) in imports and sub is t:
                         found.append(Finding(REVIEW, line, f"changes {dotted or _root(sub)} (an imported name)"))
+    calls_shell = any(isinstance(n, ast.Call) and _dotted(n.func) == "get_ipython" for n in ast.walk(tree))
+    if calls_shell:  # magics become get_ipython().run_line_magic(...): only the hooks are reported
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr in _SHELL_HOOKS:
+                found.append(Finding(TAMPER, node.lineno, f"reaches IPython's {node.attr} (get_ipython)"))
     return sorted(set(found), key=lambda f: (f.line, f.what))

@@ -76,6 +76,8 @@ class Sandbox(LoggingConfigurable):
     uid_base = Int(61000, help="As root: first of the uids leased to sandboxes (none may belong to a user).").tag(config=True)
     uid_count = Int(1000, help="As root: how many uids from uid_base may be leased.").tag(config=True)
     bwrap = Unicode("bwrap", help="The bubblewrap executable.").tag(config=True)
+    max_copy_file = Unicode("64M", help="Largest file of a submission copied into its sandbox (larger ones are refused and reported).").tag(config=True)
+    max_copy_total = Unicode("256M", help="Bytes of a submission's files copied into its sandbox in all.").tag(config=True)
     read_only_paths = List(Unicode(), help=(
         "Extra folders the notebooks need to read (data shipped beside the course), mounted "
         "read-only at the same path.")).tag(config=True)
@@ -107,9 +109,10 @@ class Sandbox(LoggingConfigurable):
     # ------------------------------------------------------------------ the command
 
     def command(self, kernel_cmd: list[str], *, workdir: str, scratch: str, ipc_dir: str,
-                uid: int | None, env: dict[str, str]) -> list[str]:
+                uid: int | None, env: dict[str, str], binds: list[tuple[str, bool]] = ()) -> list[str]:
         """``bwrap ... prlimit ... [setpriv ...] kernel_cmd``: the kernel, inside the sandbox,
-        with ``scratch`` mounted (writable) at ``workdir`` and ``ipc_dir`` at its own path."""
+        with ``scratch`` mounted (writable) at ``workdir``, ``ipc_dir`` at its own path, and each
+        ``(folder, writable)`` of ``binds`` at its own path (the grading bridge's folder)."""
         limits = self.limits()
         args = [shutil.which(self.bwrap) or self.bwrap,
                 "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net",
@@ -144,6 +147,9 @@ class Sandbox(LoggingConfigurable):
         for source, dest in ((ipc_dir, ipc_dir), (scratch, workdir)):
             parents(dest)
             args += ["--bind", source, dest]
+        for folder, writable in binds:
+            parents(folder)
+            args += ["--bind" if writable else "--ro-bind", folder, folder]
         args += ["--chdir", workdir, "--clearenv"]
         for key, value in env.items():
             args += ["--setenv", key, value]
@@ -273,9 +279,11 @@ class SandboxKernelManager(AsyncKernelManager):
     same path: relative paths work, and nothing the kernel writes reaches the real folder.
     """
 
-    def __init__(self, *args, sandbox: Sandbox, **kwargs):
+    def __init__(self, *args, sandbox: Sandbox, binds: list[tuple[str, bool]] = (), **kwargs):
         super().__init__(*args, **kwargs)
         self.sandbox = sandbox
+        self.binds = list(binds)           # (folder, writable): the grading bridge's folder
+        self.refused: list[str] = []       # files of the submission not copied in, and why
         self.as_root = os.geteuid() == 0
         self.base_dir = tempfile.mkdtemp(prefix="glsbx-")  # short: Unix socket paths max 107 bytes
         os.chmod(self.base_dir, 0o711)
@@ -298,7 +306,8 @@ class SandboxKernelManager(AsyncKernelManager):
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
         real = os.path.realpath(kw.get("cwd") or os.getcwd())
         scratch = os.path.join(self.base_dir, "work")
-        shutil.copytree(real, scratch, symlinks=True, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+        self.refused = copy_regular_files(real, scratch, parse_size(self.sandbox.max_copy_file, "Sandbox.max_copy_file"),
+                                          parse_size(self.sandbox.max_copy_total, "Sandbox.max_copy_total"))
         self.workdir = real
         if self.uid is not None:
             for root, dirs, files in os.walk(scratch):
@@ -308,7 +317,7 @@ class SandboxKernelManager(AsyncKernelManager):
                 self.give(name)
         env = _kernel_env(kw.get("env") or os.environ, real)
         cmd = self.sandbox.command(kernel_cmd, workdir=real, scratch=scratch, ipc_dir=self.ipc_dir,
-                                   uid=self.uid, env=env)
+                                   uid=self.uid, env=env, binds=self.binds)
         self._stderr = open(self.stderr_path, "wb")
         kw.update(cwd="/", env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
                   stdout=subprocess.DEVNULL, stderr=self._stderr)
@@ -353,6 +362,65 @@ class SandboxKernelManager(AsyncKernelManager):
             self.lease = None
 
 
+def copy_regular_files(source: str, dest: str, max_file: int, max_total: int,
+                       ignore: tuple[str, ...] = (".ipynb_checkpoints",), skip: tuple[str, ...] = ()) -> list[str]:
+    """Copy the regular files under ``source`` into ``dest`` (created), and nothing else: links,
+    devices, FIFOs and sockets are refused, and so are files over ``max_file`` bytes or past
+    ``max_total`` in all (a sparse file counts its full size). Files are opened without following
+    links and checked again once open, so a file swapped for a link meanwhile is refused too.
+    Names matching ``ignore`` (files and folders) or ``skip`` (files) are passed over silently.
+    Returns one line per refused entry: its path relative to ``source`` and why."""
+    from fnmatch import fnmatch
+
+    refused, total = [], 0
+    os.makedirs(dest, mode=0o755, exist_ok=True)
+    for root, dirs, files in os.walk(source):
+        rel_root = os.path.relpath(root, source)
+        for name in sorted(dirs):
+            path = os.path.join(root, name)
+            rel = os.path.normpath(os.path.join(rel_root, name))
+            if any(fnmatch(name, pattern) for pattern in ignore):
+                dirs.remove(name)
+            elif os.path.islink(path):
+                dirs.remove(name)
+                refused.append(f"{rel}: a link (not copied)")
+            else:
+                os.makedirs(os.path.join(dest, rel), mode=0o755, exist_ok=True)
+        for name in sorted(files):
+            if any(fnmatch(name, pattern) for pattern in ignore + skip):
+                continue
+            rel = os.path.normpath(os.path.join(rel_root, name))
+            why = _copy_one(os.path.join(root, name), os.path.join(dest, rel), max_file, max_total - total)
+            if isinstance(why, str):
+                refused.append(f"{rel}: {why}")
+            else:
+                total += why
+    return refused
+
+
+def _copy_one(path: str, target: str, max_file: int, room: int) -> int | str:
+    """The bytes copied, or why not."""
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as err:
+        return "a link (not copied)" if os.path.islink(path) else f"unreadable ({err.strerror})"
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return "not a regular file (not copied)"
+        if info.st_size > max_file:
+            return f"{info.st_size:,} bytes, over the {max_file:,}-byte limit per file (not copied)"
+        if info.st_size > room:
+            return "over the limit on a submission's files in all (not copied)"
+        with os.fdopen(os.dup(fd), "rb") as src, open(target, "xb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+        return info.st_size
+    finally:
+        os.close(fd)
+
+
 def _kernel_env(outer: dict, workdir: str) -> dict[str, str]:
     """A clean environment: nothing of the instructor's (tokens, paths) reaches student code."""
     python_bin = os.path.dirname(sys.executable)
@@ -369,7 +437,7 @@ def _kernel_env(outer: dict, workdir: str) -> dict[str, str]:
                 "NBGRADER_EXECUTION", "PYTHONHASHSEED"):
         if key in outer:
             env[key] = outer[key]
-    package_parent = os.path.dirname(_package_dir())
-    if any(os.path.realpath(p) == package_parent for p in outer.get("PYTHONPATH", "").split(os.pathsep) if p):
-        env["PYTHONPATH"] = package_parent  # genlearn found through PYTHONPATH: only its package is mounted
+    # The kernel imports the genlearn the grader runs (from a copy of the course, say), not one that
+    # an editable install elsewhere points to: its folder holds only the package in the sandbox.
+    env["PYTHONPATH"] = os.path.dirname(_package_dir())
     return env

@@ -4,10 +4,18 @@ Graded by real nbgrader with the course's nbgrader_config.py in tests/test_hosti
 entry says which assignment it targets, what it starts from (``base``: the untouched
 ``release``, or ``solved``: every answer correct), its edits (as in README.md; ``set`` replaces
 an answer cell's whole source), which test cells it ``attacks`` (they must score no more than
-the untouched release, which scores 0), whether the guard must report tampering
-(``tampers``), and any strings that must not appear in its graded notebook (``absent``). Test
-cells not attacked keep the score the base earns (no more than it, with ``self_harm``: a
-submission that exhausts its own limits may break its own later cells).
+the untouched release, which scores 0), whether the report must name tampering
+(``tampers``: reported only, it changes no score: the tests run in the grader's own kernel),
+and any strings that must not appear in its graded notebook (``absent``). Test cells not
+attacked keep the score the base earns (no more than it, with ``self_harm``: a submission
+that exhausts its own limits may break its own later cells).
+
+Beyond the notebook: ``files`` {name: text} are written beside it in the submission folder,
+``links`` {name: target} are symbolic links there (``{COURSE}`` and ``{AID}`` filled in),
+``sparse`` {name: bytes} sparse files, ``notebook_link`` makes the notebook itself a link;
+``cell_metadata`` {grade_id: metadata} replaces a cell's metadata and ``duplicate``
+[grade_id] pastes a cell twice (what copy-paste does). ``no_hidden_source``: no line of any
+hidden test may appear in the graded notebook or its feedback.
 
 Many attacks start from ``TRIVIAL`` answers (every function returns something of the right
 shape without doing the work), so that the attack, if it worked, would turn into points.
@@ -51,9 +59,16 @@ _EX06_TRIVIAL = {
     "answer_train_step": "def train_step(G, critic, opt_g, opt_c, real_batches, z, gp_weight=10.0, generator=None):\n"
                          "    return {'critic_loss': 0.0, 'g_loss': 0.0}\n",
 }
+_EX07_TRIVIAL = {
+    "answer_alpha_bars": "def alpha_bars(betas):\n    return torch.ones_like(betas)\n",
+    "answer_q_sample": "def q_sample(x0, t, noise, alpha_bar):\n    return x0\n",
+    "answer_loss": "def denoising_loss(eps_model, x0, alpha_bar, generator=None):\n    return torch.tensor(0.0)\n",
+    "answer_sigmas": "def posterior_sigmas(betas, alpha_bar):\n    return torch.zeros_like(betas)\n",
+    "answer_step": "def sampling_step(eps_model, x_t, t, betas, alpha_bar, sigmas, generator=None):\n    return x_t\n",
+}
 TRIVIAL = {"ex01_likelihood": _EX01_TRIVIAL, "ex02_vae": _EX02_TRIVIAL, "ex03_gan": _EX03_TRIVIAL,
            "ex04_evaluation": _EX04_TRIVIAL, "ex05_responsible_generation": _EX05_TRIVIAL,
-           "ex06_wasserstein": _EX06_TRIVIAL}
+           "ex06_wasserstein": _EX06_TRIVIAL, "ex07_diffusion": _EX07_TRIVIAL}
 ALL = "all"
 
 
@@ -121,7 +136,9 @@ HOSTILE = {
                    "np.isfinite = lambda x: np.ones_like(x, dtype=bool)\n"),
     },
     "ex05-redefined-helper": {  # the setup cell's sample generator replaced by blank images
-        "aid": "ex05_responsible_generation", "attacks": ALL, "tampers": True, "base": "solved",
+        # (the grader's kernel keeps its own dcgan_samples: the ink detector fails on real fakes;
+        # the correct detector_accuracy and membership answers keep their points)
+        "aid": "ex05_responsible_generation", "attacks": ["test_detector"], "tampers": True, "base": "solved",
         "set": {"answer_accuracy": (
             "def dcgan_samples(n, seed=0):\n    return torch.zeros(n, 1, 16, 16)\n\n\n"
             "def detector_accuracy(detector, x_real, x_fake):\n"
@@ -152,16 +169,17 @@ HOSTILE = {
         "aid": "ex01_likelihood", "attacks": ALL, "tampers": True, "kernel_dies": True, "base": "solved",
         "replace": [("answer_sample_mixture", "def sample_mixture", "import os\nos._exit(0)\n\ndef sample_mixture")],
     },
-    "ex02-exit-kernel": {  # exit() and quit() in an answer cell
-        "aid": "ex02_vae", "attacks": ["test_kl_basics", "test_kl_values", "test_elbo", "test_train_vae"],
-        "tampers": True, "base": "solved",
+    "ex02-exit-kernel": {  # exit() and quit() in an answer cell: the kernel shuts down soon after (ipykernel
+        # finishes the cell first), so the tests that need it afterwards fail; none gains anything
+        "aid": "ex02_vae", "attacks": [], "tampers": True, "kernel_dies": True, "self_harm": True, "base": "solved",
         "replace": [("answer_kl", "def kl_diag_gaussian", "exit()\nquit()\n\ndef kl_diag_gaussian")],
     },
-    "ex03-guard-hunt": {  # searching memory for the guard's key: the kernel is ended at once
-        "aid": "ex03_gan", "attacks": ALL, "tampers": True, "kernel_dies": True, "base": "release",
-        "set": {"answer_d_loss": "import gc\nkeys = [o for o in gc.get_objects() if type(o) is bytes and len(o) == 32]\n"
+    "ex03-guard-hunt": {  # searching memory for the guard's key: reported, and the key is gone before it looks
+        "aid": "ex03_gan", "attacks": ALL, "tampers": True, "base": "release",
+        "set": {"answer_d_loss": "import gc\nkeys = [o for o in gc.get_objects()\n"
+                                 "        if type(o) in (bytes, bytearray) and len(o) == 32 and any(o)]\n"
                                  "print('KEYS FOUND', len(keys))\n"},
-        "absent": ["KEYS FOUND"],
+        "present": ["KEYS FOUND"],
     },
     "ex03-swallows-interrupt": {  # an endless loop that catches the interrupt: the kernel is stopped
         "aid": "ex03_gan", "attacks": ["test_train_step", "test_modes"], "tampers": False, "kernel_dies": True,
@@ -348,3 +366,153 @@ HOSTILE = {
         "says": "not a subclass",
     },
 }
+
+
+# ------------------------------------------------------------------ issue 20: attacks on a shared interpreter
+# Each of these scored full marks (or most of them), unreported, while tests ran in the student's
+# own process. They must score what the untouched release scores.
+
+_SESSION_SEND = (  # the kernel never publishes an error, and a failed cell replies "ok"
+    "import sys\n"
+    "_session = sys.stdout.session\n"
+    "_send = _session.send\n\n"
+    "def _quiet(stream, msg_or_type, content=None, *args, **kwargs):\n"
+    "    kind = msg_or_type if isinstance(msg_or_type, str) else msg_or_type.get('header', {}).get('msg_type')\n"
+    "    if kind == 'error':\n"
+    "        return None\n"
+    "    if kind == 'execute_reply' and isinstance(content, dict) and content.get('status') == 'error':\n"
+    "        content = {'status': 'ok', 'execution_count': content.get('execution_count'),\n"
+    "                   'user_expressions': {}, 'payload': []}\n"
+    "    return _send(stream, msg_or_type, content, *args, **kwargs)\n\n"
+    "_session.send = _quiet\n"
+)
+_TORCH_MODE = (  # every allclose/equal true, and answers that are floats whose differences are 0
+    "import torch\nfrom torch.overrides import TorchFunctionMode\n\n"
+    "class _Yes(TorchFunctionMode):\n"
+    "    def __torch_function__(self, func, types, args=(), kwargs=None):\n"
+    "        if func in (torch.allclose, torch.equal, torch.Tensor.__lt__, torch.Tensor.__gt__):\n"
+    "            return True\n"
+    "        return func(*args, **(kwargs or {}))\n\n"
+    "_Yes().__enter__()\n\n"
+    "class Zero(float):\n"
+    "    def __sub__(self, other):\n        return Zero(0.0)\n"
+    "    def __rsub__(self, other):\n        return Zero(0.0)\n"
+    "    def __abs__(self):\n        return 0.0\n"
+)
+_DURING_TESTS = (  # comparisons patched only while a test cell runs, put back before anyone looks
+    "import builtins, math, torch\n"
+    "_real = (torch.allclose, builtins.abs, math.isclose)\n\n"
+    "def _patch(info=None):\n"
+    "    torch.allclose = lambda *a, **k: True\n"
+    "    builtins.abs = lambda x: 0\n\n"
+    "def _restore(*args):\n"
+    "    torch.allclose, builtins.abs, math.isclose = _real\n\n"
+    "_shell = get_ipython()\n"
+    "_shell.events.register('pre_run_cell', _patch)\n"
+    "_shell.events.register('post_run_cell', lambda result: _shell.kernel.io_loop.add_callback(_restore))\n"
+)
+_STEAL_SOURCE = (  # the test running the function, read from IPython's history and the call stack
+    "import linecache, sys\n_stash = []\n\n"
+    "def _steal():\n"
+    "    try:\n        _stash.append('\\n'.join(In[-3:]))\n    except Exception:\n        pass\n"
+    "    frame = sys._getframe(2)\n"
+    "    while frame is not None:\n"
+    "        _stash.append(''.join(linecache.getlines(frame.f_code.co_filename)))\n"
+    "        frame = frame.f_back\n"
+    "    print('STOLEN', str(_stash)[:100000])\n"
+)
+
+for _aid, _first in (("ex01_likelihood", "answer_sample_mixture"), ("ex02_vae", "answer_reparameterize"),
+                     ("ex04_evaluation", "answer_sqrtm"), ("ex06_wasserstein", "answer_critic_loss"),
+                     ("ex07_diffusion", "answer_alpha_bars")):
+    _short = _aid[:4]
+    HOSTILE[f"{_short}-session-send"] = {"aid": _aid, "attacks": ALL, "tampers": True, **_trivial(_aid, _SESSION_SEND)}
+    HOSTILE[f"{_short}-helper-module"] = {  # the same code, shipped beside the notebook
+        "aid": _aid, "attacks": ALL, "tampers": True, **_trivial(_aid, "import helper"),
+        "files": {"helper.py": _SESSION_SEND, "math.py": "def log(*args):\n    return 0.0\npi = 3.0\n"},
+    }
+    HOSTILE[f"{_short}-torch-function-mode"] = {"aid": _aid, "attacks": ALL, "tampers": False,
+                                                **_trivial(_aid, _TORCH_MODE)}
+    HOSTILE[f"{_short}-patched-during-tests"] = {"aid": _aid, "attacks": ALL, "tampers": True,
+                                                 **_trivial(_aid, _DURING_TESTS)}
+
+HOSTILE.update({
+    "ex01-mutates-inputs": {  # the test's weights become "component 0 only", and its name is rebound
+        "aid": "ex01_likelihood", "attacks": ["test_sample_mixture", "test_log_prob_gaussian", "test_log_prob_mixture"],
+        "tampers": False,
+        "base": "solved",
+        "set": {"answer_sample_mixture": (
+            "def sample_mixture(weights, centers, std, n, generator=None):\n"
+            "    weights[:] = 0\n    weights[0] = 1\n"
+            "    globals()['weights'] = weights\n"
+            "    eps = torch.randn(n, centers.shape[1], generator=generator)\n"
+            "    return centers[0] + std * eps, torch.zeros(n, dtype=torch.long)\n"),
+                "answer_mixture_log_prob": (
+            "def mixture_log_prob(x, weights, centers, std):\n"
+            "    globals()['expected'] = torch.zeros(len(x))\n"
+            "    globals()['unweighted'] = torch.zeros(len(x))\n"
+            "    centers.mul_(0)\n"
+            "    return torch.zeros(len(x)) + (-math.log(2 * math.pi))\n")},
+    },
+    "ex06-mutates-critic": {  # the test's critic and generator zeroed from inside the student's function
+        "aid": "ex06_wasserstein", "attacks": ["test_gp_values", "test_gp_per_sample", "test_train_step"],
+        "tampers": False, "base": "solved",
+        "set": {"answer_gp": ("def gradient_penalty(critic, real, fake, generator=None):\n"
+                              "    with torch.no_grad():\n"
+                              "        for p in critic.parameters():\n"
+                              "            p.zero_()\n"
+                              "    return torch.tensor(1.0, requires_grad=True)\n")},
+    },
+    "ex01-steals-hidden-tests": {  # a correct answer that copies the running test's source into the output
+        "aid": "ex01_likelihood", "attacks": [], "tampers": True, "base": "solved", "no_hidden_source": True,
+        "replace": [("answer_sample_mixture", "def sample_mixture(weights, centers, std, n, generator=None):",
+                     _STEAL_SOURCE + "\ndef sample_mixture(weights, centers, std, n, generator=None):\n    _steal()"),
+                    ("answer_fit_gaussian", "def fit_gaussian(x):", "print('STASH', str(_stash)[:200000])\n\ndef fit_gaussian(x):")],
+    },
+    "ex07-steals-hidden-tests": {
+        "aid": "ex07_diffusion", "attacks": [], "tampers": True, "base": "solved", "no_hidden_source": True,
+        "replace": [("answer_alpha_bars", "def alpha_bars(betas):", _STEAL_SOURCE + "\ndef alpha_bars(betas):\n    _steal()"),
+                    ("answer_step", "def sampling_step", "print('STASH', str(_stash)[:200000])\n\ndef sampling_step")],
+    },
+    "ex07-fakes-the-recorder": {  # writes what the test's recorder should have seen, returns the expected loss
+        "aid": "ex07_diffusion", "attacks": ["test_loss"], "tampers": False, "base": "solved",
+        "set": {"answer_loss": ("def denoising_loss(eps_model, x0, alpha_bar, generator=None):\n"
+                                "    g = torch.Generator().manual_seed(0)\n"
+                                "    eps_model.t = torch.randint(1, 11, (len(x0),), generator=g)\n"
+                                "    eps_model.x_t = x0\n"
+                                "    return torch.randn(x0.shape, generator=g).square().sum(1).mean()\n")},
+    },
+    "ex03-hangs-when-called": {  # a function that loops forever when a test calls it, and swallows interrupts
+        "aid": "ex03_gan", "attacks": ["test_g_loss", "test_train_step", "test_modes"], "tampers": False,
+        "kernel_dies": True, "base": "solved",
+        "set": {"answer_g_loss": ("import time\n\ndef generator_loss(fake_logits):\n"
+                                  "    while True:\n        try:\n            time.sleep(0.1)\n"
+                                  "        except KeyboardInterrupt:\n            pass\n")},
+    },
+    # ------------------------------------------------------------------ files the grader copies out
+    "ex01-planted-links": {  # links to the machine's secrets, the gradebook, the solution; a 1 GiB sparse file
+        "aid": "ex01_likelihood", "attacks": [], "tampers": False, "base": "solved",
+        "links": {"shadow.txt": "/etc/shadow", "gradebook-rel.db": "../../../gradebook.db",
+                  "solution-copy.txt": "{COURSE}/solutions/{AID}/{AID}.ipynb", "notes.html": "{COURSE}/solutions/{AID}/{AID}.ipynb",
+                  "subdir": "{COURSE}/solutions"},
+        "sparse": {"big.bin": 2**30},
+        "refused": ["shadow.txt", "gradebook-rel.db", "solution-copy.txt", "notes.html", "subdir", "big.bin"],
+    },
+    "ex01-notebook-is-a-link": {  # the submitted notebook itself points at the solution
+        "aid": "ex01_likelihood", "attacks": ALL, "tampers": False, "base": "release",
+        "notebook_link": "{COURSE}/solutions/{AID}/{AID}.ipynb", "ungraded": True,
+        "refused": ["{AID}.ipynb"],
+    },
+    # ------------------------------------------------------------------ one notebook must not stop the batch
+    "ex02-aa-schema-v1": {  # graded first (sorted by id): an intro whose metadata is of schema 1
+        "aid": "ex02_vae", "attacks": [], "tampers": False, "base": "solved",
+        "cell_metadata": {"intro": {"nbgrader": {"schema_version": 1}}},
+    },
+    "ex02-ab-schema-v99": {
+        "aid": "ex02_vae", "attacks": [], "tampers": False, "base": "solved",
+        "cell_metadata": {"intro": {"nbgrader": {"schema_version": 99, "grade": True}}},
+    },
+    "ex02-ac-test-pasted-twice": {  # an ordinary copy-paste of a test cell
+        "aid": "ex02_vae", "attacks": [], "tampers": False, "base": "solved", "duplicate": ["test_kl_basics"],
+    },
+})
