@@ -37,6 +37,7 @@ def shared_python(folder: Path) -> Path:
                              capture_output=True, text=True, check=True).stdout.strip()
     dirs = [sysconfig.get_path("purelib"), sysconfig.get_path("platlib"), *site.getsitepackages()]
     lines = [f"import site; site.addsitedir({d!r})" for d in dict.fromkeys(dirs) if os.path.isdir(d)]
+    lines.append(f"import sys; sys.path.insert(0, {str(ROOT)!r})")  # genlearn from this checkout
     Path(purelib, "_genlearn_tests.pth").write_text("\n".join(lines) + "\n")
     for name, module in (("nbgrader", "nbgrader"), ("genlearn-course", "genlearn.course.cli")):
         script = folder / "bin" / name

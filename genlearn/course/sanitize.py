@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import re
 
-from nbconvert.preprocessors import SanitizeHTML
+from nbconvert.preprocessors.sanitize import SanitizeHTML
 
 SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+MARKUP = re.compile(r"[<>\"'&`]")
 NOTEBOOK_KEYS = ("kernelspec", "language_info", "nbgrader")
 
 
@@ -39,11 +40,11 @@ class SanitizeStudentHTML(SanitizeHTML):
 
     def preprocess(self, nb, resources):
         nb.metadata = {k: v for k, v in nb.metadata.items() if k in NOTEBOOK_KEYS}
-        for key in ("kernelspec", "language_info"):
+        for key in ("kernelspec", "language_info"):  # names only: no markup characters
             info = nb.metadata.get(key)
             if isinstance(info, dict):
-                nb.metadata[key] = {k: v for k, v in info.items()
-                                    if isinstance(v, str) and SAFE_NAME.fullmatch(v)}
+                nb.metadata[key] = {k: MARKUP.sub("", v) if isinstance(v, str) else v for k, v in info.items()
+                                    if isinstance(v, (str, int))}
         return super().preprocess(nb, resources)
 
     def preprocess_cell(self, cell, resources, index):
