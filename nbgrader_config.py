@@ -55,8 +55,9 @@ c.HTMLExporter.preprocessors = ["genlearn.course.sanitize.SanitizeStudentHTML"]
 c.ZipCollectApp.collector_plugin = "genlearn.course.lms.LMSFileNameCollector"
 c.LMSFileNameCollector.named_regexps = [
     # Canvas "Download Submissions": lovelaceada_12345_6789012_ex01_likelihood.ipynb
-    # (sortable name; _LATE after it when late; user and submission ids; -1, -2 for resubmissions)
-    r".*/(?P<lms_name>[a-z0-9]+)_(?:LATE_)?\d+_\d+_(?P<file_id>[^/]+?)(?:-\d+)?\.ipynb$",
+    # (sortable name, any letters, núñezjosé too; _LATE after it when late; user and submission
+    # ids; -1, -2 for resubmissions). Files Canvas flags as late are listed by zip_collect.
+    r".*/(?P<lms_name>[^\W_]+)_(?:(?P<late>LATE)_)?\d+_\d+_(?P<file_id>[^/]+?)(?:-\d+)?\.ipynb$",
     # Moodle "Download all submissions": "Ada Lovelace_123456_assignsubmission_file_/ex01_likelihood.ipynb"
     # (in folders) or "..._assignsubmission_file_ex01_likelihood.ipynb" (flat)
     r".*/(?P<lms_name>[^/_]+)_\d+_assignsubmission_file_/?(?P<file_id>[^/]+)\.ipynb$",
