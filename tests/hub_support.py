@@ -67,9 +67,16 @@ def open_dir(path: Path) -> Path:
     return path
 
 
-def install(prefix: Path, log: Path) -> float:
-    """``hub/install`` into ``prefix``; returns the seconds it took."""
+def install(prefix: Path, log: Path, tag: str | None = None) -> float:
+    """``hub/install`` into ``prefix``; returns the seconds it took.
+
+    With ``tag``, the install is for the groups a :class:`HubSite` of that tag makes, and its
+    login-shell PATH script is ``/etc/profile.d/genlearn-hub-<tag>.sh`` (remove it with
+    :func:`remove_profile`), so it touches only this test's accounts."""
     env = dict(os.environ, GENLEARN_HUB_PREFIX=str(prefix))
+    if tag:
+        env.update(GENLEARN_INSTRUCTORS=f"{tag}-inst", GENLEARN_STUDENTS=f"{tag}-stud",
+                   GENLEARN_HUB_PROFILE=str(profile_path(tag)))
     for var in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME"):  # the hub's Python is its own
         env.pop(var, None)
     start = time.perf_counter()
@@ -78,6 +85,18 @@ def install(prefix: Path, log: Path) -> float:
     if proc.returncode != 0:
         raise RuntimeError(f"hub/install failed ({proc.returncode}):\n{log.read_text()[-4000:]}")
     return time.perf_counter() - start
+
+
+def profile_path(tag: str) -> Path:
+    return Path("/etc/profile.d") / f"genlearn-hub-{tag}.sh"
+
+
+def remove_profile(tag: str) -> None:
+    profile_path(tag).unlink(missing_ok=True)
+
+
+def new_tag() -> str:
+    return "gl" + secrets.token_hex(3)
 
 
 def as_user(user: str, command: str, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -312,3 +312,29 @@ def test_snapshot_limits_and_time(tmp_path):
     assert abs(snap.time - time.time()) < 60 and snap.files == {"a": b"x"}
     with pytest.raises(snapshot.Refused, match="owned by"):
         snapshot.take(sub, os.geteuid() + 12345)
+
+
+def test_mount_identity_attributes_by_folder(tmp_path):
+    """Kubernetes (hub/z2jh): every pod runs as one uid, and the hub mounts only a student's
+    own folder into their pod, so the folder is the identity. Everything here belongs to the
+    one uid running the test; "mount" collects ada's submission as ada's, and refuses her
+    links; "owner" (one machine) refuses it, as no account named ada owns it."""
+    from genlearn.course import create
+
+    course, exchange = tmp_path / "course", tmp_path / "exchange"
+    create.create_course(create.CourseSpec(course, gt.ROOT, exchange=exchange, assignments=[AID]))
+    sub = exchange / "genlearn" / "inbound" / "ada" / f"{AID}+MountMountMount1"
+    sub.mkdir(parents=True)
+    shutil.copy(gt.RELEASE / AID / f"{AID}.ipynb", sub)
+    os.symlink(course / "gradebook.db", sub / "gradebook.db")
+    for identity, collected in (("owner", False), ("mount", True)):
+        proc = gt.nbgrader(["collect", AID, "--update", f"--CourseExchange.identity={identity}"], course)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert (course / "submitted" / "ada" / AID / f"{AID}.ipynb").exists() == collected, (identity, proc.stderr[-2000:])
+        refused = "\n".join(_report_of(course)["refused"]["ada"])
+        assert ("gradebook.db: a symbolic link" in refused) == collected
+        assert ("no account named ada" in refused) != collected
+
+
+def _report_of(course: Path) -> dict:
+    return json.loads((course / "logs" / "collect" / f"{AID}.json").read_text())

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -39,8 +40,10 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("course_dir", type=Path)
     s.add_argument("--source", type=Path, default=Path.cwd(),
                    help="a checkout of the course (nbgrader_config.py, solutions/); default: here")
-    s.add_argument("--course-id", default="genlearn")
-    s.add_argument("--exchange", type=Path, default=Path("/srv/nbgrader/exchange"))
+    s.add_argument("--course-id", default=os.environ.get("GENLEARN_COURSE_ID", "genlearn"),
+                   help="nbgrader's course id (default: $GENLEARN_COURSE_ID or genlearn)")
+    s.add_argument("--exchange", type=Path, default=Path(os.environ.get("GENLEARN_EXCHANGE", "/srv/nbgrader/exchange")),
+                   help="the exchange's root (default: $GENLEARN_EXCHANGE, the hub's setting, or /srv/nbgrader/exchange)")
     s.add_argument("--no-exchange", action="store_true",
                    help="make no exchange folder (Kubernetes: ngshare is the exchange)")
     s.add_argument("--assignment", action="append", default=[], dest="assignments",
