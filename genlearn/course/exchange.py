@@ -50,7 +50,7 @@ import stat
 import time
 
 from nbgrader.exchange import default
-from nbgrader.exchange.abc import Exchange as ABCExchange, ExchangeError
+from nbgrader.exchange.abc import ExchangeError
 from nbgrader.utils import find_all_notebooks, notebook_hash, parse_utc
 from traitlets import Enum, Float, Integer
 
@@ -142,8 +142,7 @@ class CourseExchange(default.Exchange):
     def start(self):
         if self.coursedir.course_id == "":
             self.fail("No course id specified. Re-run with --course flag.")
-        self.ensure_root()
-        return ABCExchange.start(self)  # timestamp, source, destination, copy (nbgrader's own order)
+        return super().start()  # nbgrader's own start (it calls ensure_root, ours), and list's return value
 
 
 class ExchangeReleaseAssignment(CourseExchange, default.ExchangeReleaseAssignment):

@@ -174,7 +174,7 @@ def take(path, uid: int, limits: Limits = Limits(), skip=lambda path, name, st: 
             reader._note_time(st)
             reader.read_dir(fd, "", 0)
             # Unchanged while we read? The newest ctime, read again, must be the same.
-            again = _newest_ctime(fd, 0, limits.max_depth)
+            again = _newest_ctime(fd, "", 0, limits.max_depth, skip)
         finally:
             os.close(fd)
         if again <= reader.snap.time:
@@ -182,21 +182,23 @@ def take(path, uid: int, limits: Limits = Limits(), skip=lambda path, name, st: 
     raise Refused(f"it kept changing while it was being read ({tries} tries)")
 
 
-def _newest_ctime(fd: int, depth: int, max_depth: int) -> float:
+def _newest_ctime(fd: int, rel: str, depth: int, max_depth: int, skip) -> float:
+    """The newest ctime of what :class:`_Reader` looks at (skipped folders are not entered)."""
     newest = os.fstat(fd).st_ctime
     for name in os.listdir(fd):
+        path = f"{rel}/{name}" if rel else name
         try:
             st = os.stat(name, dir_fd=fd, follow_symlinks=False)
         except FileNotFoundError:
             return float("inf")
         newest = max(newest, st.st_ctime)
-        if stat.S_ISDIR(st.st_mode) and depth < max_depth:
+        if stat.S_ISDIR(st.st_mode) and depth < max_depth and not skip(path, name, st):
             try:
                 sub = os.open(name, _DIR, dir_fd=fd)
             except OSError:
                 continue
             try:
-                newest = max(newest, _newest_ctime(sub, depth + 1, max_depth))
+                newest = max(newest, _newest_ctime(sub, path, depth + 1, max_depth, skip))
             finally:
                 os.close(sub)
     return newest
