@@ -98,7 +98,6 @@ def main():
         release = nbformat.read(site.course_dir / "exercises" / AID / f"{AID}.ipynb", 4)
         right = gt.student_notebook(source, release)
         fixtures = list(gt.load_fixtures(AID).SUBMISSIONS.items())
-        points = gt.test_cells(source)
         expected, kinds = {}, {}
         for i, sid in enumerate(ids[: len(ids) - args.absent]):
             if i % 5 == 4 and fixtures:

@@ -7,17 +7,17 @@ by :meth:`Klass.close`, which also runs when a test fails.
 
 from __future__ import annotations
 
-import grp
 import os
 import pwd
 import secrets
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+
+import hub_support as hs
 
 ROOT = Path(__file__).resolve().parents[1]
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -103,21 +103,4 @@ class Klass:
         os.chown(path, self.uid(user), self.uid(user))
 
     def close(self) -> None:
-        import psutil
-
-        uids = {self.uid(u) for u in self.users}
-        procs = [p for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real in uids]
-        for p in procs:  # by pid: only processes of this class's own accounts
-            try:
-                p.kill()
-            except psutil.Error:
-                pass
-        psutil.wait_procs(procs, timeout=10)
-        for name in self.users:
-            subprocess.run(["userdel", "--remove", name], capture_output=True)
-        subprocess.run(["groupdel", self.group], capture_output=True)
-        shutil.rmtree(self.work, ignore_errors=True)
-
-
-def group_id(name: str) -> int:
-    return grp.getgrnam(name).gr_gid
+        hs.remove_everything(hs.processes_of(self.users), self.users, (self.group,), self.work)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import stat
 import subprocess
 import time
@@ -30,7 +29,6 @@ from genlearn.course import snapshot
 
 pytestmark = pytest.mark.grading
 AID = "ex01_likelihood"
-SECRET_MARK = "np.log(np.sum(np.exp("  # text only the solution of ex01 holds? (checked below)
 
 
 @pytest.fixture(scope="module")

@@ -261,7 +261,7 @@ def test_a_class_on_the_hub(site, tmp_path):
     assert {r["ID number"]: float(r[f"Assignment: {AID} (Real)"]) for r in moodle} == expected
 
     # Nothing of solutions/ or the gradebook reached Eve: not her home, not her exchange folders.
-    leaked = hs.as_user("root", f"grep -rlE 'BEGIN (HIDDEN TESTS|SOLUTION)|SQLite format 3' {pwd.getpwnam(eve).pw_dir} "
+    leaked = hs.as_user("root", f"grep -rlE 'BEGIN (HIDDEN TESTS|SOLUTION)|CREATE TABLE submitted_notebook' {pwd.getpwnam(eve).pw_dir} "
                                 f"{inbound / eve} {site.exchange}/genlearn/feedback/{eve} {site.course_dir}/submitted/{eve} "
                                 f"{site.course_dir}/feedback/{eve} 2>/dev/null")
     assert leaked.stdout.strip() == "", f"solution or gradebook text reached Eve: {leaked.stdout}"
