@@ -71,9 +71,16 @@ class Docs:
         return exports + "set -e -o pipefail\n" + code
 
     def run(self, who: str, name: str, code: str) -> subprocess.CompletedProcess:
+        """Root: a login shell (/etc/profile sets PATH) that keeps the machine's environment, as
+        an administrator's terminal does (here it holds what reaching the package registries
+        needs). The instructor: their own login shell, from nothing (`runuser -l`)."""
         user = "root" if who == "root" else self.instructor
-        proc = subprocess.run(["runuser", "-l", user, "-c", self.script(code)], capture_output=True, text=True,
-                              timeout=1200)
+        if who == "root":
+            env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
+            command = ["bash", "--login", "-c", self.script(code)]
+        else:
+            env, command = None, ["runuser", "-l", user, "-c", self.script(code)]
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=1800, env=env, cwd="/root")
         assert proc.returncode == 0, (f"the documented block {name!r} failed as {user} ({proc.returncode}):\n"
                                       f"{self.script(code)}\n--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-4000:]}")
         return proc
@@ -109,8 +116,9 @@ def _grade_written(course: Path, students, points: float = 3.0) -> None:
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "genlearn") as gb:
         for sid in students:
             for grade in gb.find_submission_notebook(AID, AID, sid).grades:
-                if grade.needs_manual_grade:
+                if grade.needs_manual_grade:  # what formgrader's grade API does on save
                     grade.manual_score = points
+                    grade.needs_manual_grade = False
             gb.db.commit()
 
 
@@ -172,6 +180,8 @@ def test_documented_commands_run_as_written(docs):
         for i, ((first, last), nb) in enumerate(zip(NAMES, answers)):
             z.writestr(f"{(last + first).lower()}_{5100 + i}_{77000 + i}_{AID}.ipynb", nbformat.writes(nb))
     _give(d.instructor, home / "Downloads" / "submissions.zip", archive.getvalue())
+    # The repository the instructor clones is theirs to read (git refuses another user's repository).
+    subprocess.run(["chown", "-R", f"{d.instructor}:", str(d.bare)], check=True)
     d.run("instructor", "lms", blocks["lms"][1])
     _grade_written(home / "course", d.students, 4.0)
     d.run("instructor", "lms-feedback", blocks["lms-feedback"][1])
