@@ -229,6 +229,40 @@ def test_a_broken_student_folder_is_reported_and_the_class_is_collected(klass):
         os.rename(saved, theirs)
 
 
+def test_a_student_who_locks_their_own_folders_stops_nobody_else(klass):
+    """Our own attack: eve makes her inbound and feedback folders unreadable to the instructors;
+    collect and release_feedback report her and go on with the class."""
+    k = klass
+    eve, s1 = _eve(k), k.students["s1"]
+    for kind in ("inbound", "feedback"):
+        k.ok(eve, f"chmod 000 {k.exchange}/genlearn/{kind}/{eve}")
+    try:
+        shutil.rmtree(_submitted(k, s1))
+        proc = _collect(k)
+        assert (_submitted(k, s1) / f"{AID}.ipynb").exists() and "Traceback" not in proc.stderr
+        assert any("cannot be read" in r for r in _report(k)["refused"][eve])
+        folder = k.course / "feedback" / s1 / AID
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in ("submission_secret.txt", "timestamp.txt"):
+            shutil.copy(_submitted(k, s1) / name, folder)
+        (folder / f"{AID}.html").write_text("<p>ok</p>")
+        efolder = k.course / "feedback" / eve / AID
+        efolder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(_submitted(k, s1) / "submission_secret.txt", efolder)
+        (efolder / f"{AID}.html").write_text("<p>eve</p>")
+        shutil.copy(_submitted(k, s1) / f"{AID}.ipynb", _submitted(k, eve) / f"{AID}.ipynb") \
+            if not (_submitted(k, eve) / f"{AID}.ipynb").exists() else None
+        subprocess.run(["chown", "-R", f"{k.instructor}:{k.group}", str(k.course / "feedback"), str(k.course / "submitted")],
+                       check=True)
+        released = k.ok(k.instructor, f"nbgrader release_feedback {AID}", cwd=k.course)
+        assert f"No feedback released for {eve}" in released.stderr
+        assert list((k.exchange / "genlearn" / "feedback" / s1).glob("*.html"))
+    finally:
+        for kind, mode in (("inbound", 0o2750), ("feedback", 0o2770)):  # as setup made them (root keeps setgid)
+            os.chmod(k.exchange / "genlearn" / kind / eve, mode)
+        shutil.rmtree(k.course / "feedback", ignore_errors=True)
+
+
 def test_feedback_goes_only_to_its_student_and_only_as_feedback(klass):
     k = klass
     users = list(k.students.values())

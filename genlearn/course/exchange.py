@@ -271,6 +271,9 @@ class ExchangeCollect(CourseExchange, default.ExchangeCollect):
             except snapshot.Refused as exc:
                 self._refuse(name, f"inbound/{name}", str(exc))
                 continue
+            except OSError as exc:  # e.g. a student who made their own folder unreadable
+                self._refuse(name, f"inbound/{name}", f"cannot be read ({exc.strerror})")
+                continue
             if record is not None:
                 self.src_records.append(record)
 
@@ -429,10 +432,10 @@ class ExchangeReleaseFeedback(CourseExchange, default.ExchangeReleaseFeedback):
                 html = os.path.join(folder, f"{nb}.html")
                 try:
                     data = _regular_bytes(html, int(self.max_file_mb * snapshot.MB))
-                except OSError as exc:
+                    self._put(student, f"{notebook_hash(secret=secret, notebook_id=nb)}.html", data)
+                except (OSError, ExchangeError) as exc:  # one student's folder never stops the class
                     self.log.warning("No feedback released for %s / %s: %s", student, nb, exc)
                     continue
-                self._put(student, f"{notebook_hash(secret=secret, notebook_id=nb)}.html", data)
                 self.log.info("Releasing feedback for student '%s' on assignment '%s/%s/%s'",
                               student, self.coursedir.course_id, self.coursedir.assignment_id, nb)
 
