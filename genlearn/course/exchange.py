@@ -59,6 +59,7 @@ from . import snapshot
 STUDENT_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}")
 SUBMISSION = re.compile(r"(?P<assignment>[A-Za-z0-9_][A-Za-z0-9_.-]*)\+(?P<token>[A-Za-z0-9_-]{8,64})")
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f %Z"
+MAX_SUBMISSIONS = 200  # a student's folder with more entries: only the newest are looked at
 #: files of a submission that the exchange itself writes in submitted/ (a student's copies are ignored)
 OURS = ("timestamp.txt",)
 
@@ -302,8 +303,9 @@ class ExchangeCollect(CourseExchange, default.ExchangeCollect):
         return uid
 
     def _newest(self, name: str, duedate):
-        """Snapshot every submission of this assignment in ``inbound/<name>``; keep the newest
-        (or, with --before-duedate, the newest on time)."""
+        """The submissions of this assignment in ``inbound/<name>``, newest first (with
+        --before-duedate, the newest on time first), timed without reading them; only the one
+        taken is read (in :meth:`copy_files`)."""
         folder = self.folder("inbound", name)
         try:
             st = os.lstat(folder)
@@ -313,8 +315,12 @@ class ExchangeCollect(CourseExchange, default.ExchangeCollect):
             raise snapshot.Refused("not a folder (" + snapshot._kind(st.st_mode) + ")")
         uid = self._student_uid(name, st)
         now = time.time()
-        takes = []
-        for entry in sorted(os.listdir(folder)):
+        timed = []
+        entries = sorted(os.listdir(folder))
+        if len(entries) > MAX_SUBMISSIONS:
+            self._refuse(name, f"inbound/{name}", f"{len(entries)} entries: only the {MAX_SUBMISSIONS} newest are looked at")
+            entries = sorted(entries, key=lambda e: os.lstat(os.path.join(folder, e)).st_ctime)[-MAX_SUBMISSIONS:]
+        for entry in entries:
             m = SUBMISSION.fullmatch(entry)
             if entry.startswith(".tmp-"):
                 continue  # a submission still being written
@@ -324,44 +330,62 @@ class ExchangeCollect(CourseExchange, default.ExchangeCollect):
             if m["assignment"] != self.coursedir.assignment_id:
                 continue
             try:
-                snap = snapshot.take(os.path.join(folder, entry), uid, self.limits())
+                when = snapshot.newest_time(os.path.join(folder, entry), uid, self.limits())
             except snapshot.Refused as exc:
                 self._refuse(name, entry, str(exc))
                 continue
-            if snap.time > now + self.clock_skew:
-                self._refuse(name, entry, f"its time {format_time(snap.time)} is in the future")
+            if when > now + self.clock_skew:
+                self._refuse(name, entry, f"its time {format_time(when)} is in the future")
                 continue
-            takes.append((snap.time, entry, snap))
-        if not takes:
+            timed.append((when, entry))
+        if not timed:
             return None
-        takes.sort(key=lambda t: t[0], reverse=True)
-        chosen = takes[0]
+        timed.sort(reverse=True)
         if self.before_duedate and duedate is not None:
             due = duedate.replace(tzinfo=dt.timezone.utc).timestamp()
-            chosen = next((t for t in takes if t[0] <= due), takes[0])
-        when, entry, snap = chosen
-        for rel, why in snap.refused:
-            self._refuse(name, f"{entry}/{rel}", why + " (left out)")
-        return {"username": name, "filename": entry, "timestamp": parse_utc(format_time(when)), "snapshot": snap}
+            timed.sort(key=lambda t: (t[0] > due, -t[0]))
+        return {"username": name, "candidates": timed, "uid": uid}
+
+    def _take(self, rec):
+        """Read the first of a student's candidates that can be taken; None when none can."""
+        name = rec["username"]
+        for when, entry in rec["candidates"]:
+            try:
+                snap = snapshot.take(self.folder("inbound", name) + os.sep + entry, rec["uid"], self.limits())
+            except (snapshot.Refused, OSError) as exc:
+                self._refuse(name, entry, str(exc))
+                continue
+            if snap.time > time.time() + self.clock_skew:
+                self._refuse(name, entry, f"its time {format_time(snap.time)} is in the future")
+                continue
+            for rel, why in snap.refused:
+                self._refuse(name, f"{entry}/{rel}", why + " (left out)")
+            return entry, parse_utc(format_time(snap.time)), snap
+        return None
 
     def copy_files(self):
         if not self.src_records:
             self.log.warning("No submissions of '%s' for course '%s' to collect",
                              self.coursedir.assignment_id, self.coursedir.course_id)
         for rec in self.src_records:
-            student, snap = rec["username"], rec["snapshot"]
+            student = rec["username"]
             dest = self.coursedir.format_path(self.coursedir.submitted_directory, student, self.coursedir.assignment_id)
             existing = read_time(dest) if os.path.isdir(dest) else None
             if os.path.isdir(dest) and not self.update and not self.before_duedate:
                 self.log.info("Submission already exists, use --update to update: %s %s", student, self.coursedir.assignment_id)
                 continue
-            if existing is not None and rec["timestamp"] <= existing and not self.before_duedate:
+            newest = parse_utc(format_time(rec["candidates"][0][0]))
+            if existing is not None and newest <= existing and not self.before_duedate:
                 self.log.info("No newer submission to collect: %s %s", student, self.coursedir.assignment_id)
                 continue
-            self._write(dest, snap, rec["timestamp"])
-            self.report["collected"][student] = {"submission": rec["filename"], "time": format_time(rec["timestamp"].replace(tzinfo=dt.timezone.utc).timestamp()),
+            taken = self._take(rec)   # one student's submission in memory at a time
+            if taken is None:
+                continue
+            entry, when, snap = taken
+            self._write(dest, snap, when)
+            self.report["collected"][student] = {"submission": entry, "time": format_time(when.replace(tzinfo=dt.timezone.utc).timestamp()),
                                                  "files": sorted(snap.files)}
-            self.log.info("Collected %s %s (%s)", student, self.coursedir.assignment_id, rec["timestamp"])
+            self.log.info("Collected %s %s (%s)", student, self.coursedir.assignment_id, when)
         self._write_report()
 
     def _write(self, dest: str, snap: snapshot.Snapshot, when: dt.datetime) -> None:
