@@ -291,9 +291,12 @@ def test_feedback_goes_only_to_its_student_and_only_as_feedback(klass):
 def test_submit_copies_regular_files_only(klass):
     k = klass
     eve = _eve(k)
+    before = set(_inbound(k, eve).iterdir())
     k.ok(eve, f"ln -sf /etc/passwd ~/{AID}/passwd && nbgrader submit {AID}")
-    newest = max(_inbound(k, eve).iterdir(), key=lambda p: p.stat().st_ctime)
-    assert not (newest / "passwd").exists(), "submit followed a link"
+    new = set(_inbound(k, eve).iterdir()) - before
+    assert len(new) == 1, f"submit made {len(new)} submissions in eve's own folder"
+    made = new.pop()
+    assert (made / f"{AID}.ipynb").is_file() and not (made / "passwd").exists(), "submit followed a link"
 
 
 # ----------------------------------------------------------------------------- snapshot races
