@@ -32,9 +32,19 @@ c.Sandbox.max_processes = 128          # processes and threads at once
 c.Sandbox.max_file_size = "64M"
 # c.Sandbox.allow_unsandboxed = True   # ONLY on a machine and for code you trust
 
-# The exchange (release / fetch / submit / collect) lives in /srv/nbgrader/exchange by
-# default; on a JupyterHub set it here or in the hub's system-wide nbgrader_config.py:
-# c.Exchange.root = "/srv/nbgrader/exchange"
+# The exchange (release / fetch / submit / collect): nbgrader's commands, with genlearn's
+# classes, which know who submitted what (the account that owns the submission), take the
+# time from the exchange (never from the student), copy regular files only and keep each
+# student's submissions and feedback private (docs/hub.md, "Who sees what"). It lives in
+# /srv/nbgrader/exchange unless `genlearn-course setup --exchange` (or c.Exchange.root) says otherwise.
+from genlearn.course.exchange import configure as configure_exchange  # noqa: E402
+
+configure_exchange(c)
+c.Exchange.root = "/srv/nbgrader/exchange"
+
+# Student HTML and Markdown (written answers, outputs) are sanitized before formgrader or the
+# feedback shows them: no script of a student's runs in the instructor's browser.
+c.HTMLExporter.preprocessors = ["genlearn.course.sanitize.SanitizeStudentHTML"]
 
 # ---- Submissions from an LMS: `nbgrader zip_collect` (see docs/hub.md, "Grades out, submissions in") ----
 # Put the archive Canvas or Moodle gives you in downloaded/<assignment>/archive/ and run
@@ -45,8 +55,9 @@ c.Sandbox.max_file_size = "64M"
 c.ZipCollectApp.collector_plugin = "genlearn.course.lms.LMSFileNameCollector"
 c.LMSFileNameCollector.named_regexps = [
     # Canvas "Download Submissions": lovelaceada_12345_6789012_ex01_likelihood.ipynb
-    # (sortable name; _LATE after it when late; user and submission ids; -1, -2 for resubmissions)
-    r".*/(?P<lms_name>[a-z0-9]+)_(?:LATE_)?\d+_\d+_(?P<file_id>[^/]+?)(?:-\d+)?\.ipynb$",
+    # (sortable name, any letters, núñezjosé too; _LATE after it when late; user and submission
+    # ids; -1, -2 for resubmissions). Files Canvas flags as late are listed by zip_collect.
+    r".*/(?P<lms_name>[^\W_]+)_(?:(?P<late>LATE)_)?\d+_\d+_(?P<file_id>[^/]+?)(?:-\d+)?\.ipynb$",
     # Moodle "Download all submissions": "Ada Lovelace_123456_assignsubmission_file_/ex01_likelihood.ipynb"
     # (in folders) or "..._assignsubmission_file_ex01_likelihood.ipynb" (flat)
     r".*/(?P<lms_name>[^/_]+)_\d+_assignsubmission_file_/?(?P<file_id>[^/]+)\.ipynb$",

@@ -67,9 +67,16 @@ def open_dir(path: Path) -> Path:
     return path
 
 
-def install(prefix: Path, log: Path) -> float:
-    """``hub/install`` into ``prefix``; returns the seconds it took."""
+def install(prefix: Path, log: Path, tag: str | None = None) -> float:
+    """``hub/install`` into ``prefix``; returns the seconds it took.
+
+    With ``tag``, the install is for the groups a :class:`HubSite` of that tag makes, and its
+    login-shell PATH script is ``/etc/profile.d/genlearn-hub-<tag>.sh`` (remove it with
+    :func:`remove_profile`), so it touches only this test's accounts."""
     env = dict(os.environ, GENLEARN_HUB_PREFIX=str(prefix))
+    if tag:
+        env.update(GENLEARN_INSTRUCTORS=f"{tag}-inst", GENLEARN_STUDENTS=f"{tag}-stud",
+                   GENLEARN_HUB_PROFILE=str(profile_path(tag)))
     for var in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME"):  # the hub's Python is its own
         env.pop(var, None)
     start = time.perf_counter()
@@ -78,6 +85,18 @@ def install(prefix: Path, log: Path) -> float:
     if proc.returncode != 0:
         raise RuntimeError(f"hub/install failed ({proc.returncode}):\n{log.read_text()[-4000:]}")
     return time.perf_counter() - start
+
+
+def profile_path(tag: str) -> Path:
+    return Path("/etc/profile.d") / f"genlearn-hub-{tag}.sh"
+
+
+def remove_profile(tag: str) -> None:
+    profile_path(tag).unlink(missing_ok=True)
+
+
+def new_tag() -> str:
+    return "gl" + secrets.token_hex(3)
 
 
 def as_user(user: str, command: str, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -157,20 +176,7 @@ class HubSite:
         return int(path.read_text()) if path.exists() else None
 
     def user_processes(self) -> list[psutil.Process]:
-        uids = set()
-        for user in self.users:
-            try:
-                uids.add(pwd.getpwnam(user).pw_uid)
-            except KeyError:
-                pass
-        found = []
-        for p in psutil.process_iter(["uids"]):
-            try:
-                if p.info["uids"] and p.info["uids"].real in uids:
-                    found.append(p)
-            except psutil.Error:
-                pass
-        return found
+        return processes_of(self.users)
 
     def stop(self, timeout: float = 60) -> None:
         """SIGTERM the hub (it stops every server and the proxy), as ctrl-C would."""
@@ -190,17 +196,40 @@ class HubSite:
         finally:
             pid = self.proxy_pid() if self.state.exists() else None
             procs = self.user_processes() + ([psutil.Process(pid)] if pid and psutil.pid_exists(pid) else [])
-            for p in procs:
-                try:
-                    p.kill()
-                except psutil.Error:
-                    pass
-            psutil.wait_procs(procs, timeout=10)
-            for user in self.users:
-                subprocess.run(["userdel", "--remove", user], capture_output=True)
-            for group in (self.instructors, self.students_group):
-                subprocess.run(["groupdel", group], capture_output=True)
-            shutil.rmtree(self.workdir, ignore_errors=True)
+            remove_everything(procs, self.users, (self.instructors, self.students_group), self.workdir)
+
+
+def processes_of(users) -> list[psutil.Process]:
+    """Every process whose real uid is one of these accounts'."""
+    uids = set()
+    for user in users:
+        try:
+            uids.add(pwd.getpwnam(user).pw_uid)
+        except KeyError:
+            pass
+    found = []
+    for p in psutil.process_iter(["uids"]):
+        try:
+            if p.info["uids"] and p.info["uids"].real in uids:
+                found.append(p)
+        except psutil.Error:
+            pass
+    return found
+
+
+def remove_everything(procs, users, groups, folder: Path) -> None:
+    """Kill these processes (by pid), delete the accounts with their homes, the groups and the folder."""
+    for p in procs:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(procs, timeout=10)
+    for user in users:
+        subprocess.run(["userdel", "--remove", user], capture_output=True)
+    for group in groups:
+        subprocess.run(["groupdel", group], capture_output=True)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 class HubUser:

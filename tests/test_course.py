@@ -14,6 +14,7 @@ import os
 import stat
 import subprocess
 import sys
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -116,7 +117,12 @@ def test_setup_makes_course_exchange_and_gradebook(tmp_path):
     assert out["students"] == 6 and out["assignments"] == [AID]
     assert (course / "solutions" / AID / f"{AID}.ipynb").exists()
     assert not (course / "solutions" / "ex02_vae").exists(), "only the named assignment is copied"
-    assert stat.S_IMODE((tmp_path / "exchange").stat().st_mode) == 0o1777
+    exchange = tmp_path / "exchange" / "genlearn"
+    if os.geteuid() == 0:  # students pass through; only their own folders below inbound/ and feedback/
+        assert stat.S_IMODE((tmp_path / "exchange").stat().st_mode) == 0o755
+        assert stat.S_IMODE((exchange / "inbound").stat().st_mode) == 0o2751
+    else:  # students make their own folder in a sticky inbound
+        assert stat.S_IMODE((exchange / "inbound").stat().st_mode) == 0o3733
     assert stat.S_IMODE(course.stat().st_mode) == 0o700
     config = (course / "nbgrader_config.py").read_text()
     assert config.startswith((gt.ROOT / "nbgrader_config.py").read_text().rstrip())
@@ -270,15 +276,21 @@ Katherine,Johnson,,Uni,CS,katherine@example.org,-,-,1736900000
 """
 
 
-def _export(course: Path, tmp_path: Path, lms_name: str, template: str | None = None):
-    """`genlearn-course export --<lms> out.csv [--<lms>-template]` -> (rows of out.csv, its summary)."""
+def _export(course: Path, tmp_path: Path, lms_name: str, template: str | None = None, *extra, status=1):
+    """`genlearn-course export --<lms> out.csv [--<lms>-template]` -> (rows of out.csv, its summary).
+
+    The graded class's written answers are not graded by hand, so every export warns about
+    them and exits 1 unless ``status`` says otherwise."""
     out = tmp_path / f"{lms_name}-{'filled' if template else 'plain'}.csv"
-    args = ["export", f"--{lms_name}", str(out)]
+    args = ["export", f"--{lms_name}", str(out), *extra]
     if template:
         args += [f"--{lms_name}-template", str(_write(tmp_path / f"{lms_name}-export.csv", template))]
     proc = _cli(*args, cwd=course)
-    assert proc.returncode == 0, proc.stderr
-    return list(csv.DictReader(out.open(newline="", encoding="utf-8"))), json.loads(proc.stdout)[lms_name]
+    assert proc.returncode == status, proc.stderr
+    summary = json.loads(proc.stdout)[lms_name]
+    for warning in summary["warnings"]:
+        assert f"WARNING {lms_name}: {warning}" in proc.stderr
+    return list(csv.DictReader(out.open(newline="", encoding="utf-8"))), summary
 
 
 @pytest.mark.grading
@@ -304,6 +316,11 @@ def test_canvas_export(graded, tmp_path):
     assert "Nobody, Someone" in out["template_rows_without_student"]
     assert sorted(out["students_not_in_template"]) == ["ejn", "kjohnson"]
     assert not any(r["Student"].startswith("Student, Test") for r in filled)
+    # Students Canvas does not know are not added as rows Canvas cannot match; all of it is said.
+    assert set(rows) == {"alovelace", "cbabbage", "ghopper", "aturing", "snobody"}
+    said = "\n".join(out["warnings"])
+    for fragment in ("Nobody, Someone", "ejn, kjohnson", "alovelace / ex01_likelihood: not graded by hand yet (written_mle)"):
+        assert fragment in said, fragment
 
 
 @pytest.mark.grading
@@ -319,6 +336,7 @@ def test_moodle_export(graded, tmp_path):
     by_mail = {r["Email address"]: r[f"Assignment: {AID} (Real)"] for r in filled}
     assert by_mail["ada@example.org"] == "16" and by_mail["katherine@example.org"] == "16"  # matched by e-mail
     assert out["template_rows_without_student"] == [] and len(out["students_not_in_template"]) == 3
+    assert len(filled) == 3, "students missing from Moodle's export are listed, not added"
 
 
 def test_export_rejects_a_template_of_the_other_lms(tmp_path):
@@ -375,3 +393,115 @@ def test_collector_refuses_ambiguous_names(tmp_path):
     assert collector.collect("/x/leeann_ex01.ipynb") is None
     assert collector.collect("/x/turingalan_ex01.txt") is None
     assert lms.name_key("Émilie du Châtelet") == "emilieduchatelet"
+
+
+# ----------------------------------------------------------------------------- issue 21: what an instructor met
+
+
+def test_setup_changes_no_mode_of_files_it_did_not_make(tmp_path):
+    """Pointed at a checkout (the course folder *is* the repository), setup used to chmod the
+    whole tree to 0700/0600: hub/install, hub/start, .ci/run lost their execute bit."""
+    checkout = tmp_path / "checkout"
+    shutil.copytree(gt.ROOT / "solutions" / AID, checkout / "solutions" / AID)
+    shutil.copy(gt.ROOT / "nbgrader_config.py", checkout)
+    script = checkout / "hub" / "install"
+    script.parent.mkdir()
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    (checkout / "README.md").write_text("x")
+    (checkout / "README.md").chmod(0o644)
+    checkout.chmod(0o755)
+    proc = _cli("setup", str(checkout), "--source", str(checkout), "--no-exchange", "--assignment", AID)
+    assert proc.returncode == 0, proc.stderr
+    assert stat.S_IMODE(script.stat().st_mode) == 0o755 and stat.S_IMODE((checkout / "README.md").stat().st_mode) == 0o644
+    assert stat.S_IMODE(checkout.stat().st_mode) == 0o755
+    assert stat.S_IMODE((checkout / "gradebook.db").stat().st_mode) == 0o600, "what setup made is private"
+    assert any("other users may enter it" in w for w in json.loads(proc.stdout)["warnings"])
+
+
+@pytest.mark.grading
+def test_export_carries_only_assignments_students_received(graded, tmp_path):
+    """setup without --assignment registers every assignment; an export with six all-zero columns
+    would make Canvas create six assignments."""
+    from nbgrader.api import Gradebook
+
+    course, _, _ = graded
+    copy = tmp_path / "gradebook.db"
+    copy.write_bytes((course / "gradebook.db").read_bytes())
+    with Gradebook(f"sqlite:///{copy}", "genlearn") as gb:
+        gb.update_or_create_assignment("ex02_vae")
+    grades = lms.read_grades(f"sqlite:///{copy}", "genlearn")
+    assert [a for a, _ in grades.assignments] == [AID] and grades.left_out == ["ex02_vae"]
+    assert [a for a, _ in lms.read_grades(f"sqlite:///{copy}", "genlearn", released=["ex02_vae"]).assignments] == [AID, "ex02_vae"]
+    with pytest.raises(ValueError, match="not in the gradebook: ex09"):
+        lms.read_grades(f"sqlite:///{copy}", "genlearn", only=["ex09"])
+
+
+CANVAS_BY_EMAIL = """Student,ID,SIS User ID,SIS Login ID,Section,Exercise 1 (987654),Current Score
+    Points Possible,,,,,20.00,(read only)
+"Lovelace, Ada",5101,100201,ada@example.org,A,,
+"Babbage, Charles",5102,100202,charles@example.org,A,,
+"Hopper, Grace",5103,100203,grace@example.org,A,,
+"Turing, Alan",5104,100204,alan@example.org,A,,
+"Johnson, Katherine",5105,100205,katherine@example.org,A,,
+"du Châtelet, Émilie",5106,100206,emilie@example.org,A,,
+"""
+
+
+@pytest.mark.grading
+def test_canvas_logins_that_are_emails_and_titles_that_differ(graded, tmp_path):
+    """Logins that are e-mail addresses matched 0 of the class (and exited 0 with blank rows); an
+    assignment titled differently in Canvas silently became a second column."""
+    course, _, _ = graded
+    rows, out = _export(course, tmp_path, "canvas", CANVAS_BY_EMAIL)
+    assert out["template_rows_without_student"] == [] and out["students_not_in_template"] == []
+    assert any(f"{AID} has no column in the Canvas export" in w for w in out["warnings"])
+    rows, out = _export(course, tmp_path, "canvas", CANVAS_BY_EMAIL, "--title", f"{AID}=Exercise 1")
+    assert list(rows[0])[-1] == "Exercise 1 (987654)"
+    assert {r["SIS Login ID"]: r["Exercise 1 (987654)"] for r in rows[1:]}["ada@example.org"] == "16"
+    assert not any("has no column" in w for w in out["warnings"])
+    # Numeric logins match nothing of the roster: one clear error, no file of blank rows.
+    numeric = CANVAS_BY_EMAIL.replace("@example.org", "")
+    for name in ("ada", "charles", "grace", "alan", "katherine", "emilie"):
+        numeric = numeric.replace(f",{name},", f",9{len(name)}{name[:2].encode().hex()},")
+    proc = _cli("export", "--canvas", str(tmp_path / "n.csv"), "--canvas-template",
+                str(_write(tmp_path / "numeric.csv", numeric)), cwd=course)
+    assert proc.returncode == 1 and "none of its 6 students matches the roster" in proc.stderr and "lms_user_id" in proc.stderr
+
+
+@pytest.mark.grading
+def test_zip_collect_names_with_accents_late_flags_and_uploads_that_are_not_notebooks(tmp_path):
+    course, _ = _setup(tmp_path)
+    gt.generate(course, AID)
+    nb = (gt.RELEASE / AID / f"{AID}.ipynb").read_bytes()
+    roster = _write(tmp_path / "r2.csv", ROSTER + "jnunez,José,Núñez,jose@example.org\n")
+    assert _cli("setup", str(course), "--source", str(gt.ROOT), "--no-exchange", "--assignment", AID,
+                "--roster", str(roster)).returncode == 0
+    archive = course / "downloaded" / AID / "archive"
+    archive.mkdir(parents=True)
+    _zip(archive / "canvas.zip", {
+        f"núñezjosé_104204_77010_{AID}.ipynb": nb,                 # accents: Canvas keeps them
+        f"lovelaceada_LATE_5101_77001_{AID}.ipynb": nb,            # Canvas says late
+        f"babbagecharles_5102_77002_{AID}.ipynb": b"{not json",   # a broken upload
+    })
+    _zip(archive / "moodle.zip", {"Grace Hopper_334457_assignsubmission_file_/answers.docx": b"PK\x03\x04"})
+    proc = gt.nbgrader(["zip_collect", AID], course)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = proc.stdout + proc.stderr
+    got = sorted(p.parent.parent.name for p in (course / "submitted").rglob("*.ipynb"))
+    assert got == ["alovelace", "cbabbage", "jnunez"], log[-3000:]
+    assert "answers.docx: not a notebook (.docx)" in log
+    assert "LATE according to the LMS: alovelace" in log
+    notes = json.loads((course / "logs" / "zip_collect" / f"{AID}.json").read_text())
+    assert notes["late"] == ["alovelace"] and notes["not_a_notebook"] == ["answers.docx"]
+
+    # The broken upload: one line, a 0 with the reason, and the rest graded.
+    proc = _cli("autograde", AID, "--course", str(course), "--workers", "1")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    broken = [line for line in proc.stderr.splitlines() if line.startswith("BROKEN")]
+    assert broken == [line for line in broken if "cbabbage" in line] and len(broken) == 1, proc.stderr[-2000:]
+    assert "not a valid notebook" in broken[0] and "Traceback" not in proc.stderr
+    summary = json.loads(proc.stdout)
+    assert list(summary["broken"]) == ["cbabbage"] and summary["submissions"] == 2 and not summary["failed"]
+    grades = lms.read_grades(f"sqlite:///{course / 'gradebook.db'}", "genlearn")
+    assert grades.scores["cbabbage", AID] == 0 and grades.scores["jnunez", AID] == 0  # the release: no answers

@@ -34,8 +34,9 @@ def test_release_fetch_submit_collect_grade_feedback(tmp_path):
     course = gt.new_course(tmp_path / "instructor", [AID], exchange_config)
     student_dir = tmp_path / "student"
     student_dir.mkdir()
-    (student_dir / "nbgrader_config.py").write_text(
-        f'c = get_config()\nc.CourseDirectory.course_id = "genlearn"\n{exchange_config}')
+    (student_dir / "nbgrader_config.py").write_text(  # what the hub gives every user (hub/jupyter/common)
+        'c = get_config()\nc.CourseDirectory.course_id = "genlearn"\n'
+        'from genlearn.course.exchange import configure\nconfigure(c)\n' + exchange_config)
     student = getpass.getuser()  # on a shared machine the exchange knows students by their OS user
 
     # Instructor: generate the student version and release it to the exchange.

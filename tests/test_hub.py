@@ -40,18 +40,23 @@ def hub_prefix(tmp_path_factory):
     hs.check_can_run()
     reuse = os.environ.get("GENLEARN_HUB_TEST_PREFIX")
     prefix = hs.open_dir(Path(reuse)) if reuse else hs.new_workdir("genlearn-hub-prefix-")
-    seconds = hs.install(prefix, tmp_path_factory.mktemp("hub") / HUB_ENV_LOG)
-    print(f"\nhub/install took {seconds:.0f} s")
-    yield prefix
-    if not reuse:
-        import shutil
+    tag = hs.new_tag()
+    try:
+        seconds = hs.install(prefix, tmp_path_factory.mktemp("hub") / HUB_ENV_LOG, tag)
+        print(f"\nhub/install took {seconds:.0f} s")
+        yield prefix, tag
+    finally:
+        hs.remove_profile(tag)
+        if not reuse:
+            import shutil
 
-        shutil.rmtree(prefix, ignore_errors=True)
+            shutil.rmtree(prefix, ignore_errors=True)
 
 
 @pytest.fixture
 def site(hub_prefix):
-    site = hs.HubSite(hub_prefix, hs.new_workdir())
+    prefix, tag = hub_prefix
+    site = hs.HubSite(prefix, hs.new_workdir(), tag=tag)
     try:
         yield site
     finally:
@@ -59,8 +64,8 @@ def site(hub_prefix):
 
 
 def _roster(site, path: Path) -> list[str]:
-    names = [("Ada", "Lovelace"), ("Charles", "Babbage"), ("Grace", "Hopper")]
-    ids = [f"{site.tag}s{i}" for i in range(1, 4)]
+    names = [("Ada", "Lovelace"), ("Charles", "Babbage"), ("Grace", "Hopper"), ("Eve", "Hostile")]
+    ids = [f"{site.tag}s{i}" for i in range(1, 5)]
     with path.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["id", "first_name", "last_name", "email"])
@@ -118,7 +123,9 @@ def test_a_class_on_the_hub(site, tmp_path):
     site.course_cli("setup", str(site.course_dir), "--source", str(gt.ROOT), "--exchange", str(site.exchange),
                     "--assignment", AID, "--roster", str(roster), "--due", f"{AID}={due}",
                     "--late-penalty", "10", "--group", site.instructors)
-    assert site.exchange.stat().st_mode & 0o7777 == 0o1777
+    assert site.exchange.stat().st_mode & 0o7777 == 0o755     # only root adds courses
+    for sid in students:   # each student's own exchange folders, made by setup as root
+        assert (site.exchange / "genlearn" / "inbound" / sid).stat().st_uid == pwd.getpwnam(sid).pw_uid
     assert site.course_dir.stat().st_mode & 0o7777 == 0o2770
 
     startup = site.start()
@@ -158,7 +165,7 @@ def test_a_class_on_the_hub(site, tmp_path):
         assert any(a["assignment_id"] == AID and a["status"] == "released" for a in listing["value"]), listing
         user.server("POST", "assignments/fetch", data={"course_id": "genlearn", "assignment_id": AID})
         release = _get_notebook(user, path)
-        if i == 2:
+        if i >= 2:  # the third never submits; the fourth, Eve, attacks below
             continue
         answer = gt.student_notebook(source, release)
         if i == 1:
@@ -169,13 +176,66 @@ def test_a_class_on_the_hub(site, tmp_path):
         _ok(user.server("POST", "assignments/submit", data={"course_id": "genlearn", "assignment_id": AID}),
             f"submit ({sid})")
 
+    # Eve attacks: every attack of issue 21, in her login shell (the terminal of her JupyterLab:
+    # the hub's configuration, PATH from /etc/profile), through her server and the file system.
+    eve, s1 = students[3], students[0]
+    inbound = site.exchange / "genlearn" / "inbound"
+    terminal = (f"export JUPYTER_CONFIG_PATH={site.prefix}/etc/jupyter/student:{site.prefix}/etc/jupyter/common "
+                f"GENLEARN_EXCHANGE={site.exchange} GENLEARN_COURSE_ID=genlearn && cd ~ && ")
+    for who in (eve, instructor):
+        found = hs.as_user(who, "command -v nbgrader genlearn-course")
+        assert found.stdout.split() == [f"{site.prefix}/venv/bin/nbgrader", f"{site.prefix}/venv/bin/genlearn-course"], \
+            f"{who}'s login shell does not find the course's commands: {found.stdout} {found.stderr}"
+    victim_entry = next((inbound / s1).iterdir())        # Eve is told its name
+    refused = {
+        "submit as another student": hs.as_user(eve, terminal + f"nbgrader submit {AID} --student {s1}"),
+        "submit as another with nbgrader's own exchange classes": hs.as_user(
+            eve, f"cd ~ && nbgrader submit {AID} --student {s1} --course genlearn --Exchange.root={site.exchange} "
+                 "--ExchangeFactory.submit=nbgrader.exchange.default.ExchangeSubmit"),
+        "plant a submission in the victim's folder": hs.as_user(eve, f"mkdir {inbound}/{s1}/{AID}+AAAAAAAAAAAA"),
+        "plant a future-dated submission in inbound": hs.as_user(
+            eve, f"mkdir '{inbound}/{s1}+{AID}+2099-01-01 00:00:00.000000 UTC+zzzzzzzzzzzz'"),
+        "list inbound": hs.as_user(eve, f"ls {inbound}"),
+        "read the victim's submission": hs.as_user(eve, f"cat {victim_entry}/{AID}.ipynb"),
+        "delete the victim's submission": hs.as_user(eve, f"rm -rf {victim_entry}"),
+        "replace the victim's notebook": hs.as_user(eve, f"cp ~/{path} {victim_entry}/{AID}.ipynb"),
+        "read the victim's feedback folder": hs.as_user(eve, f"ls {site.exchange}/genlearn/feedback/{s1}"),
+    }
+    for what, proc in refused.items():
+        said = proc.stderr + proc.stdout
+        assert proc.returncode != 0 and any(w in said for w in ("Permission denied", "cannot act as student", "Unwritable directory")), \
+            f"Eve could {what}: {proc.returncode} {said[-600:]}"
+    assert victim_entry.exists()
+    # Her own submission: the untouched release with a malformed timestamp.txt, through her server;
+    # then, newer, one made by hand of links to the solution and the gradebook, a FIFO and a time in 2099.
+    r = users[eve].server("PUT", f"api/contents/{AID}/timestamp.txt", json={"type": "file", "format": "text", "content": "garbage"})
+    assert r.status_code in (200, 201)
+    _ok(users[eve].server("POST", "assignments/submit", data={"course_id": "genlearn", "assignment_id": AID}), "submit (eve)")
+    solution = site.course_dir / "solutions" / AID / f"{AID}.ipynb"
+    hand = inbound / eve / f"{AID}+HandMadeLinks01"
+    made = hs.as_user(eve, f"mkdir {hand} && ln -s {solution} {hand}/{AID}.ipynb && ln -s {site.course_dir}/gradebook.db "
+                           f"{hand}/gradebook.db && ln -s {solution} {hand}/notes.html && mkfifo {hand}/pipe && "
+                           f"echo '2099-01-01 00:00:00.000000 UTC' > {hand}/timestamp.txt && touch -d 2099-01-01 {hand} && "
+                           f"chmod -R g+rX {hand}")
+    assert made.returncode == 0, made.stderr
+
     # Instructor: collect; autograde as the instructor with two workers; feedback out.
     _ok(teacher.server("POST", f"formgrader/api/assignment/{AID}/collect"), "collect")
-    graded = hs.as_user(instructor, f"cd {site.course_dir} && {site.prefix}/venv/bin/genlearn-course "
-                                    f"autograde {AID} --workers 2")
+    report = json.loads((site.course_dir / "logs" / "collect" / f"{AID}.json").read_text())
+    said = "\n".join(report["refused"].get(eve, []))
+    for fragment in (f"{AID}.ipynb: a symbolic link", "gradebook.db: a symbolic link", "notes.html: a symbolic link",
+                     "pipe: a FIFO"):
+        assert fragment in said, f"collect did not report {fragment!r}: {report}"
+    assert set(report["collected"]) == {students[0], students[1], eve} and not report["refused"].get(s1)
+    assert not (site.exchange / "genlearn" / "inbound" / f"{s1}+{AID}+2099-01-01 00:00:00.000000 UTC+zzzzzzzzzzzz").exists()
+    collected = site.course_dir / "submitted" / eve / AID
+    assert not any(p.is_symlink() for p in collected.rglob("*")) and not (collected / f"{AID}.ipynb").exists()
+    assert not (collected / "timestamp.txt").read_text().startswith("2099")
+    graded = hs.as_user(instructor, f"cd {site.course_dir} && genlearn-course autograde {AID} --workers 2")
     assert graded.returncode == 0, f"autograde as {instructor} failed:\n{graded.stdout[-3000:]}\n{graded.stderr[-3000:]}"
     summary = json.loads(graded.stdout)
     assert summary["submissions"] == 2 and summary["rows"] == 2 and not summary["lost"], summary
+    assert list(summary["broken"]) == [eve] and f"BROKEN {eve}" in graded.stderr, summary
     _ok(teacher.server("POST", f"formgrader/api/assignment/{AID}/generate_feedback"), "generate_feedback")
     _ok(teacher.server("POST", f"formgrader/api/assignment/{AID}/release_feedback"), "release_feedback")
 
@@ -190,16 +250,21 @@ def test_a_class_on_the_hub(site, tmp_path):
     assert "maximum likelihood divides by n" in feedback, "the partly wrong student's feedback lacks the failing test's message"
 
     # Grades out: Canvas and Moodle CSVs, made by the instructor.
-    out = hs.as_user(instructor, f"cd {site.course_dir} && {site.prefix}/venv/bin/genlearn-course export "
-                                 f"--canvas canvas.csv --moodle moodle.csv")
-    assert out.returncode == 0, out.stderr[-3000:]
+    out = hs.as_user(instructor, f"cd {site.course_dir} && genlearn-course export --canvas canvas.csv --moodle moodle.csv")
+    assert out.returncode == 1 and "not graded by hand yet (written_mle)" in out.stderr, out.stderr[-3000:]
     points = gt.test_cells(source)
-    expected = {students[0]: 16.0, students[1]: 16.0 - points["test_fit_gaussian"], students[2]: 0.0}
+    expected = {students[0]: 16.0, students[1]: 16.0 - points["test_fit_gaussian"], students[2]: 0.0, eve: 0.0}
     canvas = list(csv.DictReader((site.course_dir / "canvas.csv").open()))
     assert canvas[0]["Student"].strip() == "Points Possible" and float(canvas[0][AID]) == 20
     assert {r["SIS Login ID"]: float(r[AID]) for r in canvas[1:]} == expected
     moodle = list(csv.DictReader((site.course_dir / "moodle.csv").open()))
     assert {r["ID number"]: float(r[f"Assignment: {AID} (Real)"]) for r in moodle} == expected
+
+    # Nothing of solutions/ or the gradebook reached Eve: not her home, not her exchange folders.
+    leaked = hs.as_user("root", f"grep -rlE 'BEGIN (HIDDEN TESTS|SOLUTION)|CREATE TABLE submitted_notebook' {pwd.getpwnam(eve).pw_dir} "
+                                f"{inbound / eve} {site.exchange}/genlearn/feedback/{eve} {site.course_dir}/submitted/{eve} "
+                                f"{site.course_dir}/feedback/{eve} 2>/dev/null")
+    assert leaked.stdout.strip() == "", f"solution or gradebook text reached Eve: {leaked.stdout}"
 
     # What students cannot do.
     s1, s2 = students[0], students[1]
@@ -310,7 +375,8 @@ def test_kubernetes_values_match_the_chart():
     assert user["cpu"]["guarantee"] <= user["cpu"]["limit"]
     assert user["storage"]["homeMountPath"] == "/home/jovyan"
     assert values["cull"]["enabled"] and values["cull"]["timeout"] >= 600
-    assert "ngshare" in values["hub"]["services"], "the exchange on Kubernetes is ngshare"
+    claim = values["singleuser"]["storage"]["extraVolumes"][0]
+    assert claim["name"] == "exchange" and claim["persistentVolumeClaim"]["claimName"] == "genlearn-exchange"
     # Secrets live outside the file (docs/hub.md): no token, secret or password in it.
     text = VALUES.read_text()
     assert not re.search(r"(api_token|client_secret|secretToken|password)\s*:", text), \
@@ -318,6 +384,40 @@ def test_kubernetes_values_match_the_chart():
     # The hub's pre-spawn hook is Python that the chart pastes into its config: it must compile.
     for name, code in values["hub"]["extraConfig"].items():
         compile(code, f"hub.extraConfig.{name}", "exec")
+
+
+def test_kubernetes_hook_mounts_only_a_students_own_exchange_folders():
+    """The pre-spawn hook, run with a stand-in spawner: a student's pod sees the release
+    (read-only), their own inbound folder and their own feedback (read-only), nothing else of
+    the exchange; an instructor's the whole of it; a user name that is not a plain name is refused."""
+    from types import SimpleNamespace
+
+    values = yaml.safe_load(VALUES.read_text())
+    scope = {"c": SimpleNamespace(KubeSpawner=SimpleNamespace())}
+    exec(compile(values["hub"]["extraConfig"]["genlearn-roles"], "genlearn-roles", "exec"), scope)
+    hook = scope["c"].KubeSpawner.pre_spawn_hook
+
+    def spawn(name, groups):
+        spawner = SimpleNamespace(user=SimpleNamespace(name=name, groups=[SimpleNamespace(name=g) for g in groups]),
+                                  environment={}, volume_mounts=[{"name": "home", "mountPath": "/home/jovyan"}])
+        hook(spawner)
+        return spawner
+
+    student = spawn("ada", ["genlearn-students"])
+    mounts = {m["mountPath"]: m for m in student.volume_mounts if m["name"] == "exchange"}
+    root = "/srv/nbgrader/exchange/genlearn"
+    assert set(mounts) == {f"{root}/outbound", f"{root}/inbound/ada", f"{root}/feedback/ada"}
+    assert all(m["subPath"] == m["mountPath"][len("/srv/nbgrader/exchange/"):] for m in mounts.values())
+    assert [p for p, m in mounts.items() if not m["readOnly"]] == [f"{root}/inbound/ada"]
+    assert student.environment["GENLEARN_ROLE"] == "student"
+    teacher = spawn("grace", ["genlearn-instructors"])
+    assert [m for m in teacher.volume_mounts if m["name"] == "exchange"] == \
+        [{"name": "exchange", "mountPath": "/srv/nbgrader/exchange"}]
+    with pytest.raises(ValueError, match="cannot name an exchange folder"):
+        spawn("../ada", ["genlearn-students"])
+    # The image's nbgrader configuration uses the course's exchange with the hub's identity.
+    config = (gt.ROOT / "hub" / "z2jh" / "nbgrader_config.py").read_text()
+    assert 'configure_exchange(c, "mount")' in config
 
 
 def test_values_checker_catches_mistakes():

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -39,8 +40,10 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("course_dir", type=Path)
     s.add_argument("--source", type=Path, default=Path.cwd(),
                    help="a checkout of the course (nbgrader_config.py, solutions/); default: here")
-    s.add_argument("--course-id", default="genlearn")
-    s.add_argument("--exchange", type=Path, default=Path("/srv/nbgrader/exchange"))
+    s.add_argument("--course-id", default=os.environ.get("GENLEARN_COURSE_ID", "genlearn"),
+                   help="nbgrader's course id (default: $GENLEARN_COURSE_ID or genlearn)")
+    s.add_argument("--exchange", type=Path, default=Path(os.environ.get("GENLEARN_EXCHANGE", "/srv/nbgrader/exchange")),
+                   help="the exchange's root (default: $GENLEARN_EXCHANGE, the hub's setting, or /srv/nbgrader/exchange)")
     s.add_argument("--no-exchange", action="store_true",
                    help="make no exchange folder (Kubernetes: ngshare is the exchange)")
     s.add_argument("--assignment", action="append", default=[], dest="assignments",
@@ -73,6 +76,10 @@ def make_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("export", help="final grades as Canvas and/or Moodle import CSVs")
     e.add_argument("--course", type=Path, default=Path.cwd(), help="the course folder (default: here)")
+    e.add_argument("--assignment", action="append", default=[], dest="assignments",
+                   help="export these (repeat); default: every assignment with a submission or released")
+    e.add_argument("--title", action="append", default=[], metavar="ASSIGNMENT=NAME",
+                   help="the name the LMS gives an assignment, when it is not the assignment's id (repeat)")
     for lms in ("canvas", "moodle"):
         e.add_argument(f"--{lms}", type=Path, metavar="OUT.csv")
         e.add_argument(f"--{lms}-template", type=Path, metavar="EXPORT.csv",
@@ -113,6 +120,9 @@ def _autograde(args) -> dict:
     from .parallel import autograde_class
 
     def progress(r):
+        if r.log.startswith("BROKEN"):
+            print(f"BROKEN {r.student}: {r.log[len('BROKEN: '):].strip()} -> 0, not graded", file=sys.stderr, flush=True)
+            return
         print(f"{'graded' if r.ok else 'FAILED'} {r.student} in {r.seconds:.1f} s"
               + (f" ({r.attempts} attempts)" if r.attempts > 1 else ""), file=sys.stderr, flush=True)
 
@@ -129,15 +139,36 @@ def _export(args) -> dict:
 
     if not (args.canvas or args.moodle):
         raise ValueError("say where to write: --canvas OUT.csv and/or --moodle OUT.csv")
-    _, coursedir = load_course(args.course)
-    grades = read_grades(coursedir.db_url, coursedir.course_id)
-    out = {}
+    titles = {}
+    for text in args.title:
+        aid, sep, name = text.partition("=")
+        if not sep or not aid or not name:
+            raise ValueError(f"expected --title ASSIGNMENT=NAME (e.g. ex01_likelihood='Exercise 1'), got {text!r}")
+        titles[aid.strip()] = name.strip()
+    config, coursedir = load_course(args.course)
+    grades = read_grades(coursedir.db_url, coursedir.course_id, args.assignments, released_assignments(config, coursedir))
+    out = {"assignments": [a for a, _ in grades.assignments], "left_out": grades.left_out}
+    warnings = []
     for name, lms in SYSTEMS.items():
         dest = getattr(args, name)
         if dest:
-            out[name] = export_grades(grades, lms, dest, getattr(args, f"{name}_template"))
+            out[name] = export_grades(grades, lms, dest, getattr(args, f"{name}_template"), titles)
             out[name]["file"] = str(dest)
+            warnings += [f"{name}: {w}" for w in out[name]["warnings"]]
+    for w in warnings:
+        print(f"genlearn-course export: WARNING {w}", file=sys.stderr)
+    out["ok"] = not warnings
     return out
+
+
+def released_assignments(config, coursedir) -> list:
+    """Assignments in the exchange's outbound folder (released to students), if there is one."""
+    root = config.Exchange.get("root") if "Exchange" in config else None
+    outbound = Path(root or "/srv/nbgrader/exchange") / coursedir.course_id / "outbound"
+    try:
+        return sorted(p.name for p in outbound.iterdir() if p.is_dir())
+    except OSError:
+        return []
 
 
 def main(argv=None) -> int:

@@ -7,8 +7,9 @@ A course folder holds what nbgrader works on, for the instructors only::
     gradebook.db         students (from the roster), assignments and their due dates
     exercises/ submitted/ autograded/ feedback/   made by nbgrader as you go
 
-and next to it the exchange, the shared folder that nbgrader's release / fetch / submit /
-collect go through (mode 1777: everyone may create entries, nobody may remove another's).
+and next to it the exchange that nbgrader's release / fetch / submit / collect go through
+(:mod:`genlearn.course.exchange`): run as root, setup gives every student on the roster who
+has a Unix account their own inbound and feedback folder, which no other student can enter.
 
 With an instructors' group the folder is ``root:<group>`` with mode 2770 (the set-group-id
 bit makes new files the group's), and nbgrader is told (``groupshared``) to keep group
@@ -32,7 +33,6 @@ from .roster import import_roster
 
 BLOCK_START = "# ---- this course: written by `genlearn-course setup`; rerun it to change this block ----"
 BLOCK_END = "# ---- end of the course block ----"
-EXCHANGE_MODE = 0o1777  # world-writable and sticky: students add submissions, never remove others'
 
 
 @dataclass
@@ -107,24 +107,58 @@ def write_config(spec: CourseSpec) -> Path:
     return path
 
 
-def make_exchange(root: Path) -> None:
+def _folder(path: Path, mode: int, uid: int = -1, gid: int = -1) -> bool:
+    """Make ``path`` a real folder with this owner and mode (root: whatever was there before);
+    returns whether it was created."""
+    made = False
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        if os.geteuid() != 0:
+            raise PermissionError(f"{path} is not a folder: remove it (as its owner) and rerun setup")
+        path.rename(path.with_name(f".{path.name}.planted-{os.getpid()}"))  # kept for the instructor to look at
+    if not path.exists():
+        path.mkdir()
+        made = True
+    if os.geteuid() == 0:
+        os.lchown(path, uid, gid)
+    try:
+        os.chmod(path, mode)
+    except PermissionError:
+        if made:
+            raise
+    return made
+
+
+def make_exchange(root: Path, course_id: str, gid: int = -1, students=()) -> dict:
+    """The course's exchange (genlearn.course.exchange): ``<root>/<course>/{outbound,inbound,feedback}``
+    and, as root, each student's own inbound and feedback folder (theirs, group: the instructors).
+
+    Without root the inbound folder is left open (sticky) for students to make their own folder
+    on first submit; ``collect`` then refuses a folder someone else made."""
+    from . import exchange as ex
+
+    am_root = os.geteuid() == 0
     root.mkdir(parents=True, exist_ok=True)
-    mode = stat.S_IMODE(root.stat().st_mode)
-    if mode != EXCHANGE_MODE:
-        try:
-            os.chmod(root, EXCHANGE_MODE)
-        except PermissionError:
-            raise PermissionError(f"the exchange {root} has mode {mode:o}, nbgrader needs 1777: "
-                                  f"run `chmod 1777 {root}` as its owner or root") from None
-
-
-def _own(path: Path, uid: int, gid: int, dir_mode: int, file_mode: int) -> None:
-    """chown (-1 keeps) and chmod a whole tree: folders ``dir_mode``, files ``file_mode``."""
-    for top, _, files in os.walk(path):
-        for name in [top, *(os.path.join(top, f) for f in files)]:
-            if uid != -1 or gid != -1:
-                os.chown(name, uid, gid)
-            os.chmod(name, dir_mode if name == top else file_mode)
+    if am_root:
+        os.chown(root, 0, 0)
+        os.chmod(root, 0o755)  # everyone passes through; nobody but root adds courses
+    course = root / course_id
+    inbound_mode = ex.INBOUND_MODE if am_root else ex.OPEN_INBOUND_MODE
+    for path, mode in ((course, ex.COURSE_MODE), (course / "outbound", ex.OUTBOUND_MODE),
+                       (course / "inbound", inbound_mode), (course / "feedback", ex.FEEDBACK_MODE)):
+        _folder(path, mode, 0, gid)
+    made, no_account = [], []
+    if am_root:
+        for sid in students:
+            try:
+                uid = pwd.getpwnam(sid).pw_uid
+            except KeyError:
+                no_account.append(sid)
+                continue
+            _folder(course / "inbound" / sid, ex.STUDENT_INBOUND_MODE, uid, gid)
+            _folder(course / "feedback" / sid, ex.STUDENT_FEEDBACK_MODE, uid, gid)
+            made.append(sid)
+    return {"root": str(root), "student_folders": len(made), "students_without_account": no_account,
+            "private": am_root}
 
 
 def ensure_alembic_on_path() -> None:
@@ -134,8 +168,26 @@ def ensure_alembic_on_path() -> None:
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
 
 
+def _own(paths, uid: int, gid: int, dir_mode: int, file_mode: int) -> None:
+    """chown (-1 keeps) and chmod what setup made: folders ``dir_mode``, files ``file_mode``.
+    Links are never followed; nothing setup did not make is touched."""
+    for top in paths:
+        walk = os.walk(top) if os.path.isdir(top) and not os.path.islink(top) else [(None, [], [top])]
+        for folder, _, files in walk:
+            for name in ([folder] if folder else []) + [os.path.join(folder or "", f) for f in files]:
+                if os.path.islink(name):
+                    continue
+                if uid != -1 or gid != -1:
+                    os.chown(name, uid, gid)
+                os.chmod(name, dir_mode if os.path.isdir(name) else file_mode)
+
+
 def create_course(spec: CourseSpec, students=()) -> dict:
-    """Create or update the course folder, its exchange and gradebook; return what was done."""
+    """Create or update the course folder, its exchange and gradebook; return what was done.
+
+    Modes and owners are set on what this call creates (the folder when new, its
+    configuration, copied solutions, a new gradebook), never on files already there: pointed
+    at a checkout, it leaves the checkout's files as they are."""
     spec.course_dir = Path(spec.course_dir).resolve()
     spec.source = Path(spec.source).resolve()
     available = source_assignments(spec.source)
@@ -146,32 +198,59 @@ def create_course(spec: CourseSpec, students=()) -> dict:
     uid = pwd.getpwnam(spec.owner).pw_uid if spec.owner else -1
     gid = grp.getgrnam(spec.group).gr_gid if spec.group else -1
 
-    spec.course_dir.mkdir(parents=True, exist_ok=True)
+    made = []  # what this call creates: only these get the course's owner and modes
+    if not spec.course_dir.exists():
+        spec.course_dir.mkdir(parents=True)
+        made.append(spec.course_dir)
+    config = spec.course_dir / "nbgrader_config.py"
+    new_config = not config.exists()
     write_config(spec)
+    if new_config:
+        made.append(config)
     copied = []
     for aid in assignments:
         dest = spec.course_dir / "solutions" / aid
         if not dest.exists():  # never overwrite an instructor's edits
+            if not dest.parent.exists():
+                dest.parent.mkdir()
+                made.append(dest.parent)
             shutil.copytree(spec.source / "solutions" / aid, dest)
             copied.append(aid)
-    if spec.exchange is not None:
-        make_exchange(spec.exchange)
+            made.append(dest)
 
     from nbgrader.api import Gradebook
 
     ensure_alembic_on_path()
-    db_url = f"sqlite:///{spec.course_dir / 'gradebook.db'}"
+    db = spec.course_dir / "gradebook.db"
+    if not db.exists():
+        made.append(db)
+    db_url = f"sqlite:///{db}"
     with Gradebook(db_url, spec.course_id) as gb:
         for aid in assignments:  # a rerun without --due keeps the date already set
             gb.update_or_create_assignment(aid, **({"duedate": _utc(spec.due[aid])} if aid in spec.due else {}))
     imported = import_roster(db_url, students, spec.course_id) if students else 0
+    exchange = None
+    if spec.exchange is not None:
+        with Gradebook(db_url, spec.course_id) as gb:
+            everyone = sorted(s.id for s in gb.students)
+        exchange_gid = gid if gid != -1 else (pwd.getpwnam(spec.owner).pw_gid if spec.owner else os.getegid())
+        exchange = make_exchange(spec.exchange, spec.course_id, exchange_gid, everyone)
 
     if spec.group:
-        _own(spec.course_dir, uid, gid, 0o2770, 0o660)
+        _own(made, uid, gid, 0o2770, 0o660)
     else:
-        _own(spec.course_dir, uid, gid, 0o700, 0o600)
-    return {"course_dir": str(spec.course_dir), "exchange": str(spec.exchange) if spec.exchange else None, "assignments": assignments,
-            "copied": copied, "students": imported, "db_url": db_url,
+        _own(made, uid, gid, 0o700, 0o600)
+    warnings = []
+    if spec.course_dir not in made and stat.S_IMODE(spec.course_dir.stat().st_mode) & 0o007:
+        warnings.append(f"{spec.course_dir} existed and other users may enter it (mode "
+                        f"{stat.S_IMODE(spec.course_dir.stat().st_mode):o}); setup left it as it was: "
+                        f"chmod o-rwx it if it holds solutions/ or the gradebook")
+    if exchange and exchange["students_without_account"]:
+        warnings.append("no Unix account, so no exchange folder, for: " + ", ".join(exchange["students_without_account"])
+                        + " (run `genlearn-course accounts`, then setup again)")
+    return {"course_dir": str(spec.course_dir), "exchange": str(spec.exchange) if spec.exchange else None,
+            "assignments": assignments, "copied": copied, "students": imported, "db_url": db_url,
+            "exchange_folders": exchange, "warnings": warnings,
             "due": {a: _utc(d).isoformat() + "Z" for a, d in spec.due.items()}}
 
 

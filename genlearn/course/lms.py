@@ -39,7 +39,7 @@ import glob
 import os
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from nbgrader.plugins import FileNameCollectorPlugin
 from traitlets import Bool, List, Unicode
@@ -50,20 +50,35 @@ from traitlets import Bool, List, Unicode
 @dataclass
 class Grades:
     assignments: list          # [(assignment id, max score)], by due date then name
-    students: list             # [{"id", "first_name", "last_name", "email"}], by id
+    students: list             # [{"id", "first_name", "last_name", "email", "lms_user_id"}], by id
     scores: dict               # (student id, assignment id) -> final score
+    ungraded: dict = field(default_factory=dict)   # (student id, assignment id) -> cells still to grade by hand
+    left_out: list = field(default_factory=list)   # assignments in the gradebook that are not exported
 
 
-def read_grades(db_url: str, course_id: str) -> Grades:
-    """Final scores from the gradebook, computed as nbgrader's ``export`` computes them."""
+def read_grades(db_url: str, course_id: str, only=None, released=()) -> Grades:
+    """Final scores from the gradebook, computed as nbgrader's ``export`` computes them.
+
+    Columns: the assignments named in ``only``; else those with at least one submission or
+    in ``released`` (the exchange's outbound). An assignment nobody received (``setup``
+    registers every assignment of the course) would become an all-zero column that the LMS
+    creates as a new assignment."""
     from nbgrader.api import Gradebook, MissingEntry
 
     with Gradebook(db_url, course_id) as gb:
-        assignments = sorted(gb.assignments, key=lambda a: (a.duedate is None, a.duedate or 0, a.name))
+        everything = sorted(gb.assignments, key=lambda a: (a.duedate is None, a.duedate or 0, a.name))
+        if only:
+            unknown = sorted(set(only) - {a.name for a in everything})
+            if unknown:
+                raise ValueError(f"not in the gradebook: {', '.join(unknown)} (it has {', '.join(a.name for a in everything)})")
+            assignments = [a for a in everything if a.name in only]
+        else:
+            assignments = [a for a in everything if a.submissions or a.name in released]
         columns = [(a.name, float(a.max_score)) for a in assignments]
         students = [{"id": s.id, "first_name": s.first_name or "", "last_name": s.last_name or "",
-                     "email": s.email or ""} for s in sorted(gb.students, key=lambda s: s.id)]
-        scores = {}
+                     "email": s.email or "", "lms_user_id": s.lms_user_id or ""}
+                    for s in sorted(gb.students, key=lambda s: s.id)]
+        scores, ungraded = {}, {}
         for s in students:
             for aid, _ in columns:
                 try:
@@ -72,7 +87,10 @@ def read_grades(db_url: str, course_id: str) -> Grades:
                     scores[s["id"], aid] = 0.0
                 else:
                     scores[s["id"], aid] = max(0.0, float(sub.score) - float(sub.late_submission_penalty or 0.0))
-    return Grades(columns, students, scores)
+                    if sub.needs_manual_grade:
+                        ungraded[s["id"], aid] = sorted(g.name for nb in sub.notebooks for g in nb.grades
+                                                        if g.needs_manual_grade)
+    return Grades(columns, students, scores, ungraded, [a.name for a in everything if a not in assignments])
 
 
 @dataclass(frozen=True)
@@ -92,10 +110,14 @@ class LMS:
                 "Email address": s["email"]}
 
 
+# A student is matched to an LMS row by the first of these that agree (case ignored): the
+# roster's id (the user name), its e-mail (Canvas logins are often e-mail addresses) and its
+# optional lms_user_id column (an institution's numeric id).
 CANVAS = LMS("canvas", ("Student", "ID", "SIS User ID", "SIS Login ID", "Section"),
-             (("SIS Login ID", "id"), ("SIS User ID", "id")), "{aid}", r"^(.*?) \(\d+\)$", True)
+             (("SIS Login ID", "id"), ("SIS User ID", "id"), ("SIS Login ID", "email"), ("SIS User ID", "lms_user_id"),
+              ("SIS Login ID", "lms_user_id"), ("ID", "lms_user_id")), "{aid}", r"^(.*?) \(\d+\)$", True)
 MOODLE = LMS("moodle", ("First name", "Last name", "ID number", "Email address"),
-             (("ID number", "id"), ("Email address", "email"), ("Username", "id")),
+             (("ID number", "id"), ("Email address", "email"), ("ID number", "lms_user_id"), ("Username", "id")),
              "Assignment: {aid} (Real)", r"^(?:[^:]+: )?(.*?) \((?:Real|Percentage|Letter)\)$", False)
 SYSTEMS = {"canvas": CANVAS, "moodle": MOODLE}
 # Canvas's export has read-only rows and columns that its importer ignores or refuses.
@@ -106,10 +128,13 @@ def _fmt(x: float) -> str:
     return f"{x:.2f}".rstrip("0").rstrip(".")
 
 
-def export_grades(grades: Grades, lms: LMS, out, template=None) -> dict:
-    """Write ``grades`` as ``lms``'s import CSV to ``out``; returns what matched and what did not."""
+def export_grades(grades: Grades, lms: LMS, out, template=None, titles=None) -> dict:
+    """Write ``grades`` as ``lms``'s import CSV to ``out``; returns what matched and what did not,
+    with ``warnings``: anything an instructor must look at before importing (the command then
+    exits 1). ``titles`` maps an assignment id to the name the LMS gives it."""
+    titles = dict(titles or {})
     header_of = {aid: lms.header.format(aid=aid) for aid, _ in grades.assignments}
-    rows, unmatched_rows, placed = [], [], set()
+    rows, unmatched_rows, placed, warnings, new_columns = [], [], set(), [], []
     identity = list(lms.identity)
     if template is not None:
         with open(template, newline="", encoding="utf-8-sig") as f:
@@ -119,24 +144,31 @@ def export_grades(grades: Grades, lms: LMS, out, template=None) -> dict:
             if missing:
                 raise ValueError(f"{template}: not a {lms.name} gradebook export: no {missing[0]!r} column "
                                  f"(its header reads {', '.join(tcols)})")
+            existing = {}
             for col in tcols:  # the LMS's own header for an assignment it already has
                 m = re.match(lms.header_pattern, col)
-                if m and m.group(1) in header_of:
-                    header_of[m.group(1)] = col
+                if m:
+                    existing[m.group(1)] = col
+            for aid in header_of:
+                name = titles.get(aid, aid)
+                if name in existing:
+                    header_of[aid] = existing[name]
+                else:
+                    new_columns.append(aid)
             # The LMS's identity columns lead its export, up to the first grade column.
             first_grade = next((i for i, c in enumerate(tcols) if re.match(lms.header_pattern, c)), len(tcols))
             identity = tcols[:first_grade]
             by_key = {}
             for s in grades.students:
-                for col, field in lms.keys:
-                    if s[field]:
-                        by_key.setdefault((col, s[field].casefold()), s["id"])
+                for col, fld in lms.keys:
+                    if s.get(fld):
+                        by_key.setdefault((col, s[fld].casefold()), s["id"])
             for trow in reader:
                 first = (trow.get(identity[0]) or "").strip()
                 if lms is CANVAS and first.startswith(_CANVAS_SKIP_ROWS):
                     continue
                 sid = next((by_key[col, trow[col].strip().casefold()] for col, _ in lms.keys
-                            if trow.get(col, "").strip() and (col, trow[col].strip().casefold()) in by_key), None)
+                            if (trow.get(col) or "").strip() and (col, trow[col].strip().casefold()) in by_key), None)
                 row = {c: trow.get(c, "") for c in identity}
                 if sid is None or sid in placed:
                     unmatched_rows.append(first)
@@ -144,12 +176,32 @@ def export_grades(grades: Grades, lms: LMS, out, template=None) -> dict:
                     placed.add(sid)
                     row.update({header_of[aid]: _fmt(grades.scores[sid, aid]) for aid, _ in grades.assignments})
                 rows.append(row)
+        if not placed:
+            raise ValueError(f"{template}: none of its {len(unmatched_rows)} students matches the roster "
+                             f"(matched by {', '.join(sorted({c for c, _ in lms.keys if c in tcols}))} against the "
+                             "roster's id, email and lms_user_id): add an lms_user_id column to the roster "
+                             f"(with what {lms.name.title()} shows in one of those columns) and rerun setup --roster")
     students_by_id = {s["id"]: s for s in grades.students}
     not_in_template = [sid for sid in students_by_id if sid not in placed] if template is not None else []
-    for sid in (not_in_template if template is not None else students_by_id):
-        row = {c: lms.identity_row(students_by_id[sid]).get(c, "") for c in identity}
-        row.update({header_of[aid]: _fmt(grades.scores[sid, aid]) for aid, _ in grades.assignments})
-        rows.append(row)
+    if template is None:
+        for sid in students_by_id:
+            row = {c: lms.identity_row(students_by_id[sid]).get(c, "") for c in identity}
+            row.update({header_of[aid]: _fmt(grades.scores[sid, aid]) for aid, _ in grades.assignments})
+            rows.append(row)
+
+    if unmatched_rows:
+        warnings.append(f"{len(unmatched_rows)} {lms.name.title()} row(s) match no student and are left blank: "
+                        + ", ".join(unmatched_rows))
+    if not_in_template:
+        warnings.append(f"{len(not_in_template)} student(s) are not in the {lms.name.title()} export and are not "
+                        "exported: " + ", ".join(not_in_template))
+    for aid in new_columns:
+        warnings.append(f"{aid} has no column in the {lms.name.title()} export: importing would create a new "
+                        f"assignment; if it is there under another name, say --title {aid}=NAME")
+    for (sid, aid), cells in sorted(grades.ungraded.items()):
+        warnings.append(f"{sid} / {aid}: not graded by hand yet ({', '.join(cells)}): exported without those points")
+    if not grades.assignments:
+        warnings.append("no assignment has a submission yet: nothing to export (name one with --assignment)")
 
     fields = identity + [header_of[aid] for aid, _ in grades.assignments]
     with open(out, "w", newline="", encoding="utf-8") as f:
@@ -162,7 +214,8 @@ def export_grades(grades: Grades, lms: LMS, out, template=None) -> dict:
             writer.writerow(points)
         writer.writerows(rows)
     return {"rows": len(rows), "graded": len(rows) - len(unmatched_rows), "columns": fields,
-            "template_rows_without_student": unmatched_rows, "students_not_in_template": not_in_template}
+            "template_rows_without_student": unmatched_rows, "students_not_in_template": not_in_template,
+            "warnings": warnings}
 
 
 # ----------------------------------------------------------------------------- archives
@@ -209,7 +262,11 @@ class LMSFileNameCollector(FileNameCollectorPlugin):
         return sorted(os.path.relpath(p, path) for p in glob.glob(os.path.join(path, "**", "*.ipynb"), recursive=True))
 
     def collect(self, submitted_file: str):
-        if os.path.splitext(submitted_file)[1] not in self.valid_ext:
+        ext = os.path.splitext(submitted_file)[1]
+        if ext not in self.valid_ext:
+            self.log.warning("Skipping %s: not a notebook (%s); the student must upload the .ipynb file",
+                             os.path.basename(submitted_file), ext or "no extension")
+            self._note("not_a_notebook", os.path.basename(submitted_file))
             return None
         for pattern in self.named_regexps or ([self.named_regexp] if self.named_regexp else []):
             m = re.match(pattern, submitted_file)
@@ -217,6 +274,7 @@ class LMSFileNameCollector(FileNameCollectorPlugin):
                 break
         else:
             self.log.warning("No LMS file-name pattern matches %s", submitted_file)
+            self._note("unmatched", os.path.basename(submitted_file))
             return None
         info = {k: v for k, v in m.groupdict().items() if v is not None}
         if "student_id" not in info:
@@ -224,8 +282,16 @@ class LMSFileNameCollector(FileNameCollectorPlugin):
             if len(ids) != 1:
                 why = "matches no student" if not ids else f"matches several students ({', '.join(sorted(ids))})"
                 self.log.warning("Skipping %s: the name %r %s in the roster", submitted_file, info.get("lms_name"), why)
+                self._note("unmatched", os.path.basename(submitted_file))
                 return None
             info["student_id"] = ids.pop()
+        if info.get("late"):
+            # The LMS says late but gives no time: nbgrader's late penalty needs one. Listed for
+            # the instructor (in the log and logs/zip_collect/<assignment>.json) to decide.
+            self.log.warning("LATE according to the LMS: %s (%s); nbgrader has no submission time for it, "
+                             "so no late penalty is applied: decide it in formgrader", info["student_id"],
+                             os.path.basename(submitted_file))
+            self._note("late", info["student_id"])
         if self.single_notebook:
             released = self._released()
             wanted = os.path.splitext(info["file_id"])[0] + ".ipynb"
@@ -233,3 +299,21 @@ class LMSFileNameCollector(FileNameCollectorPlugin):
                 self.log.warning("Collecting %s as %s (the assignment's only notebook)", submitted_file, released[0])
                 info["file_id"] = released[0]
         return {k: info[k] for k in ("student_id", "file_id", "timestamp") if k in info}
+
+    def _note(self, kind: str, what: str) -> None:
+        """Add to logs/zip_collect/<assignment>.json in the course folder: late, unmatched, not a notebook."""
+        import json
+
+        if self._notes is None:
+            self._notes = {"late": [], "unmatched": [], "not_a_notebook": []}
+        if what not in self._notes[kind]:
+            self._notes[kind].append(what)
+        coursedir = getattr(self.parent, "coursedir", None)
+        if coursedir is None:
+            return
+        path = os.path.join(coursedir.root, "logs", "zip_collect", f"{coursedir.assignment_id}.json")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(self._notes, f, indent=1)
+
+    _notes = None

@@ -66,6 +66,7 @@ class ClassRun:
     rows: int = 0              # submissions of this assignment in the gradebook afterwards
     lost: list = field(default_factory=list)  # graded here, but no autograded row in the gradebook
     mode: str = "api"
+    broken: dict = field(default_factory=dict)  # student -> why their upload is not a notebook (0, not graded)
 
     @property
     def failed(self) -> list:
@@ -75,13 +76,35 @@ class ClassRun:
         n = len(self.results)
         return {"assignment": self.assignment, "workers": self.workers, "mode": self.mode, "submissions": n,
                 "seconds": round(self.seconds, 1), "seconds_per_submission": round(self.seconds / max(n, 1), 2),
-                "failed": self.failed, "lost": self.lost, "rows": self.rows,
+                "failed": self.failed, "lost": self.lost, "rows": self.rows, "broken": self.broken,
                 "locked_retries": sum(r.locked for r in self.results)}
 
 
 def submitted_students(coursedir, assignment: str) -> list[str]:
     root = Path(coursedir.root) / coursedir.submitted_directory
     return sorted(p.parent.name for p in root.glob(f"*/{assignment}") if p.is_dir())
+
+
+def broken_notebook(folder: Path) -> str | None:
+    """Why a submission cannot be graded at all (no notebook, or one that is not a notebook), or None.
+
+    nbgrader would stop on it with a long traceback and no feedback; the class's run reports it
+    in one line and the student scores 0 for the assignment (no submission in the gradebook)."""
+    import nbformat
+
+    if not folder.is_dir():
+        return f"no submission folder {folder}"
+    notebooks = sorted(folder.glob("*.ipynb"))
+    if not notebooks:
+        return f"no notebook in the submission (files: {', '.join(sorted(p.name for p in folder.iterdir())) or 'none'})"
+    for path in notebooks:
+        try:
+            nb = nbformat.read(str(path), as_version=4)
+            nbformat.validate(nb)
+        except Exception as exc:  # JSON, schema or encoding: all mean "not a notebook"
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            return f"{path.name} is not a valid notebook ({type(exc).__name__}: {first[:200]})"
+    return None
 
 
 def _with_busy_timeout(db_url: str, seconds: float) -> str:
@@ -231,13 +254,20 @@ def autograde_class(course_dir, assignment: str, students=None, workers: int = 2
     if not students:
         raise FileNotFoundError(f"no submissions of {assignment} under "
                                 f"{Path(coursedir.root) / coursedir.submitted_directory} (run `nbgrader collect` first)")
+    root = Path(coursedir.root) / coursedir.submitted_directory
+    broken = {sid: why for sid in students if (why := broken_notebook(root / sid / assignment))}
+    students = [sid for sid in students if sid not in broken]
     prepare_gradebook(coursedir, assignment, students)
     db_url = _with_busy_timeout(coursedir.db_url, busy_timeout)
     env = nbgrader_env()
     log_dir = Path(log_dir) if log_dir else course_dir / "logs" / "autograde" / assignment
     (log_dir / "workers").mkdir(parents=True, exist_ok=True)
     stop, local, graders, numbers = threading.Event(), threading.local(), [], itertools.count()
-    run = ClassRun(assignment, workers, 0.0, mode=mode)
+    run = ClassRun(assignment, workers, 0.0, mode=mode, broken=broken)
+    for sid, why in broken.items():
+        (log_dir / f"{sid}.log").write_text(f"BROKEN: {why}\n")
+        if progress:
+            progress(Graded(sid, False, 0.0, 0, log=f"BROKEN: {why}"))
     start = time.perf_counter()
 
     def task(sid):

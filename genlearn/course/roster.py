@@ -1,4 +1,6 @@
-"""A class roster: one CSV row per student, ``id,first_name,last_name,email``.
+"""A class roster: one CSV row per student, ``id,first_name,last_name,email`` (and, optionally,
+``lms_user_id``: the id Canvas or Moodle shows for the student when it is neither the user name
+nor the e-mail, e.g. a numeric SIS id; the grade export matches on it).
 
 ``id`` is the student's user name: nbgrader knows students by it and, on a JupyterHub, it is
 also their Unix account. So it must be a valid Unix user name (lower case letters, digits,
@@ -23,6 +25,7 @@ class Student:
     first_name: str
     last_name: str
     email: str
+    lms_user_id: str = ""
 
 
 class RosterError(ValueError):
@@ -54,7 +57,7 @@ def read_roster(path) -> list[Student]:
             if row["email"] and not EMAIL.fullmatch(row["email"]):
                 raise RosterError(f"{path}:{line}: email {row['email']!r} of {sid} is not an e-mail address")
             seen[sid] = line
-            students.append(Student(sid, row["first_name"], row["last_name"], row["email"]))
+            students.append(Student(sid, row["first_name"], row["last_name"], row["email"], row.get("lms_user_id", "")))
     if not students:
         raise RosterError(f"{path}: no students (expected a header {','.join(COLUMNS)} and one row per student)")
     return students
@@ -67,5 +70,5 @@ def import_roster(db_url: str, students, course_id: str) -> int:
     with Gradebook(db_url, course_id) as gb:
         for s in students:
             gb.update_or_create_student(s.id, first_name=s.first_name, last_name=s.last_name,
-                                        email=s.email or None)
+                                        email=s.email or None, lms_user_id=s.lms_user_id or None)
     return len(students)

@@ -8,3 +8,7 @@ import os
 
 c = get_config()  # noqa: F821
 c.CourseDirectory.root = os.environ.get("GENLEARN_COURSE_DIR", "/srv/genlearn/course")
+
+# Formgrader and feedback show students' HTML and Markdown only sanitized: no student's script
+# runs in an instructor's browser (genlearn.course.sanitize; docs/hub.md, "Who sees what").
+c.HTMLExporter.preprocessors = ["genlearn.course.sanitize.SanitizeStudentHTML"]
