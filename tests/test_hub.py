@@ -236,6 +236,13 @@ def test_a_class_on_the_hub(site, tmp_path):
     summary = json.loads(graded.stdout)
     assert summary["submissions"] == 2 and summary["rows"] == 2 and not summary["lost"], summary
     assert list(summary["broken"]) == [eve] and f"BROKEN {eve}" in graded.stderr, summary
+    # formgrader's autograde button grades the same way: in the course's sandbox, tests in their own kernel
+    report_path = site.course_dir / "grading_reports" / AID / students[0] / f"{AID}.json"
+    before = report_path.stat().st_mtime_ns
+    regraded = teacher.server("POST", f"formgrader/api/submission/{AID}/{students[0]}/autograde").json()
+    assert regraded.get("success"), regraded
+    assert report_path.stat().st_mtime_ns > before, "formgrader's autograde did not use the course's grading"
+    assert json.loads(report_path.read_text())["sandboxed"]
     _ok(teacher.server("POST", f"formgrader/api/assignment/{AID}/generate_feedback"), "generate_feedback")
     _ok(teacher.server("POST", f"formgrader/api/assignment/{AID}/release_feedback"), "release_feedback")
 
