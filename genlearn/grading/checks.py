@@ -42,6 +42,7 @@ REFERENCES: dict[str, tuple[str, ...]] = {
     "genlearn.models.diffusion": ("Diffusion.q_sample", "Diffusion.loss", "Diffusion.noised", "Diffusion.sample"),
 }
 
+_SWAPS: dict = {}  # own_work's swaps, built on first use (one dict, changed in place: never rebound)
 _PLAIN_SCALARS = (float, int, bool, str, np.float64, np.float32, np.int64, np.int32, np.bool_)
 
 
@@ -127,16 +128,22 @@ def own_work(what: str = "your function"):
     >>> with own_work("kl_diag_gaussian"):
     ...     kl = kl_diag_gaussian(mu, logvar)
     """
-    swapped = []
+    key = tuple(sorted(REFERENCES.items()))
+    if _SWAPS.get("key") != key:  # built once: a test that calls a function many times pays once
+        _SWAPS.update(key=key, depth=0, swaps=[(func, func.__code__, _stub(func.__code__, name))
+                                               for func, name in _reference_functions()])
+    outermost = _SWAPS["depth"] == 0
+    _SWAPS["depth"] += 1
     try:
-        for func, name in _reference_functions():
-            original = func.__code__
-            func.__code__ = _stub(original, name)
-            swapped.append((func, original))
+        if outermost:
+            for func, _, stub in _SWAPS["swaps"]:
+                func.__code__ = stub
         yield
     finally:
-        for func, original in reversed(swapped):
-            func.__code__ = original
+        _SWAPS["depth"] -= 1
+        if outermost:
+            for func, original, _ in reversed(_SWAPS["swaps"]):
+                func.__code__ = original
 
 
 def plain(value, what: str = "the answer"):

@@ -85,6 +85,7 @@ class Report:
     zeroed_tests: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0        # the whole notebook
     guard_seconds: float = 0.0  # of which: installing the guard and asking it
+    timings: dict[str, float] = field(default_factory=dict)  # where the time went: start, cells per kernel, bridge
 
     @property
     def tampered(self) -> bool:
@@ -146,6 +147,7 @@ class SandboxedExecute(_CappedOutput, Execute):
         self._dead: str | None = None          # why the student's kernel is gone
         self._guard = None
         self._locked_names: list[str] = []
+        self._grader_names: set[str] = set()  # what the grader's kernel's cells have bound so far
         start = time.perf_counter()
         self._scan_student_cells(nb)
 
@@ -174,7 +176,9 @@ class SandboxedExecute(_CappedOutput, Execute):
         os.mkdir(self._bridge_dir, 0o700)
         self._grader.prepare(self._instructor_files(info))
         try:
+            t0 = time.perf_counter()
             await asyncio.gather(_start(self), _start(self._grader))
+            self._time("start kernels", t0)
             if self._sandboxed and self._grader.km.uid is not None:
                 os.chown(self._bridge_dir, self._grader.km.uid, self._grader.km.uid)
                 os.chmod(self._bridge_dir, 0o711)  # the student's kernel may connect to the socket, not list
@@ -183,13 +187,17 @@ class SandboxedExecute(_CappedOutput, Execute):
             reply = await self.async_wait_for_reply(self.kc.kernel_info())
             self.nb.metadata["language_info"] = reply["content"]["language_info"]
             # both kernels import what they need at once: the guard's snapshot, the bridge (torch)
+            t0 = time.perf_counter()
             await asyncio.gather(self._install_guard(), self._grader.start_bridge(os.path.join(self._bridge_dir, "s")))
+            self._time("guard and bridge", t0)
             for index, cell in enumerate(self.nb.cells):
                 await self._run_cell(cell, index)
             if self._dead is None:
                 await self._ask("end", len(self.nb.cells))
         finally:
+            t0 = time.perf_counter()
             await asyncio.gather(_stop(self), _stop(self._grader), return_exceptions=True)
+            self._time("stop kernels", t0)
 
     def _instructor_files(self, info: dict) -> list[tuple[str, str]]:
         """(path, name) of the other files of the assignment's source folder: the instructor's."""
@@ -212,23 +220,38 @@ class SandboxedExecute(_CappedOutput, Execute):
         if cell.cell_type != "code" or not cell.source.strip():
             return
         kind = _kind(cell)
-        if kind in ("student", "locked"):
+        if kind == "student":
             await self._run_student(cell, index)
-        if kind == "locked":
+        elif kind == "locked":
+            twin = copy.deepcopy(cell)
+            if set(free_names(cell.source)) - self._grader_names:  # it may call the notebook's functions
+                await self._run_student(cell, index)
+                await self._run_in_grader(twin, index, locked=True)
+            else:  # imports and helpers: both kernels at once, and no call to the student's kernel
+                await asyncio.gather(self._run_student(cell, index),
+                                     self._run_in_grader(twin, index, locked=True, serve=False))
+            for out in twin.get("outputs", []):
+                if out.get("output_type") == "error":
+                    line = f"cell {index}: {out.get('ename')}: {out.get('evalue')}"
+                    self._report.grader_errors.append(line)
+                    cell.outputs.append(_error("GraderKernelError", f"in the grader's kernel, {line}"))
             names = bound_names(cell.source)
             self._locked_names += names
+            self._grader_names.update(names)
             if names and self._dead is None:
                 await self._ask("register", index, extra=",".join(names))
-            await self._run_in_grader(copy.deepcopy(cell), index, cell)
         elif kind == "test":
-            await self._run_in_grader(cell, index, None)
+            await self._run_in_grader(cell, index, locked=False)
+            self._grader_names.update(bound_names(cell.source))
 
     async def _run_student(self, cell, index: int) -> None:
         if self._dead is not None:
             cell.outputs = []
             return
+        t0 = time.perf_counter()
         try:
             await self.async_execute_cell(cell, index, store_history=True)
+            self._time("student cells", t0)
         except DeadKernelError:
             self._kernel_died(index)
             return
@@ -239,27 +262,32 @@ class SandboxedExecute(_CappedOutput, Execute):
             self._dead = f"it did not answer after cell {index} ran past the time limit, so it was stopped"
             await self._stop_student()
 
-    async def _run_in_grader(self, cell, index: int, locked_original) -> None:
-        """One cell in the grader's kernel, with the student's kernel answering its calls."""
+    async def _run_in_grader(self, cell, index: int, locked: bool, serve: bool = True) -> None:
+        """One cell in the grader's kernel, with the student's kernel answering its calls (``serve``)."""
         if self._grader.dead is not None:
-            if locked_original is None:
+            if not locked:
                 cell.outputs = [_error("GraderKernelStopped", f"This test did not run: {self._grader.dead}.")]
                 self._report.zeroed_tests[_gid(cell)] = "not run"
             return
         gid = _gid(cell) or f"cell {index}"
         serving = None
-        if self._dead is None:
-            if locked_original is None:  # what the student's cells did so far, for the report
+        if self._dead is None and serve:
+            if not locked:  # what the student's cells did so far, for the report
                 await self._ask("before " + gid, index)
             nonce = secrets.token_hex(8)
             serving = (nonce, self.kc.execute(
                 f"__import__('genlearn.grading.serve', fromlist=['serve']).serve({self._grader.socket!r}, {nonce!r})",
                 silent=True, store_history=False, allow_stdin=False))
+        t0 = time.perf_counter()
         try:
             if await self._grader.silent(
                     f"{BRIDGE}.begin_cell({serving[0] if serving else ''!r}, {free_names(cell.source)!r}, "
-                    f"{self._locked_names!r}, {self._unavailable()!r})"):
+                    f"{self._locked_names!r}, {self._unavailable(serve)!r})"):
+                self._time("bridge setup", t0)
+                t0 = time.perf_counter()
                 await self._grader.async_execute_cell(cell, index, store_history=True)
+                self._time("locked cells in the grader" if locked else "grader cells", t0)
+                t0 = time.perf_counter()
             else:  # a test cell without an error output would score full points: it must carry one
                 cell.outputs = [_error("GraderError", "This cell did not run: the grader's kernel could not "
                                                       f"prepare it ({self._report.grader_errors[-1]}).")]
@@ -272,18 +300,18 @@ class SandboxedExecute(_CappedOutput, Execute):
                 await self._grader.silent(f"{BRIDGE}.end_cell()")
             if serving is not None:
                 await self._finish_serving(serving[1], index, _timed_out(self._grader, cell))
-        if self._grader.dead is not None and locked_original is None:
+            self._time("bridge teardown", t0)
+        if self._grader.dead is not None and not locked:
             cell.outputs = [*cell.get("outputs", []), _error("GraderKernelStopped", f"{self._grader.dead}.")]
             self._report.zeroed_tests[_gid(cell)] = "not run"
-        if locked_original is not None:
-            for out in cell.get("outputs", []):
-                if out.get("output_type") == "error":
-                    line = f"cell {index}: {out.get('ename')}: {out.get('evalue')}"
-                    self._report.grader_errors.append(line)
-                    locked_original.outputs.append(_error("GraderKernelError", f"in the grader's kernel, {line}"))
 
-    def _unavailable(self) -> str | None:
-        return None if self._dead is None else f"your notebook's kernel stopped: {self._dead}"
+    def _time(self, what: str, since: float) -> None:
+        self._report.timings[what] = round(self._report.timings.get(what, 0.0) + time.perf_counter() - since, 3)
+
+    def _unavailable(self, serve: bool = True) -> str | None:
+        if self._dead is not None:
+            return f"your notebook's kernel stopped: {self._dead}"
+        return None if serve else "this locked cell was not expected to call the notebook's functions"
 
     async def _finish_serving(self, msg_id: str, index: int, timed_out: bool) -> None:
         """Wait for the student's kernel to finish answering; interrupt it, then stop it, if it does not."""
@@ -464,6 +492,7 @@ async def _start(client) -> None:
 
 async def _stop(client) -> None:
     if client.km is not None:
+        client.shutdown_kernel = "immediate"  # its answers are in: nothing to wait for (a graceful stop took 3 s)
         await client._async_cleanup_kernel()
 
 
