@@ -143,6 +143,24 @@ def feedback_text(autograded_nb, grade_id: str) -> str:
     return ANSI.sub("", "\n".join(parts))
 
 
+CELL_LINE = re.compile(r"Cell In\[\d+\], line (\d+)")
+
+
+def failing_part(cell) -> str:
+    """Which part of a failed test cell (in an autograded notebook) raised: "visible", or "hidden"
+    when the failing line lies inside its ### BEGIN/END HIDDEN TESTS block (read from the
+    traceback's first frame, the test cell's own line)."""
+    errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
+    if not errors:
+        return "visible"  # stopped without a traceback (a timeout): before any hidden test could run
+    found = CELL_LINE.search(ANSI.sub("", "\n".join(errors[0].traceback)))
+    lines = cell.source.splitlines()
+    begin = next((n for n, line in enumerate(lines, 1) if "### BEGIN HIDDEN TESTS" in line), None)
+    if found is None or begin is None:
+        return "visible"
+    return "hidden" if int(found.group(1)) > begin else "visible"
+
+
 def scores(course: Path, aid: str, student: str) -> dict:
     """grade_id -> score of every graded cell of one autograded submission, from the gradebook."""
     from nbgrader.api import Gradebook

@@ -6,7 +6,11 @@ For every assignment in solutions/, in a temporary course directory:
 2. the source notebook, submitted as is, gets full autograded marks;
 3. the untouched release gets zero;
 4. plausible wrong submissions (tests/grading_fixtures/) lose the points of the cells that
-   test the mistake, keep the others, and their feedback names the mistake;
+   test the mistake, keep the others, and their feedback names the mistake; each is caught by
+   a visible test unless the fixture says why the hidden tests keep it secret, every hidden
+   test that trips is checked for its message, a submission that copies the nearest lesson
+   code gets at most half of the autograded points, and docs/instructors.md lists what each
+   mistake loses to the visible and to the hidden tests;
 5. an exception, an infinite loop, an emptied test cell and a deleted cell are each graded
    without stopping the batch; the other cells keep their marks.
 
@@ -164,14 +168,67 @@ def _check_submission(r, sid, spec):
         assert text in feedback, f"{sid}: the feedback of {gid} should say {text!r}; it says:\n{feedback[-1500:]}"
 
 
+def _caught_by(r, sid, spec) -> dict:
+    """grade_id -> "visible" or "hidden": which part of each failing test cell caught the submission."""
+    cells = gt.cells_by_id(r["feedback_nb"][sid])
+    return {gid: gt.failing_part(cells[gid]) for gid in set(spec["fails"]) | set(spec.get("also_fails", ()))}
+
+
+def _points_lost(r, sid, spec) -> tuple[int, int]:
+    """(points lost to visible tests, points lost to hidden tests only) by one wrong submission."""
+    caught = _caught_by(r, sid, spec)
+    return (sum(r["tests"][g] for g, part in caught.items() if part == "visible"),
+            sum(r["tests"][g] for g, part in caught.items() if part == "hidden"))
+
+
 @pytest.mark.parametrize("aid,name", WRONG, ids=[f"{a}-{n}" for a, n in WRONG])
 def test_wrong_submission_loses_points_and_is_told_why(graded, aid, name):
-    _check_submission(graded[aid], _student_id("wrong", name), FIXTURES[aid].SUBMISSIONS[name])
+    spec, sid = FIXTURES[aid].SUBMISSIONS[name], _student_id("wrong", name)
+    r = graded[aid]
+    _check_submission(r, sid, spec)
+    caught = _caught_by(r, sid, spec)
+    hidden_only = [g for g, part in caught.items() if part == "hidden"]
+    unchecked = [g for g in hidden_only if g not in spec["fails"]]
+    assert not unchecked, (f"{sid}: hidden tests of {unchecked} catch it: list them in 'fails' with the text their "
+                           "message must hold, so that the feedback is checked to name the mistake")
+    visibly = [g for g, part in caught.items() if part == "visible"]
+    if spec.get("hidden"):
+        assert not visibly, (f"{sid} is declared hidden on purpose ({spec['hidden']!r}) but the visible parts of "
+                             f"{visibly} catch it: drop 'hidden' from the fixture")
+    else:
+        assert visibly, (f"{sid}: only hidden tests catch this mistake ({hidden_only}); a visible test must catch it "
+                         "too, or the fixture must say why the hidden tests keep it secret ('hidden': reason)")
+    if spec.get("lesson_copy"):
+        total = sum(r["tests"].values())
+        got = sum(r["scores"][sid][g] for g in r["tests"])
+        assert got <= total / 2, f"{sid} copies the nearest lesson code and gets {got} of {total} autograded points"
+
+
+def _fixture_rows(aid, r) -> list[str]:
+    """The rows of docs/instructors.md's table of wrong submissions for one assignment."""
+    rows = []
+    for name, spec in FIXTURES[aid].SUBMISSIONS.items():
+        visible, hidden = _points_lost(r, _student_id("wrong", name), spec)
+        why = spec.get("hidden", "")
+        rows.append(f"| `{name}` | {spec['mistake']} | {visible} | {hidden} | {why} |")
+    return rows
+
+
+@pytest.mark.parametrize("aid", gt.ASSIGNMENTS)
+def test_instructor_guide_lists_what_each_mistake_loses(graded, aid):
+    guide = " ".join((gt.ROOT / "docs" / "instructors.md").read_text().split())
+    rows = _fixture_rows(aid, graded[aid])
+    missing = [row for row in rows if " ".join(row.split()) not in guide]
+    assert not missing, (f"docs/instructors.md should list every wrong submission of {aid} with the points it loses; "
+                         "its rows are now:\n" + "\n".join(rows))
 
 
 @pytest.mark.parametrize("aid", gt.ASSIGNMENTS)
 def test_enough_wrong_submissions(aid):
-    assert len(FIXTURES[aid].SUBMISSIONS) >= 3
+    subs = FIXTURES[aid].SUBMISSIONS
+    assert len(subs) >= 3
+    assert sum(bool(s.get("lesson_copy")) for s in subs.values()) == 1, (
+        f"{aid} needs one wrong submission that copies the nearest lesson code ('lesson_copy': True)")
 
 
 @pytest.mark.parametrize("aid,case", ROBUST, ids=[f"{a}-{c}" for a, c in ROBUST])
