@@ -294,6 +294,7 @@ def test_notebook_progress_bar_is_replaced_by_its_final_line(monkeypatch):
     assert final.startswith("100%") and "5/5" in final and "loss=1" in final, final
 
 
+@pytest.mark.slow
 def test_a_loss_that_grows_by_orders_of_magnitude_has_diverged():
     """Issue 26, case 6: at lr 0.9 the VAE's loss went from about 4 to 4.9e8 and training
     ended as "finished". A loss past 10,000 times its first step's (or past 10,000 when that
