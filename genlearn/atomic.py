@@ -8,7 +8,7 @@ A run's outputs are written into a temporary folder beside the target
 (``.NAME.tmp-PID-xxxx``) and put in place once every file is written, so a crash, a kill or
 a full disk leaves either the earlier run or the new one, never a mix of the two:
 
-* the target is **claimed** first (``.NAME.lock`` beside it, locked with ``flock`` while the
+* the target is **claimed** first (``.NAME.genlearn-lock`` beside it, locked with ``flock`` while the
   run lives; the kernel lets go of it when the process dies, even by ``kill -9``): a second
   run on the same target is refused at once, before it trains;
 * the target is checked before any work is done (a file, a folder of other files, an
@@ -26,9 +26,9 @@ a full disk leaves either the earlier run or the new one, never a mix of the two
 * a commit that fails (the target changed meanwhile, the system refused the rename) keeps
   the finished outputs in a visible folder beside the target (``NAME.unsaved-PID``) and
   says where (:class:`CommitError`);
-* leftovers of killed runs anywhere in the target's folder (their claim is free and their
-  pid gone) are cleaned by the next run there: a temporary folder is removed, a run renamed
-  aside goes back where it was if nothing took its place.
+* leftovers of killed runs anywhere in the target's folder (their claim is free, their pid
+  gone, and they hold nothing but run files) are cleaned by the next run there: a temporary
+  folder is removed, a run renamed aside goes back where it was if nothing took its place.
 
 :func:`write_json` writes NaN and infinities as ``null`` (``allow_nan=False`` after the
 conversion), so no JSON file of genlearn holds ``NaN``, which strict readers reject.
@@ -228,7 +228,7 @@ def _pid_alive(pid: int) -> bool:
 
 
 def lock_path(out: Path) -> Path:
-    return out.parent / f".{out.name}.lock"
+    return out.parent / f".{out.name}.genlearn-lock"
 
 
 def _read_pid(fd: int) -> int | None:
@@ -260,6 +260,11 @@ def _lock(path: Path, create: bool) -> int | None:
         except BlockingIOError:
             os.close(fd)
             return None
+        except OSError as err:
+            if err.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL):
+                os.close(fd)
+                raise
+            return fd  # a file system without locks (some NFS mounts): no exclusion, commit still checks
         except BaseException:
             os.close(fd)
             raise
@@ -286,7 +291,7 @@ def _unlock(path: Path, fd: int) -> None:
 
 
 class Claim:
-    """The exclusive right to write a run at ``out`` (``.NAME.lock`` beside it, locked),
+    """The exclusive right to write a run at ``out`` (``.NAME.genlearn-lock`` beside it, locked),
     held from the start of a run to its end; a second claim anywhere raises RunFolderError."""
 
     def __init__(self, out: Path, option: str = "--out", wait: float = 0.5):
@@ -324,7 +329,18 @@ def _holder(path: Path) -> int | None:
         os.close(fd)
 
 
-_LEFTOVER = re.compile(r"^\.(?P<name>.+)\.(?:(?P<what>tmp|old)-(?P<pid>\d+)-.*|lock)$")
+_LEFTOVER = re.compile(r"^\.(?P<name>.+)\.(?:(?P<what>tmp|old)-(?P<pid>\d+)-.*|genlearn-lock)$")
+
+
+def _run_debris(folder: Path) -> bool:
+    """A folder that holds nothing but what a run writes (files of RUN_FILES, the temporary
+    files of their atomic writes): only such a folder is removed as a dead run's."""
+    try:
+        return folder.is_dir() and not folder.is_symlink() and all(
+            p.name in RUN_FILES or (p.name.startswith(tuple(f".{f}." for f in RUN_FILES)) and p.name.endswith(".tmp"))
+            for p in folder.iterdir())
+    except OSError:
+        return False
 
 
 def clean_stale(out: str | os.PathLike, claimed: bool = False) -> list[Path]:
@@ -356,8 +372,8 @@ def clean_stale(out: str | os.PathLike, claimed: bool = False) -> list[Path]:
             continue  # a live run holds it (possibly ours: then its own leftovers stay)
         try:
             for folder, what, pid in leftovers:
-                if what == "lock" or _pid_alive(pid):
-                    continue
+                if what == "lock" or _pid_alive(pid) or not _run_debris(folder):
+                    continue  # (another program's folder that happens to look like ours stays)
                 if what == "old" and (not target.exists() or (target.is_dir() and not any(target.iterdir()))):
                     os.replace(folder, target)  # killed between its two renames: the earlier run goes back
                 else:

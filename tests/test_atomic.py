@@ -140,7 +140,7 @@ def test_exchange_swaps_two_folders_in_one_step_or_says_it_cannot(tmp_path, monk
 def test_a_claim_is_exclusive_while_its_run_lives_and_gone_after(tmp_path):
     out = tmp_path / "run"
     with RunFolder(out) as first:
-        assert (tmp_path / ".run.lock").read_text() == f"{os.getpid()}\n"
+        assert (tmp_path / ".run.genlearn-lock").read_text() == f"{os.getpid()}\n"
         with pytest.raises(RunFolderError, match=f"is being written by another genlearn run \\(pid {os.getpid()}\\)"):
             RunFolder(out, force=True)
         with RunFolder(tmp_path / "other") as other:  # another --out in the same folder is free
@@ -150,9 +150,9 @@ def test_a_claim_is_exclusive_while_its_run_lives_and_gone_after(tmp_path):
         first.commit()
     assert sorted(os.listdir(tmp_path)) == ["other", "run"]
     # a claim left by a kill -9 (its file stays, its lock went with the process) is taken over
-    (tmp_path / ".new.lock").write_text(f"{dead_pid()}\n")
+    (tmp_path / ".new.genlearn-lock").write_text(f"{dead_pid()}\n")
     with RunFolder(tmp_path / "new") as run:
-        assert (tmp_path / ".new.lock").read_text() == f"{os.getpid()}\n"
+        assert (tmp_path / ".new.genlearn-lock").read_text() == f"{os.getpid()}\n"
         (run.tmp / "metrics.json").write_text("{}")
         run.commit()
     assert sorted(os.listdir(tmp_path)) == ["new", "other", "run"]
@@ -172,7 +172,7 @@ def test_a_claim_held_by_another_process_refuses_and_its_end_frees_the_target(tm
     finally:
         holder.kill()  # a kill -9: no clean-up ran
         holder.wait()
-    assert any(p.name == ".run.lock" for p in tmp_path.iterdir())
+    assert any(p.name == ".run.genlearn-lock" for p in tmp_path.iterdir())
     with RunFolder(out) as run:  # the kernel let go of the lock with the process
         (run.tmp / "metrics.json").write_text("{}")
         run.commit()

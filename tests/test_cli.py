@@ -306,7 +306,7 @@ def test_a_kill_during_any_write_leaves_the_earlier_run(tmp_path, earlier_run, k
 
 def test_a_second_run_on_the_same_out_is_refused_before_training(tmp_path, no_training, capsys):
     """Issue 26, case 1: two runs on one --out both trained and one replaced the other; now
-    the first claims --out (.run.lock, locked while it lives) and the second is refused at once."""
+    the first claims --out (.run.genlearn-lock, locked while it lives) and the second is refused at once."""
     from genlearn.atomic import RunFolder
 
     out = tmp_path / "run"
@@ -384,12 +384,16 @@ def test_any_later_run_cleans_up_after_killed_runs_beside_it(tmp_path, ring_resu
     gone = dead_pid()
     (tmp_path / f".other.tmp-{gone}-abc").mkdir()
     (tmp_path / f".other.tmp-{gone}-abc" / "samples.npy").write_bytes(b"half")
-    (tmp_path / ".other.lock").write_text(f"{gone}\n")  # left by a kill -9; nobody holds it
+    (tmp_path / ".other.genlearn-lock").write_text(f"{gone}\n")  # left by a kill -9; nobody holds it
     a_run(tmp_path / f".moved.old-{gone}-q")             # killed between its two renames
+    others = [f".notes.tmp-{gone}-x", ".tool.lock"]      # another program's, named alike: they stay
+    (tmp_path / others[0]).mkdir()
+    (tmp_path / others[0] / "draft.txt").write_text("mine")
+    (tmp_path / others[1]).write_text(f"{gone}\n")
     with RunFolder(tmp_path / "busy") as busy:          # a live run elsewhere in the folder
         assert cli(capsys, *GAN_RING, "--out", tmp_path / "run") == (0, [])
-        assert sorted(os.listdir(tmp_path)) == sorted([".busy.lock", busy.tmp.name, "moved", "run"])
-    assert sorted(os.listdir(tmp_path)) == ["moved", "run"]
+        assert sorted(os.listdir(tmp_path)) == sorted([".busy.genlearn-lock", busy.tmp.name, "moved", "run", *others])
+    assert sorted(os.listdir(tmp_path)) == sorted(["moved", "run", *others])
     assert json.loads((tmp_path / "moved" / "metrics.json").read_text()) == {"steps": 1}
 
 
