@@ -244,10 +244,10 @@ def cmd_train(args, stop: _StopSignals) -> int:
                 _say(f"genlearn: error: {result.history.message}; nothing written to {args.out}", err=True)
                 return 1
             metrics = _write(result, run)
-    except Interrupted as signalled:
+        _say(_summary(metrics))
+        _say(f"wrote {args.out}/metrics.json, samples.png, samples.npy, model.pt")
+    except Interrupted as signalled:  # (after the commit too: the line then says the run is there)
         return _interrupted(signalled, run)
-    _say(_summary(metrics))
-    _say(f"wrote {args.out}/metrics.json, samples.png, samples.npy, model.pt")
     if stop.received is not None:
         if metrics["stopped"] == "interrupted":
             _say(f"genlearn: interrupted after {metrics['steps']} steps; the partial run is in {args.out}", err=True)
@@ -263,7 +263,7 @@ def cmd_tour(args, stop: _StopSignals) -> int:
 
     runs = {"vae": args.out / "vae_digits", "gan": args.out / "gan_ring"}
     need = {"vae": run_bytes("vae", "digits"), "gan": run_bytes("gan", "ring")}
-    current = None
+    current = vae_run = gan_run = None
     try:
         with RunFolder(runs["vae"], force=True, need_bytes=need["vae"] + need["gan"]) as vae_run, \
                 RunFolder(runs["gan"], force=True, need_bytes=need["gan"]) as gan_run:
@@ -276,14 +276,14 @@ def cmd_tour(args, stop: _StopSignals) -> int:
             current = gan_run
             gan = fit("gan", "ring", device=args.device, progress=not args.quiet)
             _say("     " + _summary(_write(gan, gan_run)))
+        _say(f"Images: {args.out}/vae_digits/samples.png, {args.out}/gan_ring/samples.png")
+        _say(NEXT_STEPS)
     except Interrupted as signalled:
-        if current is gan_run and vae_run.committed:
+        if gan_run is not None and current is gan_run and not gan_run.committed and vae_run.committed:
             _say(f"genlearn: interrupted; the VAE's run is complete in {vae_run.out}, the GAN's was not "
                  f"written", err=True)
             return signalled.status
         return _interrupted(signalled, current)
-    _say(f"Images: {args.out}/vae_digits/samples.png, {args.out}/gan_ring/samples.png")
-    _say(NEXT_STEPS)
     return 0
 
 

@@ -657,3 +657,53 @@ def test_divergence_stops_with_the_step_and_exits_1(tmp_path, monkeypatch, capsy
     assert lines[0].startswith("genlearn: error: training diverged at step 1: loss = inf. Likely causes: "
                                "a learning rate too high (lr=0.002), or data with extreme values")
     assert lines[0].endswith("nothing written to " + str(tmp_path / "run")) and os.listdir(tmp_path) == []
+
+
+# ---------------------------------------------------------------- the tour
+
+@pytest.fixture(scope="module")
+def vae_result():
+    from genlearn.recipes import fit
+    return fit("vae", "digits", epochs=1, progress=False)
+
+
+def test_a_signal_after_the_commit_says_the_run_is_there(tmp_path, ring_result, terminal, monkeypatch, capsys):
+    import genlearn.cli as cli_module
+
+    monkeypatch.setattr(cli_module, "fit", lambda *a, **k: ring_result)
+    real_summary = cli_module._summary
+
+    def summary_then_sigterm(metrics):
+        signal.raise_signal(signal.SIGTERM)
+        return real_summary(metrics)
+
+    monkeypatch.setattr(cli_module, "_summary", summary_then_sigterm)
+    out = tmp_path / "run"
+    code, lines = cli(capsys, *GAN_RING, "--out", out)
+    assert code == 143 and lines == [f"genlearn: interrupted (SIGTERM) after the run was complete: it is in {out}"]
+    assert len(files(out)) == 4 and os.listdir(tmp_path) == ["run"]
+
+
+def test_the_tour_claims_both_runs_first_and_a_signal_says_what_is_complete(tmp_path, vae_result, ring_result,
+                                                                           terminal, monkeypatch, capsys):
+    out = tmp_path / "tour"
+    monkeypatch.setattr("genlearn.cli.fit", lambda kind, *a, **k: vae_result if kind == "vae" else ring_result)
+    assert cli(capsys, "tour", "--quiet", "--out", out) == (0, [])
+    assert sorted(os.listdir(out)) == ["gan_ring", "vae_digits"] and len(files(out / "gan_ring")) == 4
+    (out / "gan_ring" / "notes.txt").write_text("mine")  # refused before any training
+    monkeypatch.setattr("genlearn.cli.fit", lambda *a, **k: pytest.fail("trained although gan_ring was refused"))
+    code, lines = cli(capsys, "tour", "--quiet", "--out", out)
+    assert code == 2 and len(lines) == 1 and "gan_ring holds files that are not a genlearn run (notes.txt" in lines[0]
+    (out / "gan_ring" / "notes.txt").unlink()
+
+    def gan_interrupted(kind, *args, **kwargs):
+        if kind == "gan":
+            signal.raise_signal(signal.SIGTERM)
+        return vae_result
+
+    monkeypatch.setattr("genlearn.cli.fit", gan_interrupted)
+    code, lines = cli(capsys, "tour", "--quiet", "--out", out)
+    assert code == 143 and lines == [f"genlearn: interrupted; the VAE's run is complete in {out / 'vae_digits'}, "
+                                     "the GAN's was not written"]
+    assert sorted(os.listdir(out)) == ["gan_ring", "vae_digits"]  # the earlier GAN run stays
+    assert json.loads((out / "vae_digits" / "metrics.json").read_text())["model"] == "vae"
