@@ -10,23 +10,40 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import operator
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
 
 def check_positive_int(name: str, value, allow_zero: bool = False) -> int:
+    """An integer >= 1 (>= 0 with ``allow_zero``), returned as a Python ``int``: numpy and torch
+    integers, and floats with an integral value (``3.0``), are converted; a bool is refused
+    (``epochs=True`` is a mistake, not one epoch), as is anything else that is not a whole number."""
     if isinstance(value, bool) or not isinstance(value, int):
-        try:
-            as_int = int(value)
-        except (TypeError, ValueError):
-            as_int = None
-        if as_int is None or as_int != value:
+        as_int = None
+        if not isinstance(value, (bool, np.bool_)) and not (isinstance(value, torch.Tensor) and value.dtype == torch.bool):
+            try:
+                as_int = operator.index(value)  # numpy and torch integers
+            except TypeError:
+                if isinstance(value, (float, np.floating)) and math.isfinite(value) and value == int(value):
+                    as_int = int(value)
+        if as_int is None:
             raise TypeError(f"{name} must be an integer, got {value!r}")
         value = as_int
     low = 0 if allow_zero else 1
     if value < low:
         raise ValueError(f"{name} must be >= {low}, got {value}")
+    return value
+
+
+def check_count(name: str, value, high: int, what: str = "") -> int:
+    """An integer from 1 to ``high`` (a number of examples, say); ``what`` says where the bound
+    comes from, in the message: ``n must be between 1 and 1,437 (the digits' train split)``."""
+    value = check_positive_int(name, value)
+    if value > high:
+        raise ValueError(f"{name} must be between 1 and {high:,}{f' ({what})' if what else ''}, got {value:,}")
     return value
 
 

@@ -2,13 +2,23 @@
 
 A checkpoint is one ``torch.save`` file holding only tensors and plain Python values:
 
-    {"format": "genlearn-checkpoint", "version": 1, "kind": "vae" | "gan" | ...,
-     "config": {...the model's config as a dict...}, "state_dict": {...}, "metadata": {...}}
+    {"format": "genlearn-checkpoint", "version": 2, "kind": "vae" | "gan" | ...,
+     "config": {...the model's config as a dict...}, "state_dict": {...}, "metadata": {...},
+     "digest": "sha256:..."}
 
 * **Atomic**: written to a temporary file in the same folder, flushed, then renamed over
   the target, so a crash or a full disk never leaves a half-written checkpoint behind.
 * **Safe**: read with ``torch.load(weights_only=True)``, which unpickles tensors and plain
   containers only, never arbitrary objects (a checkpoint from the internet cannot run code).
+* **Verified**: ``digest`` is a SHA-256 of everything else (the tensors' bytes, dtypes and
+  shapes, and the rest as canonical JSON), written at save and checked at load, so a changed
+  byte is an error, not silently different weights (a digest, not a signature: it finds
+  damage, not a forger, whose file ``weights_only`` and the checks below still keep in
+  bounds). Weights that are not finite are refused at save and at load. Files of version 1
+  (before digests) are read with a warning.
+* **Plain metadata**: JSON-like values only (None, bool, int, float, str, lists, dicts with
+  string keys; tuples become lists, numpy scalars Python numbers); anything else is refused
+  at save, naming its key.
 * **Clear errors**: a missing, corrupt, foreign or mismatched file raises
   :class:`CheckpointError` saying which file and what is wrong.
 """
@@ -16,9 +26,13 @@ A checkpoint is one ``torch.save`` file holding only tensors and plain Python va
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
+import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .atomic import atomic_torch_save, first_line
@@ -26,7 +40,8 @@ from .device import CPU, get_device
 from .models import MODEL_KINDS, kind_of
 
 FORMAT = "genlearn-checkpoint"
-VERSION = 1
+VERSION = 2          # 2: with a digest; 1 (before digests) is still read, with a warning
+METADATA_DEPTH = 32  # nested lists and dicts in metadata, at most
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 
 
@@ -34,27 +49,83 @@ class CheckpointError(RuntimeError):
     """A checkpoint could not be read or does not fit the model it describes."""
 
 
-def _plain(value):
-    """Tuples -> lists, recursively: weights_only loading accepts plain containers."""
+_HINTS = {"ndarray": ": convert it with .tolist()", "Tensor": ": convert it with .tolist() or .item()",
+          "PosixPath": ": store str(path)", "WindowsPath": ": store str(path)", "function": "",
+          "set": ": store a sorted list", "bytes": ": store text"}
+
+
+def _plain(value, where: str = "metadata", depth: int = 0):
+    """``value`` as JSON-like plain values: tuples become lists, numpy scalars and subclasses of
+    int, float and str their Python base type; anything else is a TypeError naming ``where``."""
+    if depth > METADATA_DEPTH:
+        raise TypeError(f"{where} is nested more than {METADATA_DEPTH} levels deep")
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if isinstance(value, np.generic) and value.dtype.kind in "biuf":  # numpy scalars: np.float64(23.7)
+        return value.item()
+    for base in (bool, int, float, str):
+        if isinstance(value, base):  # np.float64, an IntEnum, np.str_ ...
+            return base(value)
     if isinstance(value, (tuple, list)):
-        return [_plain(v) for v in value]
+        return [_plain(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    return value
+        out = {}
+        for k, v in value.items():
+            if isinstance(k, bool) or not isinstance(k, (str, int)):
+                raise TypeError(f"{where} has a key {k!r} of type {type(k).__name__}: keys must be strings")
+            out[str(k)] = _plain(v, f"{where}[{str(k)!r}]", depth + 1)
+        return out
+    kind = type(value).__name__
+    raise TypeError(f"{where} is a {kind} ({value!r:.60}): a checkpoint's metadata holds plain values only "
+                    f"(None, bool, int, float, str, and lists and dicts of them){_HINTS.get(kind, '')}")
+
+
+def _tensor_bytes(t: torch.Tensor) -> np.ndarray:
+    return t.detach().to(CPU).contiguous().reshape(-1).view(torch.uint8).numpy()
+
+
+def digest(payload: dict) -> str:
+    """The SHA-256 of a checkpoint's contents: every tensor's name, dtype, shape and bytes, and
+    the other entries as canonical JSON."""
+    h = hashlib.sha256()
+    header = {k: payload.get(k) for k in ("format", "version", "kind", "config", "metadata")}
+    h.update(json.dumps(header, sort_keys=True, separators=(",", ":")).encode())
+    for name in sorted(payload["state_dict"]):
+        t = payload["state_dict"][name]
+        h.update(f"\0{name}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
+        h.update(_tensor_bytes(t))
+    return f"sha256:{h.hexdigest()}"
+
+
+def _not_finite(state: dict) -> tuple[str, int] | None:
+    """The first tensor holding NaN or infinite values, and how many, or None."""
+    for name, t in state.items():
+        if torch.is_floating_point(t) and t.numel() and not bool(torch.isfinite(t).all()):
+            return name, int((~torch.isfinite(t)).sum())
+    return None
 
 
 def save_checkpoint(model, path: str | os.PathLike, metadata: dict | None = None) -> Path:
-    """Write ``model`` (its config and weights) and ``metadata`` (plain values) atomically."""
+    """Write ``model`` (its config and weights), ``metadata`` (JSON-like values) and their
+    digest atomically. Weights that are not finite, and metadata that is not plain, are
+    refused before anything is written."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if metadata is not None and not isinstance(metadata, dict):
+        raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
     payload = {
         "format": FORMAT,
         "version": VERSION,
         "kind": kind_of(model),
-        "config": _plain(dataclasses.asdict(model.config)),
+        "config": _plain(dataclasses.asdict(model.config), "config"),
         "state_dict": {k: v.detach().to(CPU) for k, v in model.state_dict().items()},
         "metadata": _plain(metadata or {}),
     }
+    bad = _not_finite(payload["state_dict"])
+    if bad:
+        raise ValueError(f"the model's weights hold {bad[1]} NaN or infinite value(s) (first in {bad[0]!r}): "
+                         f"it diverged; nothing saved to {path}")
+    payload["digest"] = digest(payload)
+    path.parent.mkdir(parents=True, exist_ok=True)
     return atomic_torch_save(path, payload)
 
 
@@ -72,17 +143,39 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
         ) from err
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is a torch file but not a genlearn checkpoint (no '{FORMAT}' marker)")
-    if payload.get("version") != VERSION:
-        raise CheckpointError(f"{path} has checkpoint version {payload.get('version')!r}; this genlearn reads {VERSION}")
-    if not isinstance(payload.get("kind"), str) or payload["kind"] not in MODEL_KINDS:
-        raise CheckpointError(f"{path} holds an unknown model kind {payload.get('kind')!r}")
     for key in ("config", "state_dict", "metadata"):
         if not isinstance(payload.get(key), dict):
             raise CheckpointError(f"{path}: its {key} should be a dict, got {type(payload.get(key)).__name__}")
-    bad = [k for k, v in payload["state_dict"].items() if not isinstance(v, torch.Tensor)]
+    bad = [k for k, v in payload["state_dict"].items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
     if bad:
         raise CheckpointError(f"{path}: its state_dict should hold tensors only; {bad[0]!r} is not one")
+    _verify(path, payload)
+    if not isinstance(payload.get("kind"), str) or payload["kind"] not in MODEL_KINDS:
+        raise CheckpointError(f"{path} holds an unknown model kind {payload.get('kind')!r}")
+    bad = _not_finite(payload["state_dict"])
+    if bad:
+        raise CheckpointError(f"{path}: its weights hold {bad[1]} NaN or infinite value(s) (first in {bad[0]!r}): "
+                              f"a model that had diverged was saved")
     return payload
+
+
+def _verify(path: Path, payload: dict) -> None:
+    """Raise CheckpointError unless the contents match the digest saved with them (files of
+    version 1, from before digests, pass with a warning)."""
+    version, stored = payload.get("version"), payload.get("digest")
+    if stored is None and version == 1:
+        warnings.warn(f"{path} was saved by an older genlearn, without a digest: its integrity cannot be "
+                      f"checked (save it again with save_checkpoint to add one)", RuntimeWarning, stacklevel=4)
+        return
+    try:
+        actual = digest(payload)
+    except (TypeError, ValueError, RuntimeError) as err:  # contents no digest can describe
+        raise CheckpointError(f"{path} is damaged: its contents are not a checkpoint's ({first_line(err)})") from err
+    if stored != actual:
+        raise CheckpointError(f"{path} is damaged: its contents do not match the digest saved with them "
+                              f"(a changed or corrupted byte); get a fresh copy, or save the model again")
+    if version != VERSION:
+        raise CheckpointError(f"{path} has checkpoint version {version!r}; this genlearn reads {VERSION} (and 1)")
 
 
 def _skeleton(path: Path, kind: str, config: dict, state: dict):

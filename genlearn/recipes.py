@@ -11,6 +11,7 @@ is counted, and the settings for each dataset of :data:`genlearn.data.DATASETS`.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -124,6 +125,24 @@ def build(kind: str, data_name: str, seed: int = 0, **model_overrides):
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         return registered.model(registered.config(**cfg))
+
+
+RUN_OVERHEAD_BYTES = 256_000
+"""What a run writes beside its tensors: the PNG (19-46 kB measured), metrics.json and the
+checkpoint's zip records and pickled config."""
+
+
+def run_bytes(kind: str, data_name: str, n_eval: int = 2500) -> int:
+    """About how many bytes a run of the recipe writes (checkpoint and samples), known before
+    it trains: the model is built on the meta device (shapes only, no memory)."""
+    settings = recipe(kind, data_name)
+    with torch.device("meta"):
+        model = build(kind, data_name)
+        if settings["train"].get("ema_decay") is not None and hasattr(model, "enable_ema"):
+            model.enable_ema()
+    weights = sum(t.nbytes for t in model.state_dict().values())
+    samples = check_positive_int("n_eval", n_eval) * 4 * math.prod(settings["model"]["x_shape"])
+    return weights + samples + RUN_OVERHEAD_BYTES
 
 
 @dataclass

@@ -4,6 +4,9 @@ import pytest
 import torch
 
 from genlearn import data
+from genlearn.data.market import market
+from genlearn.data.patterns import patterns
+from genlearn.data.phantoms import phantoms
 import importlib
 
 sprites_mod = importlib.import_module("genlearn.data.sprites")
@@ -112,6 +115,37 @@ def test_load_by_name_and_errors():
     assert data.load("digits", "test").name == "digits"
     with pytest.raises(ValueError, match="unknown dataset 'mnist'"):
         data.load("mnist")
+
+
+def test_a_count_beyond_what_a_dataset_holds_or_should_make_is_refused_before_any_memory(monkeypatch):
+    """Issue 26, case 6: load('ring', n=10**9) tried to allocate 8 GB and load('digits', n=10**9)
+    silently returned 1,437 images. Every count is checked against its bound first."""
+    def no_allocation(*args, **kwargs):
+        raise AssertionError("allocated before the count was checked")
+
+    monkeypatch.setattr(torch, "randn", no_allocation)
+    monkeypatch.setattr(torch, "randint", no_allocation)
+    for name, split, message in [
+        ("ring", "train", r"n must be between 1 and 33,554,432 \(256 MB of float32 examples of shape \(2,\)\), got 1,000,000,000"),
+        ("digits", "train", r"n must be between 1 and 1,437 \(the images of the digits' train split\), got 1,000,000,000"),
+        ("digits", "test", r"n must be between 1 and 360 \(the images of the digits' test split\)"),
+        ("sprites", "train", r"n must be between 1 and 65,536 \(256 MB of float32 examples of shape \(1, 32, 32\)\)"),
+        ("melodies", "train", "n must be between 1 and"),
+        ("market", "train", "n_windows must be between 1 and 2,097,152"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            data.load(name, split, n=10**9)
+    for call, error, message in [
+        (lambda: data.toy2d("ring", True), TypeError, "n must be an integer, got True"),
+        (lambda: data.digits("train").subset(2_000), ValueError, "n must be between 1 and 1,437"),
+        (lambda: patterns(10, size=10**5), ValueError, r"size must be between 1 and 1,024 \(pixels a side\)"),
+        (lambda: phantoms(10, seed=-1), ValueError, "seed must be >= 0, got -1"),
+        (lambda: market(10, window=10**6), ValueError, "window must be between 1 and 4,096"),
+    ]:
+        with pytest.raises(error, match=message):
+            call()
+    monkeypatch.undo()
+    assert len(data.load("digits", "train", n=1437)) == 1437 and len(data.load("ring", n=2.0)) == 2
 
 
 def test_every_registered_dataset_loads_by_name_with_disjoint_splits():

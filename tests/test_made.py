@@ -44,8 +44,10 @@ def test_log_prob_is_the_sum_of_bernoulli_terms_and_samples_are_binary_images():
 def test_config_and_input_validation():
     with pytest.raises(ValueError, match="at least 2 dimensions"):
         MADEConfig(x_shape=(1,))
-    with pytest.raises(ValueError, match="hidden width"):
+    with pytest.raises(ValueError, match=r"hidden\[0\] must be >= 1, got 0"):
         MADEConfig(hidden=(0,))
+    with pytest.raises(TypeError, match=r"hidden\[1\] must be an integer, got 2.5"):
+        MADEConfig(hidden=(8, 2.5))  # was silently int(2.5) = 2
     with pytest.raises(ValueError, match=r"x must have shape \(B, 1, 8, 8\)"):
         MADE().log_prob(torch.zeros(2, 64))
 

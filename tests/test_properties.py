@@ -10,8 +10,11 @@ for the fast tier.
 
 import contextlib
 import io
+import json
 import math
 import os
+import pathlib
+import re
 import tempfile
 
 import numpy as np
@@ -25,6 +28,7 @@ from genlearn import data, metrics
 from genlearn.checkpoints import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
 from genlearn.models import GAN, VAE, Autoencoder, Diffusion, GANConfig, VAEConfig
 from genlearn.train import train_gan, train_vae
+from test_checkpoints import forge
 
 DOCUMENTED = (ValueError, TypeError)
 
@@ -196,7 +200,8 @@ def test_likelihood_bounds(x, k):
 @pytest.fixture(scope="module")
 def saved_vae(tmp_path_factory):
     torch.manual_seed(0)
-    return save_checkpoint(VAE(VAEConfig(hidden=(8,), latent_dim=2)), tmp_path_factory.mktemp("ckpt") / "vae.pt")
+    return save_checkpoint(VAE(VAEConfig(hidden=(8,), latent_dim=2)), tmp_path_factory.mktemp("ckpt") / "vae.pt",
+                           metadata={"data": "digits", "steps": 3, "scores": [0.5, None]})
 
 
 @examples(40)
@@ -225,7 +230,7 @@ def test_load_checkpoint_of_changed_files(saved_vae, field, value, part):
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "x.pt")
         try:
-            torch.save(payload, path)
+            forge(payload, path)  # with the digest of its new contents: the checks behind it decide
         except Exception:  # noqa: BLE001  values torch cannot save are not a loading question
             return
         try:
@@ -234,6 +239,76 @@ def test_load_checkpoint_of_changed_files(saved_vae, field, value, part):
             assert str(path) in str(err)
             return
         assert bool(torch.isfinite(model.sample(2)).all())
+
+
+# plain metadata: what JSON holds, plus the numpy scalars a training loop hands over
+plain_leaves = st.one_of(
+    st.none(), st.booleans(), st.integers(-2**63, 2**63 - 1), st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=8), st.integers(-2**31, 2**31).map(np.int64), st.floats(width=32).map(np.float32),
+    st.floats().map(np.float64), st.booleans().map(np.bool_))
+plain_metadata = st.dictionaries(st.text(max_size=6), st.recursive(
+    plain_leaves, lambda inner: st.one_of(st.lists(inner, max_size=3), st.tuples(inner, inner),
+                                          st.dictionaries(st.text(max_size=4), inner, max_size=3)), max_leaves=12),
+    max_size=5)
+not_plain = st.sampled_from([np.zeros(2), torch.ones(1), {1, 2}, b"raw", object(), len, pathlib.Path("p"),
+                             1 + 2j, np.datetime64("2026-01-01")])
+
+
+def as_json(value) -> str:
+    """What a checkpoint's metadata should read back as, compared through canonical JSON
+    (which tells 1, 1.0 and True apart, and NaN from None)."""
+    def plain(v):
+        if isinstance(v, np.generic):
+            return v.item()
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {str(k): plain(x) for k, x in v.items()}
+        return v
+    return json.dumps(plain(value), sort_keys=True)
+
+
+@examples(60)
+@given(metadata=plain_metadata, bad=st.one_of(st.none(), not_plain), where=st.text(max_size=4))
+def test_checkpoint_metadata_round_trips_or_is_refused_naming_its_key(saved_vae, metadata, bad, where):
+    model = load_checkpoint(saved_vae)[0]
+    if bad is not None:
+        metadata = {**metadata, where: [1, {"deep": bad}]}
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "m.pt")
+        if bad is not None:
+            with pytest.raises(TypeError, match=re.escape(f"metadata[{where!r}][1]['deep'] is a")):
+                save_checkpoint(model, path, metadata=metadata)
+            assert os.listdir(folder) == []
+            return
+        save_checkpoint(model, path, metadata=metadata)
+        assert as_json(load_checkpoint(path)[1]) == as_json(metadata)
+
+
+@examples(80)
+@given(damage=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), min_size=1, max_size=8))
+def test_damaged_checkpoints_are_refused_naming_the_file_or_load_unchanged(saved_vae, damage):
+    """Random bytes of a saved file changed: loading it raises CheckpointError naming the file,
+    or (the changes fell where they change nothing, or wrote the byte that was there) gives
+    back exactly the weights and metadata that were saved."""
+    blob = bytearray(saved_vae.read_bytes())
+    for where, value in damage:
+        blob[int(where * len(blob))] = value
+    original = read_checkpoint(saved_vae)
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.pt")
+        with open(path, "wb") as f:
+            f.write(bytes(blob))
+        try:
+            model, metadata = load_checkpoint(path)
+        except CheckpointError as err:
+            assert str(path) in str(err)
+            return
+    assert metadata == original["metadata"]
+    state = model.state_dict()
+    assert list(state) == list(original["state_dict"])
+    for name, tensor in original["state_dict"].items():
+        assert tensor.dtype == state[name].dtype and torch.equal(tensor, state[name]), name
 
 
 # ---------------------------------------------------------------- the command line

@@ -292,3 +292,57 @@ def test_notebook_progress_bar_is_replaced_by_its_final_line(monkeypatch):
     assert len(shown) == 2, shown                 # the widget once, then its final text
     final = shown[-1]["text/plain"]
     assert final.startswith("100%") and "5/5" in final and "loss=1" in final, final
+
+
+@pytest.mark.slow
+def test_a_loss_that_grows_by_orders_of_magnitude_has_diverged():
+    """Issue 26, case 6: at lr 0.9 the VAE's loss went from about 4 to 4.9e8 and training
+    ended as "finished". A loss past 10,000 times its first step's (or past 10,000 when that
+    was below 1) now stops training as a non-finite one does; healthy runs stay far below."""
+    from genlearn import recipes
+    from genlearn.train import DIVERGENCE_GROWTH
+
+    ring = toy2d("ring", 2048)
+    torch.manual_seed(0)
+    vae = VAE(VAEConfig(x_shape=(2,), hidden=(128, 128), latent_dim=2, likelihood="gaussian"))
+    with pytest.warns(RuntimeWarning, match=r"training diverged at step \d+: loss = \S+ \(it was \S+ at step 1; "
+                                            r"past [\d,]+ counts as diverged\)\. Likely causes: a learning rate "
+                                            r"too high \(lr=0.9\)"):
+        hist = train_vae(vae, ring, epochs=30, lr=0.9, progress=False)
+    assert hist.stopped == "diverged" and hist.steps <= 50
+    with pytest.warns(RuntimeWarning, match=r"loss_[dg] = .*\(lr_g=0.9, lr_d=0.9\)"):
+        hist = train_gan(recipes.build("gan", "ring"), ring, steps=500, lr_g=0.9, lr_d=0.9, progress=False)
+    assert hist.stopped == "diverged" and hist.steps <= 100
+    result = recipes.fit("vae", "ring", epochs=5, lr=0.9, progress=False)
+    assert result.metrics["stopped"] == "diverged" and result.samples is None
+    # GAN losses move around but not by orders of magnitude: a healthy WGAN-GP run stays below
+    torch.manual_seed(0)
+    gan = GAN(GANConfig(x_shape=(2,), hidden=(64, 64), latent_dim=2, loss="wgan-gp"))
+    hist = train_gan(gan, ring, steps=300, n_critic=2, lr_g=2e-3, lr_d=2e-3, log_every=10, progress=False)
+    assert hist.stopped == "finished"
+    assert max(abs(hist.series("loss_g")).max(), abs(hist.series("loss_d")).max()) < DIVERGENCE_GROWTH / 100
+
+
+def test_counts_are_whole_numbers_not_booleans_and_are_used_as_checked():
+    """Issue 26, case 6: fit(..., epochs=True) trained one epoch and vae.sample(2.0) raised a raw
+    torch error; a count is an integer (2.0 is taken as 2, as everywhere in genlearn)."""
+    from genlearn import recipes
+    from genlearn.models import MADE, Autoencoder, Diffusion, Flow
+
+    for call, message in [
+        (lambda: recipes.fit("vae", "digits", epochs=True, progress=False), "epochs must be an integer, got True"),
+        (lambda: train_vae(small_vae(), digits("train").x[:64], epochs=True, progress=False),
+         "epochs must be an integer, got True"),
+        (lambda: train_gan(_small_gan(), toy2d("ring", 64), steps=1, batch_size=False, progress=False),
+         "batch_size must be an integer, got False"),
+        (lambda: small_vae().sample(2.5), "n must be an integer, got 2.5"),
+    ]:
+        with pytest.raises(TypeError, match=message):
+            call()
+    for model in (small_vae(), _small_gan(), Autoencoder(hidden=(8,)), Diffusion(T=3, hidden=(8,)),
+                  Flow(n_layers=2, hidden=(8,)), MADE(x_shape=(1, 2, 2), hidden=(8,))):
+        assert len(model.sample(2.0)) == 2, type(model).__name__
+    with pytest.raises(ValueError, match=r"betas\[0\] must be a number in \[0, 1\), got 1.5"):
+        train_gan(_small_gan(), toy2d("ring", 64), steps=1, betas=(1.5, 0.9), progress=False)
+    with pytest.raises(ValueError, match="ema_decay must be between 0 and 1, got 2"):
+        train_gan(_small_gan(), toy2d("ring", 64), steps=1, ema_decay=2, progress=False)

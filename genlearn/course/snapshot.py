@@ -162,14 +162,8 @@ def take(path, uid: int, limits: Limits = Limits(), skip=lambda path, name, st: 
     Raises :class:`Refused` when the folder as a whole cannot be taken.
     """
     for _ in range(tries):
+        fd, st = _open_owned(path, uid)
         try:
-            fd = os.open(path, _DIR)
-        except OSError as exc:
-            raise Refused(f"not a folder that can be opened without following a link ({exc.strerror})") from None
-        try:
-            st = os.fstat(fd)
-            if st.st_uid != uid:
-                raise Refused(f"owned by {_owner_name(st.st_uid)}, not the student")
             reader = _Reader(uid, limits, skip)
             reader._note_time(st)
             reader.read_dir(fd, "", 0)
@@ -185,17 +179,24 @@ def take(path, uid: int, limits: Limits = Limits(), skip=lambda path, name, st: 
 def newest_time(path, uid: int, limits: Limits = Limits(), skip=lambda path, name, st: False) -> float:
     """The time :func:`take` would give ``path``, without reading any file (cheap: choosing which
     of a student's submissions to take must not cost the memory of all of them)."""
+    fd, _ = _open_owned(path, uid)
+    try:
+        return _newest_ctime(fd, "", 0, limits.max_depth, skip)
+    finally:
+        os.close(fd)
+
+
+def _open_owned(path, uid: int) -> tuple[int, os.stat_result]:
+    """A descriptor of the folder ``path`` (never through a link) and its stat, if ``uid`` owns it."""
     try:
         fd = os.open(path, _DIR)
     except OSError as exc:
         raise Refused(f"not a folder that can be opened without following a link ({exc.strerror})") from None
-    try:
-        st = os.fstat(fd)
-        if st.st_uid != uid:
-            raise Refused(f"owned by {_owner_name(st.st_uid)}, not the student")
-        return _newest_ctime(fd, "", 0, limits.max_depth, skip)
-    finally:
+    st = os.fstat(fd)
+    if st.st_uid != uid:
         os.close(fd)
+        raise Refused(f"owned by {_owner_name(st.st_uid)}, not the student")
+    return fd, st
 
 
 def _newest_ctime(fd: int, rel: str, depth: int, max_depth: int, skip) -> float:

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch.utils.data import Dataset, TensorDataset
 
-from .._checks import check_batch
+from .._checks import check_batch, check_count
+
+MAX_DATA_BYTES = 2**28
+"""The most a generator makes at once: 256 MB of float32 examples. ``sprites(10**9)`` is a
+typo, not a wish for 4 TB, and is refused before anything is allocated."""
+
+
+def check_n(name: str, n, item_shape: tuple[int, ...]) -> int:
+    """A number of examples to generate: an integer from 1 to what fits in
+    :data:`MAX_DATA_BYTES` as float32 examples of ``item_shape``."""
+    high = max(1, MAX_DATA_BYTES // (4 * math.prod(item_shape)))
+    return check_count(name, n, high, f"{MAX_DATA_BYTES >> 20} MB of float32 examples of shape {tuple(item_shape)}")
 
 
 class ImageDataset(Dataset):
@@ -43,7 +56,9 @@ class ImageDataset(Dataset):
         return len(self.class_names)
 
     def subset(self, n: int) -> "ImageDataset":
-        """The first ``n`` images (the data is already shuffled by its seed)."""
+        """The first ``n`` images (the data is already shuffled by its seed); ``n`` from 1 to
+        ``len(self)``: more than there are is an error, not silently all of them."""
+        n = check_count("n", n, len(self), f"the {len(self):,} images of this {self.name} dataset")
         f = None if self.factors is None else self.factors[:n]
         return ImageDataset(self.name, self.x[:n], self.y[:n], binarized=self.binarized,
                             class_names=self.class_names, factors=f,

@@ -24,20 +24,22 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .._checks import check_positive_int
+from .._checks import check_count, check_positive_int, check_seed
+from .base import check_n
 
+MAX_WINDOW = 4096  # days
 DAILY_VOL = 0.01  # long-run daily volatility of the simulated asset (1%)
 
 
 def simulate_returns(n_days: int, seed: int = 0, *, alpha: float = 0.09, beta: float = 0.89,
                      nu: float = 5.0, daily_vol: float = DAILY_VOL) -> np.ndarray:
     """``n_days`` daily log returns (float64) from GARCH(1, 1) with Student-t(nu) shocks."""
-    check_positive_int("n_days", n_days)
+    n_days = check_n("n_days", n_days, (2,))  # float64 values: 8 bytes a day
     if alpha < 0 or beta < 0 or alpha + beta >= 1:
         raise ValueError(f"need alpha, beta >= 0 and alpha + beta < 1 (stationary), got {alpha}, {beta}")
     if nu <= 2:
         raise ValueError(f"nu must be > 2 (finite variance), got {nu}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed("seed", seed))
     eps = rng.standard_t(nu, size=n_days) * np.sqrt((nu - 2) / nu)  # unit variance
     omega = daily_vol**2 * (1 - alpha - beta)
     r = np.empty(n_days)
@@ -75,7 +77,7 @@ class MarketWindows(Dataset):
 
 def return_windows(returns, window: int, stride: int | None = None) -> np.ndarray:
     """Cut a 1D series into (N, window) windows, ``stride`` apart (default: not overlapping)."""
-    check_positive_int("window", window)
+    window = check_positive_int("window", window)
     r = np.asarray(returns, dtype=float)
     if r.ndim != 1 or len(r) < window:
         raise ValueError(f"returns must be 1D with at least {window} values, got shape {r.shape}")
@@ -86,8 +88,8 @@ def return_windows(returns, window: int, stride: int | None = None) -> np.ndarra
 
 def market(n_windows: int = 4_000, window: int = 32, seed: int = 0, **garch) -> MarketWindows:
     """``n_windows`` non-overlapping windows of simulated daily returns, standardized."""
-    check_positive_int("n_windows", n_windows)
-    check_positive_int("window", window)
+    window = check_count("window", window, MAX_WINDOW, "days")
+    n_windows = check_n("n_windows", n_windows, (window,))
     r = simulate_returns(n_windows * window + 250, seed, **garch)[250:]  # drop the burn-in
     scale = float(garch.get("daily_vol", DAILY_VOL))
     x = torch.tensor(return_windows(r, window) / scale, dtype=torch.float32)

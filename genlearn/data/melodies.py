@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .._checks import check_positive_int
-from .base import ImageDataset
+from .._checks import check_seed
+from .base import ImageDataset, check_n
 
 SCALE_MIDI = (60, 62, 64, 65, 67, 69, 71, 72, 74, 76, 77, 79, 81, 83, 84)  # C4 .. C6, C major
 N_PITCHES = len(SCALE_MIDI)
@@ -51,8 +51,8 @@ def _melody(rng) -> tuple[list[int], int]:
 
 def melodies(n: int = 2_000, seed: int = 0) -> ImageDataset:
     """``n`` melodies as binary piano rolls (N, 1, 15, 16): pitch rows (low at row 0), step columns."""
-    check_positive_int("n", n)
-    rng = np.random.default_rng(seed)
+    n = check_n("n", n, (1, N_PITCHES, STEPS))
+    rng = np.random.default_rng(check_seed("seed", seed))
     degrees, labels = zip(*(_melody(rng) for _ in range(n)))
     deg = torch.tensor(degrees)                                     # (N, T)
     x = torch.nn.functional.one_hot(deg, N_PITCHES).permute(0, 2, 1).float().unsqueeze(1)

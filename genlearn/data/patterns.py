@@ -26,9 +26,10 @@ import math
 
 import torch
 
-from .._checks import check_positive_int
-from .base import ImageDataset
+from .._checks import check_count, check_seed
+from .base import ImageDataset, check_n
 
+MAX_SIZE = 1024  # pixels a side
 KINDS = ("stripes", "checks", "dots", "zigzag")
 FACTOR_NAMES = ("kind", "frequency", "angle", "phase", "thickness")
 FREQUENCY_RANGE = (1.5, 4.0)
@@ -71,11 +72,11 @@ def sample_pattern_factors(n: int, gen: torch.Generator, random_phase: bool = Fa
 
 def patterns(n: int = 2_000, seed: int = 0, *, size: int = 16, random_phase: bool = False) -> ImageDataset:
     """``n`` textile patterns (N, 1, size, size) in [0, 1], labelled by kind, with factors."""
-    check_positive_int("n", n)
-    check_positive_int("size", size)
+    size = check_count("size", size, MAX_SIZE, "pixels a side")
     if size < 8:
         raise ValueError(f"size must be >= 8 pixels, got {size}")
-    gen = torch.Generator().manual_seed(int(seed))
+    n = check_n("n", n, (1, size, size))
+    gen = torch.Generator().manual_seed(check_seed("seed", seed))
     factors = sample_pattern_factors(n, gen, random_phase)
     x = render_patterns(factors, size).contiguous()
     return ImageDataset("patterns", x, factors[:, 0].long(), binarized=False, class_names=KINDS,

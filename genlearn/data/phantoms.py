@@ -20,9 +20,10 @@ import math
 
 import torch
 
-from .._checks import check_positive_int
-from .base import ImageDataset
+from .._checks import check_count, check_positive_int, check_seed
+from .base import ImageDataset, check_n
 
+MAX_SIZE = 1024  # pixels a side
 CLASS_NAMES = ("no lesion", "lesion")
 FACTOR_NAMES = ("lesion", "n_structures", "rotation", "lesion_x", "lesion_y")
 MAX_STRUCTURES = 3
@@ -48,13 +49,14 @@ def phantoms(n: int = 2_000, seed: int = 0, *, size: int = 32, lesion_rate: floa
     ``factors`` columns: lesion (0/1), number of internal structures, head rotation
     (radians), lesion centre x and y (in [-1, 1]; 0 without a lesion).
     """
-    check_positive_int("n", n)
-    check_positive_int("size", size)
+    size = check_count("size", size, MAX_SIZE, "pixels a side")
     if size < 8:
         raise ValueError(f"size must be >= 8 pixels, got {size}")
+    n = check_n("n", n, (1, size, size))
+    chunk = check_positive_int("chunk", chunk)
     if not 0.0 <= lesion_rate <= 1.0:
         raise ValueError(f"lesion_rate must be in [0, 1], got {lesion_rate}")
-    gen = torch.Generator().manual_seed(int(seed))
+    gen = torch.Generator().manual_seed(check_seed("seed", seed))
     rand = lambda *shape: torch.rand(*shape, generator=gen)  # noqa: E731
 
     # Head: skull (intensity 1) and brain (-0.75 on top of it, so 0.25 inside).

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from .._checks import check_choice, check_positive_int, check_seed
+from .._checks import check_choice, check_count, check_positive_int, check_seed
 from .digits import digits
 from .market import market
 from .melodies import melodies
@@ -92,7 +92,9 @@ def _generated(make_n_seed: Callable, test_n: int | None = None) -> Callable:
 
 def _digits(split, seed, n, **options):
     data = digits(split, **options)
-    return data if n is None else data.subset(n)
+    if n is None:
+        return data
+    return data.subset(check_count("n", n, len(data), f"the images of the digits' {split} split"))
 
 
 for _name, _what in zip(TOY2D_NAMES, ("8 Gaussians on a circle", "25 Gaussians on a 5x5 grid",

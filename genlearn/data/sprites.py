@@ -23,8 +23,8 @@ import math
 
 import torch
 
-from .._checks import check_positive_int
-from .base import ImageDataset
+from .._checks import check_positive_int, check_seed
+from .base import ImageDataset, check_n
 
 SHAPES = ("square", "ellipse", "heart")
 FACTOR_NAMES = ("shape", "scale", "rotation", "x", "y")
@@ -74,8 +74,9 @@ def sample_factors(n: int, gen: torch.Generator) -> torch.Tensor:
 
 def sprites(n: int = 20_000, seed: int = 0, *, chunk: int = 2_000) -> ImageDataset:
     """``n`` sprites (N, 1, 32, 32) with labels (the shape) and all five factors."""
-    check_positive_int("n", n)
-    gen = torch.Generator().manual_seed(int(seed))
+    n = check_n("n", n, (1, SIZE, SIZE))
+    chunk = check_positive_int("chunk", chunk)
+    gen = torch.Generator().manual_seed(check_seed("seed", seed))
     factors = sample_factors(n, gen)
     x = torch.cat([render(factors[i:i + chunk]) for i in range(0, n, chunk)])
     return ImageDataset("sprites", x, factors[:, 0].long(), binarized=True,

@@ -13,7 +13,8 @@ import math
 import torch
 from torch.utils.data import Dataset
 
-from .._checks import check_positive_int
+from .._checks import check_seed
+from .base import check_n
 
 TOY2D_NAMES = ("ring", "grid", "moons", "spiral", "checkerboard")
 
@@ -96,8 +97,8 @@ def toy2d(name: str, n: int = 10_000, seed: int = 0) -> Toy2D:
     """``n`` points of the named toy distribution, the same points for the same seed."""
     if name not in TOY2D_NAMES:
         raise ValueError(f"unknown 2D dataset {name!r}: expected one of {', '.join(TOY2D_NAMES)}")
-    check_positive_int("n", n)
-    gen = torch.Generator().manual_seed(int(seed))
+    n = check_n("n", n, (2,))
+    gen = torch.Generator().manual_seed(check_seed("seed", seed))
     if name == "ring":
         return _mixture("ring", ring_centers(8, 2.0), 0.02, n, gen)
     if name == "grid":

@@ -43,7 +43,7 @@ class AutoencoderConfig:
     def __post_init__(self):
         check_common_fields(self, ("mlp", "conv"))
         check_choice("loss", self.loss, ("bce", "mse"))
-        check_size("base_channels", self.base_channels)
+        self.base_channels = check_size("base_channels", self.base_channels)
         if self.n_classes != 0:
             raise ValueError("the plain autoencoder is unconditional: n_classes must be 0 "
                              "(use VAEConfig(n_classes=...) for a conditional model)")
@@ -105,7 +105,7 @@ class Autoencoder(nn.Module):
 
         ``mean=False`` draws binary pixels from the decoded probabilities ("bce"); an "mse"
         autoencoder has no noise model to draw from, so it refuses."""
-        check_positive_int("n", n)
+        n = check_positive_int("n", n)
         if y is not None:
             raise ValueError("the plain autoencoder is unconditional: do not pass labels y")
         if not mean and self.config.loss != "bce":

@@ -24,7 +24,7 @@ def check_common_fields(config, archs: tuple[str, ...]) -> None:
     config.hidden = check_sizes("hidden", config.hidden)
     if not config.x_shape:
         raise ValueError("x_shape must name at least one size, e.g. (2,) or (1, 8, 8); got ()")
-    check_size("latent_dim", config.latent_dim)
+    config.latent_dim = check_size("latent_dim", config.latent_dim)
     check_choice("arch", config.arch, archs)
 
 

@@ -53,10 +53,10 @@ class DiffusionConfig:
 
     def __post_init__(self):
         self.hidden = check_sizes("hidden", self.hidden)
-        check_size("x_dim", self.x_dim)
-        check_size("T", self.T)
-        check_size("time_dim", self.time_dim)
-        check_range("fourier", check_positive_int("fourier", self.fourier, allow_zero=True), 0, 16)
+        self.x_dim = check_size("x_dim", self.x_dim)
+        self.T = check_size("T", self.T)
+        self.time_dim = check_size("time_dim", self.time_dim)
+        self.fourier = check_range("fourier", check_positive_int("fourier", self.fourier, allow_zero=True), 0, 16)
         check_range("beta_start", self.beta_start, 0, 1)
         check_range("beta_end", self.beta_end, 0, 1)
         if not 0 < self.beta_start <= self.beta_end < 1:
@@ -139,8 +139,8 @@ class Diffusion(Standardizes, nn.Module):
                return_trajectory: bool = False, keep_every: int = 1):
         """``n`` samples (n, D) in data units; with ``return_trajectory`` also the list of
         x_T, ..., x_0 (every ``keep_every`` steps, always including both ends)."""
-        check_positive_int("n", n)
-        check_positive_int("keep_every", keep_every)
+        n = check_positive_int("n", n)
+        keep_every = check_positive_int("keep_every", keep_every)
         was_training = self.training
         self.eval()
         x = torch.randn(n, self.config.x_dim, device=self.device, generator=generator)

@@ -34,8 +34,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from .._checks import check_batch, check_positive_int, resolve_config
-from .blocks import Standardizes, mean_nll, mlp
+from .._checks import check_batch, check_positive_int, check_size, resolve_config
+from .blocks import Standardizes, check_sizes, mean_nll, mlp
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -47,9 +47,10 @@ class FlowConfig:
     hidden: tuple[int, ...] = (64, 64)     # widths of each layer's s, t network
 
     def __post_init__(self):
-        self.hidden = tuple(int(h) for h in self.hidden)
-        check_positive_int("n_layers", self.n_layers)
-        if check_positive_int("x_dim", self.x_dim) < 2:
+        self.hidden = check_sizes("hidden", self.hidden)
+        self.n_layers = check_size("n_layers", self.n_layers)
+        self.x_dim = check_size("x_dim", self.x_dim)
+        if self.x_dim < 2:
             raise ValueError(f"a coupling flow needs x_dim >= 2 (one part conditions the other), got {self.x_dim}")
 
 
@@ -125,6 +126,6 @@ class Flow(Standardizes, nn.Module):
     @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` samples (n, D): z ~ N(0, I) pushed through the inverse flow."""
-        check_positive_int("n", n)
+        n = check_positive_int("n", n)
         z = torch.randn(n, self.config.x_dim, device=self.device, generator=generator)
         return self.inverse(z)

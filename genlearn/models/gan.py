@@ -50,8 +50,8 @@ class GANConfig:
     def __post_init__(self):
         check_common_fields(self, ("mlp", "dcgan"))
         check_choice("loss", self.loss, LOSSES)
-        check_size("n_classes", self.n_classes, allow_zero=True)
-        check_size("base_channels", self.base_channels)
+        self.n_classes = check_size("n_classes", self.n_classes, allow_zero=True)
+        self.base_channels = check_size("base_channels", self.base_channels)
         for name in ("r1_gamma", "gp_weight"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
@@ -143,7 +143,7 @@ class GAN(nn.Module):
     # ----------------------------------------------------------------- using the model
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """z ~ N(0, I): (n, Z) on the model's device."""
-        check_positive_int("n", n)
+        n = check_positive_int("n", n)
         return torch.randn(n, self.config.latent_dim, generator=generator, device=self.device)
 
     @torch.no_grad()

@@ -33,7 +33,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .._checks import check_batch, check_positive_int, resolve_config
-from .blocks import mean_nll
+from .blocks import check_sizes, mean_nll
 
 
 @dataclass
@@ -43,10 +43,8 @@ class MADEConfig:
     direct: bool = True                    # a masked linear input -> output connection
 
     def __post_init__(self):
-        self.x_shape = tuple(int(s) for s in self.x_shape)
-        self.hidden = tuple(int(h) for h in self.hidden)
-        for h in self.hidden:
-            check_positive_int("hidden width", h)
+        self.x_shape = check_sizes("x_shape", self.x_shape)
+        self.hidden = check_sizes("hidden", self.hidden)
         if math.prod(self.x_shape) < 2:
             raise ValueError(f"an autoregressive model needs at least 2 dimensions, got x_shape {self.x_shape}")
 
@@ -107,7 +105,7 @@ class MADE(nn.Module):
     @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` binary samples (n, *x_shape), drawn pixel by pixel in D passes."""
-        check_positive_int("n", n)
+        n = check_positive_int("n", n)
         x = torch.zeros(n, self.dim, device=self.device)
         for i in range(self.dim):
             p = torch.sigmoid(self.logits(x)[:, i])

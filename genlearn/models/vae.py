@@ -50,8 +50,8 @@ class VAEConfig:
     def __post_init__(self):
         check_common_fields(self, ("mlp", "conv"))
         check_choice("likelihood", self.likelihood, ("bernoulli", "gaussian"))
-        check_size("n_classes", self.n_classes, allow_zero=True)
-        check_size("base_channels", self.base_channels)
+        self.n_classes = check_size("n_classes", self.n_classes, allow_zero=True)
+        self.base_channels = check_size("base_channels", self.base_channels)
         if isinstance(self.beta, bool) or not isinstance(self.beta, (int, float)) or not 0 <= self.beta < math.inf:
             raise ValueError(f"beta must be a finite number >= 0, got {self.beta!r}")
 
@@ -180,7 +180,7 @@ class VAE(nn.Module):
     def sample(self, n: int, y: torch.Tensor | None = None, *, generator=None,
                temperature: float = 1.0, mean: bool = True) -> torch.Tensor:
         """``n`` new x from z ~ p(z): decoder means (or random draws with ``mean=False``)."""
-        check_positive_int("n", n)
+        n = check_positive_int("n", n)
         device = self.device
         z = temperature * torch.randn(n, self.config.latent_dim, generator=generator, device=device)
         if y is not None:
