@@ -41,6 +41,9 @@ def number(pattern: str, text: str) -> float:
 def _lesson_03(text):
     # the tqdm bar's static text is its final state, not "0%| 0/1320"
     assert re.search(r"100%\|.*\| 1320/1320 \[", text), "the progress bar's saved text is not its final line"
+    # "the reconstruction term starts near -64 log 2 ... and the KL term near 0"
+    recon, kl = number(r"untrained VAE, nats per image: recon (-[\d.]+)", text), number(r", KL ([\d.]+), ELBO", text)
+    assert abs(recon + 64 * 0.693147) < 2 and kl < 0.1, f"untrained VAE: recon {recon}, KL {kl}"
 
 
 @claim("05_gans")
@@ -75,10 +78,16 @@ def _lesson_07(text):
     assert rows[("ring", "non-saturating + R1")][0] == 8 and rows[("grid", "non-saturating + R1")][0] >= 20, rows
     assert 35 <= rows[("ring", "non-saturating + R1")][2] <= 65, "R1: 'about half its samples sharp'"
     assert rows[("ring", "WGAN-GP")][2] < 5 and rows[("grid", "WGAN-GP")][2] < 5, "WGAN-GP: 'a diffuse cloud'"
+    # "its penalty is (||w|| - 1)^2 wherever the points are drawn"
+    pairs = re.findall(r"critic slope [\d.]+: penalty ([\d.]+) +\(\|\|w\|\| - 1\)\^2 = ([\d.]+)", text)
+    assert len(pairs) == 3 and all(abs(float(a) - float(b)) < 1e-3 for a, b in pairs), pairs
 
 
 @claim("08_evaluating_generative_models")
 def _lesson_08(text):
+    # the two closed-form cases of the Frechet distance
+    assert abs(number(r"equal covariances: ([\d.]+) \(expected 25\)", text) - 25) < 1e-6
+    assert abs(number(r"same mean, std 1 vs 3: ([\d.]+) \(expected", text) - 12) < 1e-6
     ring = {}
     for name in ("VAE", "GAN"):
         m = re.search(rf"^{name}: (\d)/8 modes, (\d+)% sharp, precision ([\d.]+), recall ([\d.]+)$", text, re.M)

@@ -54,6 +54,62 @@ def test_lesson_structure(path):
     assert "genlearn" in code
 
 
+# Library code that an assignment's graded functions reimplement under other names (a lesson that
+# prints it hands out the answer key): assignment -> genlearn objects.
+LIBRARY_TWINS = {
+    "ex01_likelihood": ["fit_mixture"],  # the lesson's scikit-learn helper: a different method, shown on purpose
+    "ex02_vae": ["reparameterize", "kl_normal_std", "VAE.elbo", "VAE.loss"],
+    "ex03_gan": ["d_loss", "g_loss"],
+    "ex04_evaluation": ["frechet_distance_gaussians", "precision_recall", "mode_coverage"],
+    "ex06_wasserstein": ["gradient_penalty"],
+    "ex07_diffusion": ["Diffusion.loss", "Diffusion.sample", "linear_betas"],
+}
+SHOWN_ON_PURPOSE = {"fit_mixture"}
+SOURCE_PRINT = re.compile(r"getsource(?:lines)?\(\s*([\w.]+)|%psource\s+([\w.]+)|%pinfo2\s+([\w.]+)|([\w.]+)\?\?")
+ANSWER_DEF = re.compile(r"^def (\w+)\(", re.M)
+
+
+def graded_names() -> dict:
+    """name -> assignment, for every function an assignment's answer cells define, and their library twins."""
+    names = {}
+    for source in sorted((ROOT / "solutions").glob("ex[0-9][0-9]_*/*.ipynb")):
+        nb = nbformat.read(source, as_version=4)
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if cell.cell_type == "code" and meta.get("solution") and not meta.get("grade"):
+                for name in ANSWER_DEF.findall(cell.source):
+                    names[name] = source.parent.name
+    for aid, twins in LIBRARY_TWINS.items():
+        for name in twins:
+            if name not in SHOWN_ON_PURPOSE:
+                names[name] = aid
+    return names
+
+
+def test_graded_names_are_found():
+    names = graded_names()
+    assert {"gradient_penalty", "mixture_log_prob", "Diffusion.loss"} <= set(names), sorted(names)
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
+def test_lesson_prints_no_answer_key(path):
+    """No lesson prints the source of a function an assignment grades (or of genlearn's version of it)."""
+    names = graded_names()
+    nb = nbformat.read(path, as_version=4)
+    found = []
+    for n, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        for match in SOURCE_PRINT.finditer(cell.source):
+            target = next(g for g in match.groups() if g)
+            for key in (target, target.rsplit(".", 1)[-1], ".".join(target.split(".")[-2:])):
+                if key in names:
+                    found.append(f"cell {n} prints the source of {target}, graded in {names[key]}")
+                    break
+    assert not found, f"{path.name}: " + "; ".join(found) + (
+        ". Teach the idea and a different instance; point to genlearn's code after the assignment")
+
+
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
 def test_lesson_executes(path):
