@@ -66,9 +66,15 @@ _EX07_TRIVIAL = {
     "answer_sigmas": "def posterior_sigmas(betas, alpha_bar):\n    return torch.zeros_like(betas)\n",
     "answer_step": "def sampling_step(eps_model, x_t, t, betas, alpha_bar, sigmas, generator=None):\n    return x_t\n",
 }
+_EX08_TRIVIAL = {
+    "answer_auc": "def auc(scores, y):\n    return 0.5\n",
+    "answer_train_detector": "def train_detector(x, y, seed=0):\n    return nn.Sequential(nn.Flatten(), nn.Linear(x[0].numel(), 1))\n",
+    "answer_evaluate_on_real": ("def evaluate_on_real(detector, x, y):\n"
+                                "    return {'auc': 0.5, 'sensitivity': 0.0, 'specificity': 0.0}\n"),
+}
 TRIVIAL = {"ex01_likelihood": _EX01_TRIVIAL, "ex02_vae": _EX02_TRIVIAL, "ex03_gan": _EX03_TRIVIAL,
            "ex04_evaluation": _EX04_TRIVIAL, "ex05_responsible_generation": _EX05_TRIVIAL,
-           "ex06_wasserstein": _EX06_TRIVIAL, "ex07_diffusion": _EX07_TRIVIAL}
+           "ex06_wasserstein": _EX06_TRIVIAL, "ex07_diffusion": _EX07_TRIVIAL, "ex08_applications": _EX08_TRIVIAL}
 ALL = "all"
 
 
