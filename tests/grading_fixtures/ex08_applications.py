@@ -21,8 +21,9 @@ SUBMISSIONS = {
         "fails": {"test_auc": "counted the tie (0.4 against 0.4) as 0"},
     },
     "auc-ties-as-wins": {
-        "mistake": "AUC with >=: a tie counted as a win",
-        "replace": [("answer_auc", "(pos[:, None] > neg[None, :])", "(pos[:, None] >= neg[None, :])")],
+        "mistake": "AUC as P(s+ >= s-): a tie counted as a win",
+        "replace": [("answer_auc", "(pos[:, None] > neg[None, :])", "(pos[:, None] >= neg[None, :])"),
+                    ("answer_auc", "float(higher + 0.5 * ties)", "float(higher)")],
         "fails": {"test_auc": "as a win"},
     },
     "auc-wrong-direction": {
