@@ -7,6 +7,7 @@ exercises/  the release, generated from solutions/ by `nbgrader generate_assignm
 Working folders (gradebook.db, submitted/, autograded/, feedback/) are created next to this
 file when you grade and are ignored by git. See docs/instructors.md.
 """
+import os
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
 
@@ -36,11 +37,12 @@ c.Sandbox.max_file_size = "64M"
 # classes, which know who submitted what (the account that owns the submission), take the
 # time from the exchange (never from the student), copy regular files only and keep each
 # student's submissions and feedback private (docs/hub.md, "Who sees what"). It lives in
-# /srv/nbgrader/exchange unless `genlearn-course setup --exchange` (or c.Exchange.root) says otherwise.
+# $GENLEARN_EXCHANGE (the hub's setting too), else /srv/nbgrader/exchange, unless
+# `genlearn-course setup --exchange` (or c.Exchange.root) says otherwise.
 from genlearn.course.exchange import configure as configure_exchange  # noqa: E402
 
 configure_exchange(c)
-c.Exchange.root = "/srv/nbgrader/exchange"
+c.Exchange.root = os.environ.get("GENLEARN_EXCHANGE", "/srv/nbgrader/exchange")
 
 # Student HTML and Markdown (written answers, outputs) are sanitized before formgrader or the
 # feedback shows them: no script of a student's runs in the instructor's browser.

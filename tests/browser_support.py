@@ -178,6 +178,7 @@ class LabServer:
         env = dict(os.environ)
         env.update({k: str(v) for k, v in dirs.items()})
         env["HOME"] = str(h)
+        env["GENLEARN_EXCHANGE"] = str(h / "exchange")  # the course's nbgrader_config.py reads it
         env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
         env.pop("JUPYTER_DATA_DIR", None)  # the user's data dir (kernels, lab extensions) would leak in
         env.update(self.extra_env)

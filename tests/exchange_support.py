@@ -11,6 +11,7 @@ import os
 import pwd
 import secrets
 import shutil
+import stat
 import subprocess
 import tempfile
 from pathlib import Path
@@ -23,12 +24,32 @@ ROOT = Path(__file__).resolve().parents[1]
 SYSTEM_PYTHON = "/usr/bin/python3"
 
 
+def open_to_all(path: str | Path) -> bool:
+    """Whether every account can reach and read ``path`` (each folder above it traversable)."""
+    path = Path(path).resolve()
+    if not os.stat(path).st_mode & stat.S_IROTH:
+        return False
+    return all(os.stat(p).st_mode & stat.S_IXOTH for p in [path, *path.parents])
+
+
+def _copy_for_all(src: str | Path, dest: Path) -> Path:
+    """A copy of ``src`` every account may read: hard links where one filesystem allows them
+    (seconds for a site-packages of torch), a real copy where it does not."""
+    try:
+        shutil.copytree(src, dest, symlinks=True, copy_function=os.link)
+    except OSError:
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.copytree(src, dest, symlinks=True)
+    return dest
+
+
 def shared_python(folder: Path) -> Path:
     """A Python every account may run, seeing this environment's packages and this checkout.
 
-    The tests' own interpreter may live where other users cannot enter (pyenv under /root):
-    a virtual environment of the system's Python 3 whose ``.pth`` adds this environment's
-    site-packages (and so the editable genlearn) runs nbgrader as any user."""
+    The tests' own interpreter may live where other users cannot enter (pyenv under /root, a
+    CI's ``mktemp -d``): a virtual environment of the system's Python 3 whose ``.pth`` adds this
+    environment's site-packages (and so the editable genlearn) runs nbgrader as any user. Where
+    those folders are closed to other accounts, the ``.pth`` adds copies of them instead."""
     import site
     import sysconfig
 
@@ -36,14 +57,23 @@ def shared_python(folder: Path) -> Path:
     purelib = subprocess.run([str(folder / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
                              capture_output=True, text=True, check=True).stdout.strip()
     dirs = [sysconfig.get_path("purelib"), sysconfig.get_path("platlib"), *site.getsitepackages()]
-    lines = [f"import site; site.addsitedir({d!r})" for d in dict.fromkeys(dirs) if os.path.isdir(d)]
-    lines.append(f"import sys; sys.path.insert(0, {str(ROOT)!r})")  # genlearn from this checkout
+    dirs = [d for d in dict.fromkeys(dirs) if os.path.isdir(d)]
+    subprocess.run(["chmod", "-R", "a+rX", str(folder)], check=True)  # before the copies: hard links share modes
+    shared = []
+    for i, d in enumerate(dirs):
+        shared.append(d if open_to_all(d) else str(_copy_for_all(d, folder / f"site-{i}")))
+    checkout = str(ROOT)
+    if not open_to_all(ROOT / "genlearn"):  # genlearn from this checkout, copied where closed
+        checkout = str(_copy_for_all(ROOT / "genlearn", folder / "checkout" / "genlearn").parent)
+    lines = [f"import site; site.addsitedir({d!r})" for d in shared]
+    lines.append(f"import sys; sys.path.insert(0, {checkout!r})")
     Path(purelib, "_genlearn_tests.pth").write_text("\n".join(lines) + "\n")
     for name, module in (("nbgrader", "nbgrader"), ("genlearn-course", "genlearn.course.cli")):
         script = folder / "bin" / name
         script.write_text(f"#!/bin/sh\nexec {folder}/bin/python -m {module} \"$@\"\n")
         script.chmod(0o755)
-    subprocess.run(["chmod", "-R", "a+rX", str(folder)], check=True)
+    for top, subdirs, _ in os.walk(folder):  # the copies' folders; their files keep their modes
+        os.chmod(top, os.stat(top).st_mode | 0o555)
     return folder / "bin"
 
 

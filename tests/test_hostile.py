@@ -117,8 +117,10 @@ def _write_submission(course: Path, aid: str, sid: str, spec: dict, nb) -> None:
             f.truncate(size)
 
 
-def _processes() -> list[str]:
-    """Processes left by hostile code: the sleeper marker, or a sandbox uid."""
+def _processes(before: frozenset = frozenset()) -> list[str]:
+    """Processes left by hostile code: the sleeper marker, or a sandbox uid. Processes in
+    ``before`` (pid, start time) were running before this module graded anything: not ours.
+    (Another grading run on this machine at the same time would still be counted.)"""
     from genlearn.grading.sandbox import Sandbox
 
     sb, found = Sandbox(), []
@@ -128,17 +130,30 @@ def _processes() -> list[str]:
         try:
             cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             uid = entry.stat().st_uid
-        except OSError:
+            started = (entry / "stat").read_text().rsplit(")", 1)[1].split()[19]
+        except (OSError, IndexError):
+            continue
+        if (entry.name, started) in before:
             continue
         if SLEEPER in cmd or sb.uid_base <= uid < sb.uid_base + sb.uid_count:
             found.append(f"{entry.name} uid={uid} {cmd[:120]}")
     return found
 
 
+def _pid_starts():
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                yield entry.name, (entry / "stat").read_text().rsplit(")", 1)[1].split()[19]
+            except (OSError, IndexError):
+                continue
+
+
 @pytest.fixture(scope="module")
 def battle(tmp_path_factory):
     _require_sandbox()
     sandbox_dirs = set(Path("/tmp").glob("glsbx-*"))
+    running = frozenset(_pid_starts())
     course = gt.new_course(tmp_path_factory.mktemp("hostile") / "course")
     listener = _Listener()
     listener.start()
@@ -179,9 +194,9 @@ def battle(tmp_path_factory):
         print(f"hostile {aid}: {n} submissions graded in {sec:.1f} s, exit {runs[aid].returncode}")
     yield {"course": course, "notebooks": notebooks, "honest_runs": honest_runs, "runs": runs,
            "before": before, "after": after, "integrity": integrity, "listener": listener,
-           "processes": _processes(), "seconds": seconds,
+           "processes": _processes(running), "seconds": seconds,
            "left_dirs": sorted(set(Path("/tmp").glob("glsbx-*")) - sandbox_dirs)}
-    for line in _processes():  # never leave anything behind, even when a test failed
+    for line in _processes(running):  # never leave anything behind, even when a test failed
         os.kill(int(line.split()[0]), 9)
 
 
