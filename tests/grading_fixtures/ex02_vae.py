@@ -7,7 +7,7 @@ _TRAIN = "answer_train_vae"
 SUBMISSIONS = {
     # ------------------------------------------------------------------ the KL between two Gaussians
     "kl-swapped": {
-        "mistake": "KL(p || q) instead of KL(q || p): the roles of the two Gaussians swapped",
+        "mistake": "KL(p ‖ q) instead of KL(q ‖ p): the roles of the two Gaussians swapped",
         "set": {_KL: (
             "def kl_diag_gaussians(mu_q, logvar_q, mu_p, logvar_p):\n"
             "    ratio = torch.exp(logvar_p - logvar_q)\n"
