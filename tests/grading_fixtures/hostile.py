@@ -29,16 +29,16 @@ _EX01_TRIVIAL = {
     "answer_fit_gaussian": "def fit_gaussian(x):\n    return torch.zeros(x.shape[1]), 0.0\n",
 }
 _EX02_TRIVIAL = {
-    "answer_reparameterize": "def reparameterize(mu, logvar, generator=None):\n    return mu\n",
-    "answer_kl": "def kl_diag_gaussian(mu, logvar):\n    return torch.zeros(len(mu))\n",
-    "answer_elbo": "def elbo_bernoulli(logits, x, mu, logvar):\n    return torch.zeros(len(x))\n",
-    "answer_train_vae": "def train_vae(model, x, steps=300, batch_size=64, lr=3e-3, seed=0):\n    return [50.0] * 20 + [0.0] * (steps - 20)\n",
+    "answer_kl": "def kl_diag_gaussians(mu_q, logvar_q, mu_p, logvar_p):\n    return torch.zeros(len(mu_q))\n",
+    "answer_vae_loss": "def vae_loss(model, x, generator=None):\n    return torch.tensor(0.0)\n",
+    "answer_train_vae": "def train_vae(model, x, seed=0):\n    return [50.0] * 20 + [0.0] * 280\n",
 }
-_EX03_TRIVIAL = {
-    "answer_d_loss": "def discriminator_loss(real_logits, fake_logits):\n    return torch.tensor(0.0)\n",
-    "answer_g_loss": "def generator_loss(fake_logits):\n    return torch.tensor(0.0)\n",
-    "answer_train_step": "def train_step(G, D, opt_g, opt_d, real, z):\n    return {'d_loss': 0.0, 'g_loss': 0.0}\n",
+_EX03_TRIVIAL = {  # in the notebook's order: the first cell gets the cheat code
     "answer_modes": "def count_covered_modes(samples, centers, std):\n    return 0\n",
+    "answer_d_loss": "def discriminator_loss(real_out, fake_out):\n    return torch.tensor(0.0)\n",
+    "answer_g_loss": "def generator_loss(fake_out):\n    return torch.tensor(0.0)\n",
+    "answer_train_step": "def train_step(G, D, opt_g, opt_d, real, z):\n    return {'d_loss': 0.0, 'g_loss': 0.0}\n",
+    "answer_train_gan": "def train_gan(G, D, x, steps, seed):\n    return None\n",
 }
 _EX04_TRIVIAL = {
     "answer_sqrtm": "def sqrtm_psd(a):\n    return np.sqrt(np.abs(a))\n",
@@ -54,17 +54,16 @@ _EX05_TRIVIAL = {
                          "def membership_advantage(member_losses, nonmember_losses):\n    return 1.0\n",
 }
 _EX06_TRIVIAL = {
-    "answer_critic_loss": "def critic_loss(real_scores, fake_scores):\n    return torch.tensor(0.0)\n",
     "answer_gp": "def gradient_penalty(critic, real, fake, generator=None):\n    return torch.tensor(0.0)\n",
     "answer_train_step": "def train_step(G, critic, opt_g, opt_c, real_batches, z, gp_weight=10.0, generator=None):\n"
                          "    return {'critic_loss': 0.0, 'g_loss': 0.0}\n",
+    "answer_fit_critic": "def fit_critic(x, y, seed=0):\n    return nn.Sequential(nn.Linear(2, 1))\n",
 }
 _EX07_TRIVIAL = {
-    "answer_alpha_bars": "def alpha_bars(betas):\n    return torch.ones_like(betas)\n",
-    "answer_q_sample": "def q_sample(x0, t, noise, alpha_bar):\n    return x0\n",
-    "answer_loss": "def denoising_loss(eps_model, x0, alpha_bar, generator=None):\n    return torch.tensor(0.0)\n",
-    "answer_sigmas": "def posterior_sigmas(betas, alpha_bar):\n    return torch.zeros_like(betas)\n",
-    "answer_step": "def sampling_step(eps_model, x_t, t, betas, alpha_bar, sigmas, generator=None):\n    return x_t\n",
+    "answer_schedule": "def cosine_schedule(T, s=0.008):\n    return torch.zeros(T + 1), torch.ones(T + 1)\n",
+    "answer_loss": "def denoising_loss(model, x0, alpha_bar, generator=None):\n    return torch.tensor(0.0)\n",
+    "answer_step": "def sampling_step(model, x_t, t, betas, alpha_bar, sigmas, generator=None):\n    return x_t\n",
+    "answer_train": "def train_and_sample(x, n=2000, seed=0):\n    return torch.zeros(n, 2)\n",
 }
 _EX08_TRIVIAL = {
     "answer_auc": "def auc(scores, y):\n    return 0.5\n",
@@ -168,8 +167,8 @@ HOSTILE = {
         "aid": "ex02_vae", "attacks": ["test_train_vae"], "tampers": True, "base": "solved",
         "set": {"answer_train_vae": (
             "negative_elbo = lambda model, data, **kwargs: 1.0\n\n\n"
-            "def train_vae(model, x, steps=300, batch_size=64, lr=3e-3, seed=0):\n"
-            "    return [50.0] * 20 + [0.0] * (steps - 20)\n")},
+            "def train_vae(model, x, seed=0):\n"
+            "    return [50.0] * 20 + [0.0] * 280\n")},
     },
     "ex01-os-exit": {  # the kernel ends in the first answer cell
         "aid": "ex01_likelihood", "attacks": ALL, "tampers": True, "kernel_dies": True, "base": "solved",
@@ -178,7 +177,7 @@ HOSTILE = {
     "ex02-exit-kernel": {  # exit() and quit() in an answer cell: the kernel shuts down soon after (ipykernel
         # finishes the cell first), so the tests that need it afterwards fail; none gains anything
         "aid": "ex02_vae", "attacks": [], "tampers": True, "kernel_dies": True, "self_harm": True, "base": "solved",
-        "replace": [("answer_kl", "def kl_diag_gaussian", "exit()\nquit()\n\ndef kl_diag_gaussian")],
+        "replace": [("answer_kl", "def kl_diag_gaussians", "exit()\nquit()\n\ndef kl_diag_gaussians")],
     },
     "ex03-guard-hunt": {  # searching memory for the guard's key: reported, and the key is gone before it looks
         "aid": "ex03_gan", "attacks": ALL, "tampers": True, "base": "release",
@@ -188,7 +187,7 @@ HOSTILE = {
         "present": ["KEYS FOUND"],
     },
     "ex03-swallows-interrupt": {  # an endless loop that catches the interrupt: the kernel is stopped
-        "aid": "ex03_gan", "attacks": ["test_train_step", "test_modes"], "tampers": False, "kernel_dies": True,
+        "aid": "ex03_gan", "attacks": ["test_train_step", "test_train_gan"], "tampers": False, "kernel_dies": True,
         "base": "solved",
         "replace": [("answer_train_step", "def train_step", (
             "import time\nwhile True:\n    try:\n        time.sleep(0.2)\n    except KeyboardInterrupt:\n        pass\n\n"
@@ -197,20 +196,20 @@ HOSTILE = {
     # ------------------------------------------------------------------ calling the answer
     "ex02-calls-reference": {
         "aid": "ex02_vae", "attacks": ALL, "tampers": False, "base": "solved", "says": "calls genlearn's own",
-        "set": {"answer_reparameterize": "from genlearn.models.vae import reparameterize as _library_sample\n\n"
-                                         "def reparameterize(mu, logvar, generator=None):\n"
-                                         "    return _library_sample(mu, logvar, generator)\n",
-                "answer_kl": "import genlearn.models.vae as V\n\n"
-                             "def kl_diag_gaussian(mu, logvar):\n    return V.kl_normal_std(mu, logvar)\n"},
+        "set": {"answer_kl": "import genlearn.models.vae as V\n\n"
+                             "def kl_diag_gaussians(mu_q, logvar_q, mu_p, logvar_p):\n"
+                             "    return V.kl_normal_std(mu_q - mu_p, logvar_q - logvar_p)\n",
+                "answer_vae_loss": "def vae_loss(model, x, generator=None):\n"
+                                   "    return -model.elbo(x, generator=generator).elbo.mean()\n"},
     },
     "ex03-calls-reference": {
-        "aid": "ex03_gan", "attacks": ["test_d_loss", "test_g_loss", "test_modes", "test_train_step"],
+        "aid": "ex03_gan", "attacks": ["test_d_loss", "test_g_loss", "test_modes", "test_train_step", "test_train_gan"],
         "tampers": False, "base": "solved", "says": "calls genlearn's own",
         "set": {"answer_d_loss": "from genlearn.models.gan_losses import d_loss\n\n"
-                                 "def discriminator_loss(real_logits, fake_logits):\n"
-                                 "    return d_loss('nonsaturating', real_logits, fake_logits)\n",
+                                 "def discriminator_loss(real_out, fake_out):\n"
+                                 "    return d_loss('nonsaturating', real_out, fake_out)\n",
                 "answer_g_loss": "from genlearn.models import gan_losses\nlosses = {'g': gan_losses.g_loss}\n\n"
-                                 "def generator_loss(fake_logits):\n    return losses['g']('nonsaturating', fake_logits)\n",
+                                 "def generator_loss(fake_out):\n    return losses['g']('nonsaturating', fake_out)\n",
                 "answer_modes": "from genlearn.metrics import mode_coverage as helper\n\n"
                                 "def count_covered_modes(samples, centers, std):\n"
                                 "    return helper(samples, centers, std)['modes_covered']\n"},
@@ -238,7 +237,7 @@ HOSTILE = {
                      "def _unused(member_losses, nonmember_losses):")],
     },
     "ex06-calls-reference": {
-        "aid": "ex06_wasserstein", "attacks": ["test_gp_values", "test_gp_per_sample", "test_train_step"],
+        "aid": "ex06_wasserstein", "attacks": ["test_gp_values", "test_gp_per_sample", "test_train_step", "test_fit_critic"],
         "tampers": False,
         "base": "solved", "says": "calls genlearn's own",
         "set": {"answer_gp": "from genlearn.models.gan_losses import gradient_penalty as _library_gp\n\n"
@@ -297,14 +296,14 @@ HOSTILE = {
     },
     "ex02-detached-process": {  # a process meant to outlive grading (and to hold nbgrader up)
         "aid": "ex02_vae", "attacks": [], "tampers": False, "base": "solved",
-        "replace": [("answer_reparameterize", "def reparameterize", (
+        "replace": [("answer_kl", "def kl_diag_gaussians", (
             "import os, subprocess, sys\n"
             "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)  # genlearn-hostile-sleeper'],\n"
             "                 start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
             "if os.fork() == 0:\n"
             "    os.setsid()\n"
             "    os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(600)  # genlearn-hostile-sleeper'])\n\n"
-            "def reparameterize"))],
+            "def kl_diag_gaussians"))],
     },
     "ex05-fork-storm": {  # as many processes as it can make; it starves its own later cells, no one else's
         "aid": "ex05_responsible_generation", "attacks": [], "tampers": False, "base": "solved", "self_harm": True,
@@ -351,11 +350,10 @@ HOSTILE = {
     },
     "ex02-nan-answers": {  # NaN where numbers are expected
         "aid": "ex02_vae", "attacks": ALL, "tampers": False, "base": "release",
-        "set": {"answer_reparameterize": "def reparameterize(mu, logvar, generator=None):\n    return mu * float('nan')\n",
-                "answer_kl": "def kl_diag_gaussian(mu, logvar):\n    return torch.full((len(mu),), float('nan'))\n",
-                "answer_elbo": "def elbo_bernoulli(logits, x, mu, logvar):\n    return torch.full((len(x),), float('nan'))\n",
-                "answer_train_vae": "def train_vae(model, x, steps=300, batch_size=64, lr=3e-3, seed=0):\n"
-                                    "    return [float('nan')] * steps\n"},
+        "set": {"answer_kl": "def kl_diag_gaussians(mu_q, logvar_q, mu_p, logvar_p):\n"
+                             "    return torch.full((len(mu_q),), float('nan'))\n",
+                "answer_vae_loss": "def vae_loss(model, x, generator=None):\n    return torch.tensor(float('nan'))\n",
+                "answer_train_vae": "def train_vae(model, x, seed=0):\n    return [float('nan')] * 300\n"},
     },
     "ex04-fooling-object": {  # an answer object that equals everything
         "aid": "ex04_evaluation", "attacks": ["test_frechet", "test_pr", "test_memorization"], "tampers": False,
@@ -428,9 +426,9 @@ _STEAL_SOURCE = (  # the test running the function, read from IPython's history 
     "    print('STOLEN', str(_stash)[:100000])\n"
 )
 
-for _aid, _first in (("ex01_likelihood", "answer_sample_mixture"), ("ex02_vae", "answer_reparameterize"),
-                     ("ex04_evaluation", "answer_sqrtm"), ("ex06_wasserstein", "answer_critic_loss"),
-                     ("ex07_diffusion", "answer_alpha_bars")):
+for _aid, _first in (("ex01_likelihood", "answer_sample_mixture"), ("ex02_vae", "answer_kl"),
+                     ("ex04_evaluation", "answer_sqrtm"), ("ex06_wasserstein", "answer_gp"),
+                     ("ex07_diffusion", "answer_schedule")):
     _short = _aid[:4]
     HOSTILE[f"{_short}-session-send"] = {"aid": _aid, "attacks": ALL, "tampers": True, **_trivial(_aid, _SESSION_SEND)}
     HOSTILE[f"{_short}-helper-module"] = {  # the same code, shipped beside the notebook
@@ -461,7 +459,7 @@ HOSTILE.update({
             "    return torch.zeros(len(x)) + (-math.log(2 * math.pi))\n")},
     },
     "ex06-mutates-critic": {  # the test's critic and generator zeroed from inside the student's function
-        "aid": "ex06_wasserstein", "attacks": ["test_gp_values", "test_gp_per_sample", "test_train_step"],
+        "aid": "ex06_wasserstein", "attacks": ["test_gp_values", "test_gp_per_sample", "test_train_step", "test_fit_critic"],
         "tampers": False, "base": "solved",
         "set": {"answer_gp": ("def gradient_penalty(critic, real, fake, generator=None):\n"
                               "    with torch.no_grad():\n"
@@ -477,21 +475,22 @@ HOSTILE.update({
     },
     "ex07-steals-hidden-tests": {
         "aid": "ex07_diffusion", "attacks": [], "tampers": True, "base": "solved", "no_hidden_source": True,
-        "replace": [("answer_alpha_bars", "def alpha_bars(betas):", _STEAL_SOURCE + "\ndef alpha_bars(betas):\n    _steal()"),
+        "replace": [("answer_schedule", "def cosine_schedule(T, s=0.008):",
+                     _STEAL_SOURCE + "\ndef cosine_schedule(T, s=0.008):\n    _steal()"),
                     ("answer_step", "def sampling_step", "print('STASH', str(_stash)[:200000])\n\ndef sampling_step")],
     },
     "ex07-fakes-the-recorder": {  # writes what the test's recorder should have seen, returns the expected loss
         "aid": "ex07_diffusion", "attacks": ["test_loss"], "tampers": False, "base": "solved",
-        "set": {"answer_loss": ("def denoising_loss(eps_model, x0, alpha_bar, generator=None):\n"
+        "set": {"answer_loss": ("def denoising_loss(model, x0, alpha_bar, generator=None):\n"
                                 "    g = torch.Generator().manual_seed(0)\n"
-                                "    eps_model.t = torch.randint(1, 11, (len(x0),), generator=g)\n"
-                                "    eps_model.x_t = x0\n"
+                                "    model.t = torch.randint(1, 6, (len(x0),), generator=g)\n"
+                                "    model.x_t = x0\n"
                                 "    return torch.randn(x0.shape, generator=g).square().sum(1).mean()\n")},
     },
     "ex03-hangs-when-called": {  # a function that loops forever when a test calls it, and swallows interrupts
-        "aid": "ex03_gan", "attacks": ["test_g_loss", "test_train_step", "test_modes"], "tampers": False,
+        "aid": "ex03_gan", "attacks": ["test_g_loss", "test_train_step", "test_train_gan"], "tampers": False,
         "kernel_dies": True, "base": "solved",
-        "set": {"answer_g_loss": ("import time\n\ndef generator_loss(fake_logits):\n"
+        "set": {"answer_g_loss": ("import time\n\ndef generator_loss(fake_out):\n"
                                   "    while True:\n        try:\n            time.sleep(0.1)\n"
                                   "        except KeyboardInterrupt:\n            pass\n")},
     },
