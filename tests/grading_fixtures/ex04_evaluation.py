@@ -61,7 +61,7 @@ SUBMISSIONS = {
     "pr-recall-real-radii": {
         "mistake": "the colleague's second bug left in: recall uses the real points' radii, not the generated ones'",
         "replace": [("answer_pr", "(d.T <= r_fake[None, :])", "(d.T <= r_real[:, None])")],
-        "fails": {"test_pr": "Recall used the REAL points' radii"},
+        "fails": {"test_pr": "Recall used the REAL points"},
     },
     "pr-swapped": {
         "mistake": "returns (recall, precision)",
