@@ -41,10 +41,10 @@ _EX03_TRIVIAL = {  # in the notebook's order: the first cell gets the cheat code
     "answer_train_gan": "def train_gan(G, D, x, steps, seed):\n    return None\n",
 }
 _EX04_TRIVIAL = {
-    "answer_sqrtm": "def sqrtm_psd(a):\n    return np.sqrt(np.abs(a))\n",
-    "answer_frechet": "def frechet_distance(mu1, cov1, mu2, cov2):\n    return 0.0\n",
+    "answer_frechet": "def frechet_distance_diag(x, y):\n    return 0.0\n",
     "answer_pr": "def knn_precision_recall(real, fake, k=3):\n    return 1.0, 1.0\n",
     "answer_memorization": "def memorization_ratio(generated, train, heldout):\n    return 1.0\n",
+    "answer_rank": "def rank_generators(train, heldout, samples):\n    return list(samples)\n",
 }
 _EX05_TRIVIAL = {
     "answer_accuracy": "def detector_accuracy(detector, x_real, x_fake):\n    return 1.0\n",
@@ -135,7 +135,7 @@ HOSTILE = {
         "aid": "ex03_gan", "attacks": ALL, "tampers": True,
         **_trivial("ex03_gan", "math.log = lambda *args: 0.0\n"),
     },
-    "ex04-patched-numpy": {  # np.allclose always True: an element-wise sqrt passes for sqrtm
+    "ex04-patched-numpy": {  # np.allclose always True, every value finite
         "aid": "ex04_evaluation", "attacks": ALL, "tampers": True,
         **_trivial("ex04_evaluation", "np.allclose = lambda *args, **kwargs: True\n"
                    "np.isfinite = lambda x: np.ones_like(x, dtype=bool)\n"),
@@ -216,10 +216,9 @@ HOSTILE = {
     },
     "ex04-calls-reference": {
         "aid": "ex04_evaluation", "attacks": ALL, "tampers": False, "base": "solved", "says": "calls genlearn's own",
-        "set": {"answer_sqrtm": "from genlearn import metrics\n\ndef sqrtm_psd(a):\n    return metrics.sqrtm_psd(a)\n",
-                "answer_frechet": "from genlearn.metrics import frechet_distance_gaussians\n\n"
-                                  "def frechet_distance(mu1, cov1, mu2, cov2):\n"
-                                  "    return frechet_distance_gaussians(mu1, cov1, mu2, cov2)\n",
+        "set": {"answer_frechet": "from genlearn import metrics\n\n"
+                                  "def frechet_distance_diag(x, y):\n"
+                                  "    return metrics.frechet_distance(x.numpy(), y.numpy())\n",
                 "answer_pr": "from genlearn.metrics import precision_recall\n\n"
                              "def knn_precision_recall(real, fake, k=3):\n"
                              "    out = precision_recall(real, fake, k=k)\n    return out['precision'], out['recall']\n",
@@ -247,7 +246,7 @@ HOSTILE = {
     # ------------------------------------------------------------------ escaping the sandbox
     "ex04-read-hidden-tests": {  # looks for the instructor's notebooks, gradebook, other students
         "aid": "ex04_evaluation", "attacks": [], "tampers": False, "base": "solved", "absent": ["FOUND:"],
-        "replace": [("answer_sqrtm", "def sqrtm_psd", (
+        "replace": [("answer_frechet", "def frechet_distance_diag", (
             "import os\nfrom pathlib import Path\n\n"
             "def _hunt():\n"
             "    seen = 0\n"
@@ -260,11 +259,11 @@ HOSTILE = {
             "                if name.endswith(('.ipynb', '.db')) and os.path.realpath(path) != os.path.realpath(os.path.join(os.getcwd(), 'ex04_evaluation.ipynb')):\n"
             "                    try:\n"
             "                        text = open(path, 'rb').read()\n"
-            "                        if b'frechet_reference' in text or (b'ex04_evaluation' in text and (\n"
+            "                        if b'pr_reference' in text or (b'ex04_evaluation' in text and (\n"
             "                                name == 'gradebook.db' or '/submitted/' in path or '/autograded/' in path)):\n"
             "                            print('FOUND:', path)\n"
             "                    except OSError:\n                        pass\n\n"
-            "_hunt()\n\ndef sqrtm_psd"))],
+            "_hunt()\n\ndef frechet_distance_diag"))],
     },
     "ex01-write-gradebook": {  # walks up to the course and tries to give itself full marks
         "aid": "ex01_likelihood", "attacks": ALL, "tampers": False, "base": "release", "absent": ["WROTE:"],
@@ -356,7 +355,8 @@ HOSTILE = {
                 "answer_train_vae": "def train_vae(model, x, seed=0):\n    return [float('nan')] * 300\n"},
     },
     "ex04-fooling-object": {  # an answer object that equals everything
-        "aid": "ex04_evaluation", "attacks": ["test_frechet", "test_pr", "test_memorization"], "tampers": False,
+        "aid": "ex04_evaluation", "attacks": ["test_frechet", "test_pr", "test_memorization", "test_rank"],
+        "tampers": False,
         "base": "solved",
         "set": {"answer_frechet": "class Anything(float):\n"
                                   "    def __sub__(self, other):\n        return Anything(0.0)\n"
@@ -364,7 +364,7 @@ HOSTILE = {
                                   "    def __abs__(self):\n        return 0.0\n"
                                   "    def __lt__(self, other):\n        return True\n"
                                   "    def __gt__(self, other):\n        return True\n\n"
-                                  "def frechet_distance(mu1, cov1, mu2, cov2):\n    return Anything(0.0)\n",
+                                  "def frechet_distance_diag(x, y):\n    return Anything(0.0)\n",
                 "answer_pr": "def knn_precision_recall(real, fake, k=3):\n    return Anything(1.0), Anything(0.5)\n",
                 "answer_memorization": "def memorization_ratio(generated, train, heldout):\n    return Anything(1.0)\n"},
         "says": "not a subclass",
@@ -427,7 +427,7 @@ _STEAL_SOURCE = (  # the test running the function, read from IPython's history 
 )
 
 for _aid, _first in (("ex01_likelihood", "answer_sample_mixture"), ("ex02_vae", "answer_kl"),
-                     ("ex04_evaluation", "answer_sqrtm"), ("ex06_wasserstein", "answer_gp"),
+                     ("ex04_evaluation", "answer_frechet"), ("ex06_wasserstein", "answer_gp"),
                      ("ex07_diffusion", "answer_schedule")):
     _short = _aid[:4]
     HOSTILE[f"{_short}-session-send"] = {"aid": _aid, "attacks": ALL, "tampers": True, **_trivial(_aid, _SESSION_SEND)}
