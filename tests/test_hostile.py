@@ -19,6 +19,7 @@ instructor allows it, and feedback never shows hidden tests' source.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -119,9 +120,10 @@ def _write_submission(course: Path, aid: str, sid: str, spec: dict, nb) -> None:
 
 def _processes(before: frozenset = frozenset()) -> list[str]:
     """Processes left by hostile code: the sleeper marker, or a sandbox uid. Processes in
-    ``before`` (pid, start time) were running before this module graded anything: not ours.
-    (Another grading run on this machine at the same time would still be counted.)"""
-    from genlearn.grading.sandbox import Sandbox
+    ``before`` (pid, start time) were running before this module graded anything: not ours;
+    nor is a sandbox uid whose lease is still held (another grading on this machine is running:
+    this module's own gradings have all ended, and a kernel cannot hold its grader's lease)."""
+    from genlearn.grading.sandbox import Sandbox, UidLease
 
     sb, found = Sandbox(), []
     for entry in Path("/proc").iterdir():
@@ -135,9 +137,24 @@ def _processes(before: frozenset = frozenset()) -> list[str]:
             continue
         if (entry.name, started) in before:
             continue
-        if SLEEPER in cmd or sb.uid_base <= uid < sb.uid_base + sb.uid_count:
+        sandboxed = sb.uid_base <= uid < sb.uid_base + sb.uid_count
+        if SLEEPER in cmd or (sandboxed and not _leased(UidLease.LOCK_DIR / f"{uid}.lock")):
             found.append(f"{entry.name} uid={uid} {cmd[:120]}")
     return found
+
+
+def _leased(lock: Path) -> bool:
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # closing drops a lock this test just took
 
 
 def _pid_starts():
