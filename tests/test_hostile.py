@@ -157,6 +157,18 @@ def _leased(lock: Path) -> bool:
         os.close(fd)  # closing drops a lock this test just took
 
 
+def _in_use(sandbox_dir: Path) -> bool:
+    """A sandbox folder of a grading still running elsewhere on the machine: its kernel's uid
+    (the owner of its ipc folder) is still leased."""
+    from genlearn.grading.sandbox import UidLease
+
+    try:
+        uid = (sandbox_dir / "ipc").stat().st_uid
+    except OSError:
+        return False
+    return uid != 0 and _leased(UidLease.LOCK_DIR / f"{uid}.lock")
+
+
 def _pid_starts():
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -212,7 +224,7 @@ def battle(tmp_path_factory):
     yield {"course": course, "notebooks": notebooks, "honest_runs": honest_runs, "runs": runs,
            "before": before, "after": after, "integrity": integrity, "listener": listener,
            "processes": _processes(running), "seconds": seconds,
-           "left_dirs": sorted(set(Path("/tmp").glob("glsbx-*")) - sandbox_dirs)}
+           "left_dirs": [d for d in sorted(set(Path("/tmp").glob("glsbx-*")) - sandbox_dirs) if not _in_use(d)]}
     for line in _processes(running):  # never leave anything behind, even when a test failed
         os.kill(int(line.split()[0]), 9)
 
