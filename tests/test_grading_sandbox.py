@@ -7,6 +7,7 @@ import concurrent.futures
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,29 @@ def test_only_regular_files_within_the_budget_are_copied_into_a_sandbox(tmp_path
     assert set(why) == {"shadow", "dirlink", "pipe", "big.bin", os.path.join("data", "b.csv")}, refused
     assert "link" in why["shadow"] and "regular" in why["pipe"] and "limit per file" in why["big.bin"]
     assert "in all" in why[os.path.join("data", "b.csv")]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="uids are leased only as root")
+def test_a_second_dispose_never_kills_the_next_holder_of_the_uid():
+    """A kernel manager disposed twice (jupyter_client's shutdown cleans up, and so may its
+    caller) must not kill the processes of a uid it gave back: the next kernel leased it, in
+    this grader or a grader beside it. (Both kernels of a submission died this way in CI when
+    two graders ran at once.)"""
+    import subprocess
+
+    from genlearn.grading.sandbox import UidLease
+
+    km = SandboxKernelManager(kernel_name="python3", sandbox=Sandbox())
+    uid = km.uid
+    km.dispose()
+    lease = UidLease(uid, 1)  # the uid, given back, leased again by someone else
+    assert lease.uid == uid
+    other = subprocess.Popen(["sleep", "30"], user=uid, group=uid)
+    try:
+        km.dispose()
+        time.sleep(0.2)
+        assert other.poll() is None, "the second dispose killed another kernel's process"
+    finally:
+        other.kill()
+        other.wait()
+        lease.release()

@@ -19,6 +19,7 @@ instructor allows it, and feedback never shows hidden tests' source.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -119,9 +120,10 @@ def _write_submission(course: Path, aid: str, sid: str, spec: dict, nb) -> None:
 
 def _processes(before: frozenset = frozenset()) -> list[str]:
     """Processes left by hostile code: the sleeper marker, or a sandbox uid. Processes in
-    ``before`` (pid, start time) were running before this module graded anything: not ours.
-    (Another grading run on this machine at the same time would still be counted.)"""
-    from genlearn.grading.sandbox import Sandbox
+    ``before`` (pid, start time) were running before this module graded anything: not ours;
+    nor is a sandbox uid whose lease is still held (another grading on this machine is running:
+    this module's own gradings have all ended, and a kernel cannot hold its grader's lease)."""
+    from genlearn.grading.sandbox import Sandbox, UidLease
 
     sb, found = Sandbox(), []
     for entry in Path("/proc").iterdir():
@@ -135,9 +137,36 @@ def _processes(before: frozenset = frozenset()) -> list[str]:
             continue
         if (entry.name, started) in before:
             continue
-        if SLEEPER in cmd or sb.uid_base <= uid < sb.uid_base + sb.uid_count:
+        sandboxed = sb.uid_base <= uid < sb.uid_base + sb.uid_count
+        if SLEEPER in cmd or (sandboxed and not _leased(UidLease.LOCK_DIR / f"{uid}.lock")):
             found.append(f"{entry.name} uid={uid} {cmd[:120]}")
     return found
+
+
+def _leased(lock: Path) -> bool:
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # closing drops a lock this test just took
+
+
+def _in_use(sandbox_dir: Path) -> bool:
+    """A sandbox folder of a grading still running elsewhere on the machine: its kernel's uid
+    (the owner of its ipc folder) is still leased."""
+    from genlearn.grading.sandbox import UidLease
+
+    try:
+        uid = (sandbox_dir / "ipc").stat().st_uid
+    except OSError:
+        return False
+    return uid != 0 and _leased(UidLease.LOCK_DIR / f"{uid}.lock")
 
 
 def _pid_starts():
@@ -195,7 +224,7 @@ def battle(tmp_path_factory):
     yield {"course": course, "notebooks": notebooks, "honest_runs": honest_runs, "runs": runs,
            "before": before, "after": after, "integrity": integrity, "listener": listener,
            "processes": _processes(running), "seconds": seconds,
-           "left_dirs": sorted(set(Path("/tmp").glob("glsbx-*")) - sandbox_dirs)}
+           "left_dirs": [d for d in sorted(set(Path("/tmp").glob("glsbx-*")) - sandbox_dirs) if not _in_use(d)]}
     for line in _processes(running):  # never leave anything behind, even when a test failed
         os.kill(int(line.split()[0]), 9)
 

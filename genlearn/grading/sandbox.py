@@ -351,7 +351,9 @@ class SandboxKernelManager(AsyncKernelManager):
 
     def dispose(self) -> None:
         """Remove the scratch and socket folders and give the uid back (idempotent)."""
-        if self.uid is not None:
+        # Only while the lease is held: once given back, the uid may be another kernel's (this
+        # grader's next submission, or a grader beside it), and a second dispose must not kill it.
+        if self.lease is not None and self.uid is not None:
             _kill_uid(self.uid)
         if self._stderr is not None:
             self._stderr.close()
