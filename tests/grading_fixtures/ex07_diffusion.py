@@ -150,6 +150,14 @@ SUBMISSIONS = {
         "hidden": "the visible ring is centred with a std near 1, where skipping the standardization costs little; "
                   "the hidden rings are moved and scaled",
     },
+    "train-resamples-training-points": {
+        "mistake": "trains nothing: returns training points drawn at random, with a little noise, as its samples",
+        "set": {"answer_train": ("def train_and_sample(x, n=2000, seed=0):\n"
+                                 "    g = torch.Generator().manual_seed(seed)\n"
+                                 "    pick = x[torch.randint(len(x), (n,), generator=g)]\n"
+                                 "    return pick + 1e-3 * x.std(0) * torch.randn(n, 2, generator=g)\n")},
+        "fails": {"test_train": "they are copies of x"},
+    },
     "lesson-copy": {
         "mistake": "copies lesson 11: its linear schedule, its noise-prediction loss and step, genlearn's trainer",
         "lesson_copy": True,
