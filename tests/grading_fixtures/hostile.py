@@ -481,8 +481,8 @@ HOSTILE.update({
                      _STEAL_SOURCE + "\ndef cosine_schedule(T, s=0.008):\n    _steal()"),
                     ("answer_step", "def sampling_step", "print('STASH', str(_stash)[:200000])\n\ndef sampling_step")],
     },
-    "ex07-fakes-the-recorder": {  # writes what the test's recorder should have seen, returns the expected loss
-        "aid": "ex07_diffusion", "attacks": ["test_loss"], "tampers": False, "base": "solved",
+    "ex07-fakes-the-recorder": {  # writes what the test's recorder should have seen, returns the expected loss (and so trains nothing)
+        "aid": "ex07_diffusion", "attacks": ["test_loss", "test_train"], "tampers": False, "base": "solved",
         "set": {"answer_loss": ("def denoising_loss(model, x0, alpha_bar, generator=None):\n"
                                 "    g = torch.Generator().manual_seed(0)\n"
                                 "    model.t = torch.randint(1, 6, (len(x0),), generator=g)\n"
