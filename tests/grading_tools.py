@@ -45,6 +45,12 @@ def test_cells(nb) -> dict:
             if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")}
 
 
+def written_cells(nb) -> dict:
+    """grade_id -> points of the answers graded by hand (markdown cells with points)."""
+    return {c.metadata.nbgrader["grade_id"]: c.metadata.nbgrader["points"] for c in nb.cells
+            if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("grade")}
+
+
 def student_notebook(source_nb, release_nb):
     """What a student who solved everything submits: the release, with the solutions typed in."""
     nb = copy.deepcopy(release_nb)

@@ -109,15 +109,16 @@ def _give(user: str, path: Path, data: bytes) -> None:
         os.chown(p, uid, pwd.getpwnam(user).pw_gid)
 
 
-def _grade_written(course: Path, students, points: float = 3.0) -> None:
-    """What the instructor does in formgrader: a manual score for each written answer."""
+def _grade_written(course: Path, students, lost: float = 0.0) -> None:
+    """What the instructor does in formgrader: a manual score for each written answer (its
+    points less ``lost``)."""
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "genlearn") as gb:
         for sid in students:
             for grade in gb.find_submission_notebook(AID, AID, sid).grades:
                 if grade.needs_manual_grade:  # what formgrader's grade API does on save
-                    grade.manual_score = points
+                    grade.manual_score = max(grade.max_score - lost, 0)
                     grade.needs_manual_grade = False
             gb.db.commit()
 
@@ -163,13 +164,16 @@ def test_documented_commands_run_as_written(docs):
         submitted = hs.as_user(sid, terminal + f"nbgrader submit {AID}")
         assert submitted.returncode == 0, submitted.stderr[-2000:]
     d.run("instructor", "grade", blocks["grade"][1])
-    _grade_written(site.course_dir, d.students)
+    _grade_written(site.course_dir, d.students, lost=1.0)
     d.run("instructor", "feedback", blocks["feedback"][1])
     for sid in d.students:
         assert list((site.exchange / "genlearn" / "feedback" / sid).glob("*.html")), f"no feedback released to {sid}"
     d.run("instructor", "export", blocks["export"][1])
-    wrong = 16 - points["test_fit_gaussian"]
-    assert _final(site.course_dir / "canvas.csv") == {d.students[0]: 19.0, d.students[1]: wrong + 3}
+    source = nbformat.read(gt.SOURCE / AID / f"{AID}.ipynb", 4)
+    auto, written = sum(points.values()), gt.written_cells(source)
+    wrong = auto - points["test_fit_gaussian"]
+    by_hand = sum(max(p - 1.0, 0) for p in written.values())   # each written answer lost a point
+    assert _final(site.course_dir / "canvas.csv") == {d.students[0]: auto + by_hand, d.students[1]: wrong + by_hand}
 
     # docs/instructors.md: the same class through an LMS archive, in the instructor's own course.
     home = Path(pwd.getpwnam(d.instructor).pw_dir)
@@ -183,8 +187,9 @@ def test_documented_commands_run_as_written(docs):
     # The repository the instructor clones is theirs to read (git refuses another user's repository).
     subprocess.run(["chown", "-R", f"{d.instructor}:", str(d.bare)], check=True)
     d.run("instructor", "lms", blocks["lms"][1])
-    _grade_written(home / "course", d.students, 4.0)
+    _grade_written(home / "course", d.students)
     d.run("instructor", "lms-feedback", blocks["lms-feedback"][1])
-    assert _final(home / "course" / "canvas.csv") == {d.students[0]: 20.0, d.students[1]: wrong + 4}
+    full = sum(written.values())
+    assert _final(home / "course" / "canvas.csv") == {d.students[0]: auto + full, d.students[1]: wrong + full}
     for sid in d.students:
         assert (home / "course" / "feedback" / sid / AID / f"{AID}.html").exists()

@@ -79,9 +79,11 @@ def test_release_fetch_submit_collect_grade_feedback(tmp_path):
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         sub = gb.find_submission(AID, student)
-        assert sub.max_code_score == 16 and sub.code_score == 16, (sub.code_score, sub.max_code_score)
-        assert sub.max_written_score == 4 and sub.needs_manual_grade  # the written answer awaits formgrader
+        source = nbformat.read(gt.SOURCE / AID / f"{AID}.ipynb", 4)
+        auto, by_hand = sum(gt.test_cells(source).values()), sum(gt.written_cells(source).values())
+        assert sub.max_code_score == auto and sub.code_score == auto, (sub.code_score, sub.max_code_score)
+        assert sub.max_written_score == by_hand and sub.needs_manual_grade  # the written answers await formgrader
     _ok(gt.nbgrader(["export", "--to", "grades.csv"], course), "export")
     rows = list(csv.DictReader((course / "grades.csv").open()))
     row = next(r for r in rows if r["student_id"] == student and r["assignment"] == AID)
-    assert float(row["score"]) == 16 and float(row["max_score"]) == 20
+    assert float(row["score"]) == auto and float(row["max_score"]) == auto + by_hand
