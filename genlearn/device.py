@@ -10,10 +10,11 @@ Asking for a device that is not there (``GENLEARN_DEVICE=cuda`` on a laptop) war
 says why, and falls back to the CPU; it never crashes a lesson.
 
 On the CPU we also choose PyTorch's thread count, at the start of every training run, from
-the *real* CPU quota and the load measured then (see "threads" below). Containers such as
-Binder or a JupyterHub pod report the host's cores through ``os.cpu_count()``, and a thread
-that shares its core with another busy process slows all of torch's threads down.
-``GENLEARN_NUM_THREADS`` overrides the choice.
+the *real* CPU quota and the load measured then, and again every second while the run trains,
+as other work comes and goes (see "threads" below). Containers such as Binder or a JupyterHub
+pod report the host's cores through ``os.cpu_count()``, and a thread that shares its core with
+another busy process slows all of torch's threads down. ``GENLEARN_NUM_THREADS`` overrides the
+choice.
 
 No other module in genlearn names a device type: they call :func:`get_device` or ask a
 tensor for its ``.device``.
@@ -32,6 +33,8 @@ import torch
 
 ENV_DEVICE = "GENLEARN_DEVICE"
 ENV_THREADS = "GENLEARN_NUM_THREADS"
+PROC_STAT = Path("/proc/stat")
+CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 CPU = torch.device("cpu")
 """Where checkpoints are staged and numpy conversions happen."""
@@ -159,12 +162,13 @@ def synchronize(device: torch.device) -> None:
 # ----------------------------------------------------------------------------- threads
 #
 # How many threads PyTorch uses on the CPU, decided again at the start of every training run
-# (the loops call get_device, which calls configure_threads). Measured on 2 cores with the
-# course's four models (benchmarks/threads.py; table in benchmarks/README.md): on an idle
-# machine 2 threads were 1.2-1.7x faster than 1, but beside one busy process 2 threads were
-# 1.9-5.2x slower than 1. PyTorch's OpenMP threads wait for each other at the end of every
-# operation, and a thread that shares its core with another process loses whole time slices
-# while its partner waits. So: one thread per CPU that no one else is using.
+# (the loops call get_device, which calls configure_threads), and followed while it trains
+# (every loop calls follow_load at each step; it looks at the load once a second). Measured on
+# 2 cores with the course's four models (benchmarks/threads.py; table in benchmarks/README.md):
+# on an idle machine 2 threads were 1.2-1.7x faster than 1, but beside one busy process 2
+# threads were 1.9-5.2x slower than 1. PyTorch's OpenMP threads wait for each other at the end
+# of every operation, and a thread that shares its core with another process loses whole time
+# slices while its partner waits. So: one thread per CPU that no one else is using.
 
 LOAD_SAMPLE_S = 0.05
 """How long to watch the CPUs before deciding (a blocking sample of ``/proc/stat``)."""
@@ -175,6 +179,22 @@ busy process 0.88-1.27 (median 0.99), two 1.99 (``benchmarks/threads.py --calibr
 ``benchmarks/results/threads_load_sample.json``)."""
 DECISION_TTL_S = 1.0
 """A decision is reused for this long, so get_device in a loop does not sample each time."""
+FOLLOW_S = 1.0
+"""How often a training run looks at the load again (:func:`follow_load`): one read of
+``/proc/stat`` (a look costs about 0.3 ms on 2 cores), compared with the read of the look before, so the
+load is averaged over the last second and nothing waits. Beside a busy process 2 threads
+trained up to 5x slower than 1, so a second at the wrong count costs a few seconds at most."""
+RAISE_MARGIN = 0.35
+"""Hysteresis, in load: threads come back only while other work stays under this many CPUs
+(a thread goes at :data:`BUSY_MARGIN`). A steady neighbour cannot make the count flap: the
+more threads we run, the less CPU it gets, so it reads lower at 2 threads than at 1."""
+RAISE_AFTER_S = 3.0
+"""Hysteresis, in time: threads come back after this long with other work under
+:data:`RAISE_MARGIN` (a thread goes after one look). The costs are lopsided: one thread too
+few on an idle machine cost 1.2-1.7x, one too many beside a busy process 1.9-5.2x."""
+STALE_S = 10.0
+"""A previous look older than this is from before a pause (between runs, between clicks of a
+widget): the next look only starts a new window instead of averaging over the pause."""
 
 
 @dataclass(frozen=True)
@@ -195,8 +215,12 @@ class _ThreadState:
     notebook runs, and loading a model in a graded notebook decides the threads."""
 
     choice: ThreadChoice | None = None    # the last decision, for describe()
-    time: float = -math.inf               # time.monotonic() of that decision
+    time: float = -math.inf               # time.monotonic() of configure_threads' last decision
     pinned: bool = False                  # configure_threads(n) fixed the count for good
+    # follow_load's memory
+    next_look: float = -math.inf          # time.monotonic() before which it does nothing
+    reading: _LoadReading | None = None   # the CPUs at its last look
+    calm_since: float | None = None       # since when the load would allow more threads
 
 
 _threads = _ThreadState()
@@ -275,8 +299,51 @@ def _cgroup_usage_s(root: Path) -> float | None:
     return None
 
 
-def busy_cpus(seconds: float = LOAD_SAMPLE_S, *, proc_stat: Path | str = "/proc/stat",
-              cgroup_root: Path | str = "/sys/fs/cgroup", cpus: set[int] | None = None,
+@dataclass(frozen=True)
+class _LoadReading:
+    """One look at the CPUs; the difference of two is the load between them (:func:`_other_work`)."""
+
+    wall: float                   # time.monotonic()
+    own: float                    # time.process_time(): CPU seconds of this process, all its threads
+    busy: int                     # busy clock ticks on `cpus` (/proc/stat)
+    total: int                    # all clock ticks on `cpus`
+    cpus: frozenset[int] | None   # the CPUs we may run on (None: all)
+    n: int                        # how many
+    quota: float | None           # the cgroup's CPU quota, where it is below n
+    group: float | None           # CPU seconds used so far by the cgroup (with a quota only)
+
+
+def _read_load(proc_stat: Path | str | None = None, cgroup_root: Path | str | None = None,
+               cpus: set[int] | None = None) -> _LoadReading:
+    """The CPUs now. Raises OSError, ValueError or IndexError where they cannot be read."""
+    proc_stat, cgroup_root = Path(proc_stat or PROC_STAT), Path(cgroup_root or CGROUP_ROOT)
+    cpus = _allowed_cpus() if cpus is None else cpus
+    n = len(cpus) if cpus else (os.cpu_count() or 1)
+    quota = _cgroup_quota(cgroup_root)
+    quota = quota if quota is not None and quota < n else None
+    busy, total = _busy_jiffies(proc_stat, cpus)
+    group = _cgroup_usage_s(cgroup_root) if quota else None
+    return _LoadReading(time.monotonic(), time.process_time(), busy, total,
+                        frozenset(cpus) if cpus else None, n, quota, group)
+
+
+def _other_work(r0: _LoadReading, r1: _LoadReading) -> float | None:
+    """CPUs of the quota that *other* work kept busy between two readings (see :func:`busy_cpus`)."""
+    if r1.total <= r0.total:
+        return None
+    n, quota = r1.n, r1.quota
+    wall = max(r1.wall - r0.wall, 1e-9)
+    own = (r1.own - r0.own) / wall
+    free = n - max(0.0, n * (r1.busy - r0.busy) / (r1.total - r0.total) - own)  # free CPUs on the host
+    if quota is None:
+        return n - free
+    if r0.group is not None and r1.group is not None:
+        free = min(free, quota - max(0.0, (r1.group - r0.group) / wall - own))
+    return max(0.0, min(n, math.ceil(quota)) - free)
+
+
+def busy_cpus(seconds: float = LOAD_SAMPLE_S, *, proc_stat: Path | str | None = None,
+              cgroup_root: Path | str | None = None, cpus: set[int] | None = None,
               sleep=time.sleep) -> float | None:
     """CPUs of this process's quota that *other* work keeps busy, over a ``seconds`` sample.
 
@@ -287,44 +354,27 @@ def busy_cpus(seconds: float = LOAD_SAMPLE_S, *, proc_stat: Path | str = "/proc/
     fewer CPUs free than the quota; other tenants of a large host are not our load. ``None``
     where ``/proc/stat`` does not exist (macOS, Windows).
     """
-    proc_stat, cgroup_root = Path(proc_stat), Path(cgroup_root)
-    cpus = _allowed_cpus() if cpus is None else cpus
-    n = len(cpus) if cpus else (os.cpu_count() or 1)
-    quota = _cgroup_quota(cgroup_root)
-    quota = quota if quota is not None and quota < n else None
     try:
-        busy0, total0 = _busy_jiffies(proc_stat, cpus)
-        group0 = _cgroup_usage_s(cgroup_root) if quota else None
-        own0, wall0 = time.process_time(), time.monotonic()
+        r0 = _read_load(proc_stat, cgroup_root, cpus)
         sleep(seconds)
-        busy1, total1 = _busy_jiffies(proc_stat, cpus)
-        group1 = _cgroup_usage_s(cgroup_root) if quota else None
-        own1, wall1 = time.process_time(), time.monotonic()
+        r1 = _read_load(proc_stat, cgroup_root, cpus)
     except (OSError, ValueError, IndexError):
         return None
-    if total1 <= total0:
-        return None
-    wall = max(wall1 - wall0, 1e-9)
-    own = (own1 - own0) / wall
-    free = n - max(0.0, n * (busy1 - busy0) / (total1 - total0) - own)  # free CPUs on the host
-    if quota is None:
-        return n - free
-    if group0 is not None and group1 is not None:
-        free = min(free, quota - max(0.0, (group1 - group0) / wall - own))
-    return max(0.0, min(n, math.ceil(quota)) - free)
+    return _other_work(r0, r1)
 
 
-def choose_threads(quota: int, busy: float | None) -> ThreadChoice:
+def choose_threads(quota: int, busy: float | None, margin: float = BUSY_MARGIN) -> ThreadChoice:
     """The policy: one thread per CPU of the quota that other work leaves free.
 
     ``busy`` CPUs of other work (see :func:`busy_cpus`; ``None`` if unknown) each take a
-    thread away once they pass :data:`BUSY_MARGIN`; with a quota of 3 or more, one CPU
-    is also left for JupyterLab, the browser and the system. Never fewer than 1 thread.
+    thread away once they pass ``margin`` (:data:`BUSY_MARGIN`; :func:`follow_load` asks with
+    the lower :data:`RAISE_MARGIN` before it adds threads back); with a quota of 3 or more, one
+    CPU is also left for JupyterLab, the browser and the system. Never fewer than 1 thread.
     """
     if quota < 1:
         raise ValueError(f"quota must be >= 1 CPU, got {quota}")
     spare = 1 if quota >= 3 else 0
-    taken = 0 if busy is None or busy <= BUSY_MARGIN else math.ceil(busy - BUSY_MARGIN)
+    taken = 0 if busy is None or busy <= margin else math.ceil(busy - margin)
     threads = max(1, quota - spare - taken)
     parts = [f"CPU quota {quota}"]
     if busy is None:
@@ -333,7 +383,7 @@ def choose_threads(quota: int, busy: float | None) -> ThreadChoice:
         parts.append(f"{busy:.1f} CPUs busy with other work: one thread fewer per busy CPU, as a "
                      f"thread that shares a core stalls the others")
     else:
-        parts.append(f"other work {busy:.2f} CPUs (under {BUSY_MARGIN}): all of it")
+        parts.append(f"other work {busy:.2f} CPUs (under {margin}): all of it")
     if spare:
         parts.append("one CPU left for JupyterLab, the browser and the system")
     return ThreadChoice(threads, "; ".join(parts))
@@ -356,35 +406,103 @@ def _thread_override() -> int | None:
     return n
 
 
+def _set_elsewhere(state: _ThreadState) -> bool:
+    """True if someone called ``torch.set_num_threads`` since genlearn's last decision; that
+    count is then kept for the rest of the process, and said so."""
+    if state.choice is None or torch.get_num_threads() == state.choice.threads:
+        return False
+    state.choice, state.pinned = ThreadChoice(torch.get_num_threads(), "set with torch.set_num_threads "
+                                              "outside genlearn; left as it is"), True
+    return True
+
+
+def _apply(state: _ThreadState, choice: ThreadChoice) -> int:
+    state.choice = choice
+    if torch.get_num_threads() != choice.threads:
+        torch.set_num_threads(choice.threads)
+    return choice.threads
+
+
 def configure_threads(n: int | None = None) -> int:
     """Set torch's intra-op threads and return how many; :func:`thread_choice` says why.
 
-    ``n`` fixes the count for the rest of the process. Without it: ``$GENLEARN_NUM_THREADS``
-    if set, else :func:`choose_threads` from the CPU quota and the load measured now (the
-    decision is reused for :data:`DECISION_TTL_S`). A ``torch.set_num_threads`` made
-    outside genlearn is left alone.
+    ``n`` fixes the count for the rest of the process (:func:`follow_load` then leaves it
+    alone too). Without it: ``$GENLEARN_NUM_THREADS`` if set, else :func:`choose_threads`
+    from the CPU quota and the load measured now (the decision is reused for
+    :data:`DECISION_TTL_S`). A ``torch.set_num_threads`` made outside genlearn is left alone.
     """
     state = _threads
     if n is not None:
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"thread count must be an integer >= 1, got {n!r}")
-        state.choice, state.pinned = ThreadChoice(n, "set by configure_threads"), True
-    elif state.pinned:
+        state.pinned = True
+        return _apply(state, ThreadChoice(n, "set by configure_threads"))
+    if state.pinned or _set_elsewhere(state):
         return state.choice.threads
-    elif state.choice is not None and torch.get_num_threads() != state.choice.threads:
-        state.choice, state.pinned = ThreadChoice(torch.get_num_threads(), "set with torch.set_num_threads "
-                                                  "outside genlearn; left as it is"), True
-        return state.choice.threads
-    elif state.choice is None or time.monotonic() - state.time >= DECISION_TTL_S:
+    if state.choice is None or time.monotonic() - state.time >= DECISION_TTL_S:
         override = _thread_override()
         if override is not None:
             state.choice = ThreadChoice(override, f"{ENV_THREADS}={override}")
         else:
             state.choice = choose_threads(cpu_quota(), busy_cpus())
         state.time = time.monotonic()
-    if torch.get_num_threads() != state.choice.threads:
-        torch.set_num_threads(state.choice.threads)
-    return state.choice.threads
+        # follow_load starts afresh from this decision: its next look opens a new window
+        state.next_look, state.reading, state.calm_since = -math.inf, None, None
+    return _apply(state, state.choice)
+
+
+def follow_load(device: str | torch.device | None = None, *, proc_stat: Path | str | None = None,
+                cgroup_root: Path | str | None = None, cpus: set[int] | None = None) -> None:
+    """Decide the thread count again during training, as other work comes and goes.
+
+    Every training loop calls this at each step. It does nothing until :data:`FOLLOW_S` has
+    passed since its last look (one clock read); then it reads ``/proc/stat`` once, without
+    waiting, and the load between this look and the last decides, by :func:`choose_threads`:
+    a thread goes at once when other work takes a CPU; threads come back when other work has
+    stayed under :data:`RAISE_MARGIN` for :data:`RAISE_AFTER_S` (hysteresis, so a load that
+    comes and goes does not make the count flap). Left alone: a device that is not the CPU,
+    a count fixed by :func:`configure_threads` ``(n)`` or by ``torch.set_num_threads``, and
+    ``$GENLEARN_NUM_THREADS`` (which it applies). Never raises for lack of ``/proc/stat``.
+    """
+    state = _threads
+    now = time.monotonic()
+    if now < state.next_look:
+        return
+    state.next_look = now + FOLLOW_S
+    if (device is not None and torch.device(device).type != CPU.type) or state.pinned or _set_elsewhere(state):
+        return
+    override = _thread_override()
+    if override is not None:
+        _apply(state, ThreadChoice(override, f"{ENV_THREADS}={override}"))
+        return
+    try:
+        reading = _read_load(proc_stat, cgroup_root, cpus)
+    except (OSError, ValueError, IndexError):
+        return
+    last, state.reading = state.reading, reading
+    if last is None or reading.wall - last.wall > STALE_S or reading.cpus != last.cpus:
+        state.calm_since = None  # a first look, or the first after a pause: the next one decides
+        return
+    busy = _other_work(last, reading)
+    if busy is None:
+        return
+    quota = reading.n if reading.quota is None else max(1, math.ceil(reading.quota))  # as cpu_quota()
+    said = f"during training, load over the last {reading.wall - last.wall:.1f} s: "
+    fewer = choose_threads(quota, busy)
+    if state.choice is None or fewer.threads < torch.get_num_threads():
+        state.calm_since = None
+        _apply(state, ThreadChoice(fewer.threads, said + fewer.reason))
+        return
+    more = choose_threads(quota, busy, margin=RAISE_MARGIN)
+    if more.threads <= torch.get_num_threads():
+        state.calm_since = None
+        return
+    if state.calm_since is None:
+        state.calm_since = last.wall
+    if reading.wall - state.calm_since >= RAISE_AFTER_S:
+        state.calm_since = None
+        _apply(state, ThreadChoice(more.threads, said + more.reason + f"; under {RAISE_MARGIN} CPUs "
+                                   f"for {RAISE_AFTER_S:g} s or more, so threads come back"))
 
 
 def thread_choice() -> ThreadChoice | None:
@@ -404,7 +522,8 @@ def describe(device: str | torch.device | None = None) -> str:
         lines.append(f"GPU: {torch.cuda.get_device_name(choice.device)}")
     else:
         lines.append(f"CPU threads: {thread_choice()}")
-        lines.append(f"  (decided at the start of each training run; os.cpu_count() "
+        lines.append(f"  (decided at the start of each training run and followed as the load "
+                     f"changes while it trains; os.cpu_count() "
                      f"{os.cpu_count()}; set {ENV_THREADS} to override)")
     lines.append(f"override with {ENV_DEVICE}=cpu|cuda|mps or --device")
     return "\n".join(lines)

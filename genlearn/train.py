@@ -1,6 +1,7 @@
 """Training loops: VAE, GAN, diffusion and small classifiers, plain PyTorch, each on one screen.
 
-The loops are seeded, device-aware (:func:`genlearn.device.get_device`), show a
+The loops are seeded, device-aware (:func:`genlearn.device.get_device`; on the CPU their
+thread count follows the load while they train, :func:`genlearn.device.follow_load`), show a
 ``tqdm.auto`` progress bar (a widget in JupyterLab, text in a terminal), keep a
 :class:`History` of losses, call ``callbacks`` (e.g. a live plot) every ``log_every`` steps,
 and stop at ``max_seconds`` if given, so a lesson can train for the time it has.
@@ -37,7 +38,7 @@ except ImportError:
 from ._checks import (check_data, check_learning_rate, check_positive, check_positive_int, check_range,
                       check_seed)
 from .data.base import as_tensors
-from .device import CPU, get_device, has_fused_adam, synchronize
+from .device import CPU, follow_load, get_device, has_fused_adam, synchronize
 from .models.diffusion import Diffusion
 from .models.gan import GAN
 from .models.gan_losses import d_loss, g_loss, gradient_penalty, r1_penalty
@@ -211,10 +212,12 @@ class _Loop:
         warnings.warn(self.history.message, RuntimeWarning, stacklevel=4)
 
     def step(self, parts: dict[str, torch.Tensor]) -> bool:
-        """One training step done: keep its losses, log every ``log_every`` steps, check the
-        budget. Returns True when training should stop (a callback asked, or time is up)."""
+        """One training step done: keep its losses, let the CPU threads follow the load, log
+        every ``log_every`` steps, check the budget. Returns True when training should stop
+        (a callback asked, or time is up)."""
         self.add(parts)
         self.bar.update()
+        follow_load(self.device)
         if self.history.steps % self.log_every == 0 and self.log():
             return True
         return self.out_of_time()
@@ -579,4 +582,5 @@ def train_classifier(net: nn.Module, n: int, batch_loss: Callable[[torch.Tensor]
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            follow_load(device)
     return net

@@ -362,3 +362,266 @@ def test_choosing_threads_rebinds_no_module_global(fresh_threads, monkeypatch):
     changed = [k for k, v in vars(fresh_threads).items() if before.get(k) is not v]
     assert not changed, f"configure_threads rebound {changed}"
     assert fresh_threads.thread_choice() is not None
+
+
+# -- following the load during a run -------------------------------------------------------
+
+class LoadedMachine:
+    """A fake 2-CPU machine for follow_load: ``run(seconds, own, other)`` advances /proc/stat,
+    the wall clock and this process's CPU clock (the fake_clock fixture) by ``own`` CPUs of
+    this process and ``other`` CPUs of other work; ``look()`` is one step of a training loop."""
+
+    def __init__(self, tmp_path, clock, cpus: int = 2):
+        self.stat, self.root, self.clock, self.cpus = tmp_path / "stat", tmp_path, clock, cpus
+        self.ticks = {c: (0, 0) for c in range(cpus)}
+        self.stat.write_text(_stat(self.ticks))
+
+    def run(self, seconds: float, own: float, other: float = 0.0) -> None:
+        busy = min(own + other, self.cpus) / self.cpus * seconds * 100  # ticks per CPU (USER_HZ 100)
+        self.ticks = {c: (b + round(busy), i + round(seconds * 100 - busy)) for c, (b, i) in self.ticks.items()}
+        self.stat.write_text(_stat(self.ticks))
+        self.clock["wall"] += seconds
+        self.clock["cpu"] += own * seconds
+
+    def look(self) -> int:
+        dev.follow_load(proc_stat=self.stat, cgroup_root=self.root, cpus=set(range(self.cpus)))
+        return torch.get_num_threads()
+
+
+@pytest.fixture
+def machine(tmp_path, fake_clock, monkeypatch):
+    monkeypatch.setattr(dev, "cpu_quota", lambda *a, **k: 2)
+    monkeypatch.setattr(dev.time, "sleep", lambda s: pytest.fail("follow_load must never wait"))
+    return LoadedMachine(tmp_path, fake_clock)
+
+
+def start_run(monkeypatch, busy: float) -> int:
+    """configure_threads at the start of a run, with ``busy`` CPUs of other work then."""
+    monkeypatch.setattr(dev, "busy_cpus", lambda *a, **k: busy)
+    threads = dev.configure_threads()
+    monkeypatch.setattr(dev, "busy_cpus", lambda *a, **k: pytest.fail("no blocking sample during a run"))
+    return threads
+
+
+def test_a_thread_goes_within_a_second_when_load_arrives_mid_run(machine, monkeypatch):
+    assert start_run(monkeypatch, 0.0) == 2
+    assert machine.look() == 2                        # the first look opens a window
+    for _ in range(5):                                # alone: both threads keep both cores busy
+        machine.run(1.0, own=2.0)
+        assert machine.look() == 2
+    # a busy process arrives: three runnable threads share two cores, ours get 2/3 each
+    machine.run(1.0, own=4 / 3, other=2 / 3)
+    assert machine.look() == 1
+    why = dev.thread_choice().reason
+    assert "during training" in why and "0.7 CPUs busy with other work" in why, why
+    for _ in range(10):                               # one thread now: the neighbour gets its core
+        machine.run(1.0, own=1.0, other=1.0)
+        assert machine.look() == 1
+
+
+def test_threads_come_back_after_the_load_has_been_gone_a_while(machine, monkeypatch):
+    assert start_run(monkeypatch, 1.0) == 1           # the run started beside a busy process
+    machine.look()
+    machine.run(1.0, own=1.0, other=1.0)
+    assert machine.look() == 1
+    seen = []
+    for _ in range(5):                                # the process is gone
+        machine.run(1.0, own=1.0)
+        seen.append(machine.look())
+    assert seen == [1, 1, 2, 2, 2], f"threads at each second after the load left: {seen}"
+    assert "come back" in dev.thread_choice().reason
+
+
+def test_a_load_that_comes_and_goes_does_not_make_the_count_flap(machine, monkeypatch):
+    changes = []
+    set_threads = torch.set_num_threads
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (changes.append(n), set_threads(n)))
+    assert start_run(monkeypatch, 0.0) == 2
+    changes.clear()
+    machine.look()
+    for second in range(30):                          # a neighbour busy every other second
+        if second % 2:
+            machine.run(1.0, own=2.0 if torch.get_num_threads() == 2 else 1.0)
+        else:
+            machine.run(1.0, own=4 / 3 if torch.get_num_threads() == 2 else 1.0, other=1.0)
+        machine.look()
+    assert changes == [1], f"thread counts set: {changes}"
+
+
+@pytest.mark.parametrize("start, other, end", [
+    (1, 0.45, 1),   # under BUSY_MARGIN, over RAISE_MARGIN: one thread stays one thread
+    (2, 0.45, 2),   # ... and two stay two: the band between the margins holds the count
+    (1, 0.30, 2),   # under RAISE_MARGIN for long enough: back to two
+    (2, 0.60, 1),
+])
+def test_the_band_between_the_margins_holds_the_count(machine, monkeypatch, start, other, end):
+    assert start_run(monkeypatch, 0.0 if start == 2 else 1.0) == start
+    machine.look()
+    for _ in range(10):
+        machine.run(1.0, own=min(float(torch.get_num_threads()), 2 - other), other=other)  # it gets its share
+        machine.look()
+    assert torch.get_num_threads() == end
+
+
+def test_following_is_cheap_between_looks_and_never_waits(machine, monkeypatch):
+    reads = []
+    read = dev._busy_jiffies
+    monkeypatch.setattr(dev, "_busy_jiffies", lambda *a: (reads.append(1), read(*a))[1])
+    start_run(monkeypatch, 0.0)
+    machine.look()
+    for _ in range(1000):                             # a thousand fast steps within one second
+        machine.clock["wall"] += 0.0009
+        machine.look()
+    assert len(reads) == 1, f"{len(reads)} reads of /proc/stat in 0.9 s of steps"
+    machine.clock["wall"] += dev.FOLLOW_S
+    machine.look()
+    assert len(reads) == 2, "the next look comes FOLLOW_S after the last"
+
+
+def test_a_window_across_a_pause_does_not_decide(machine, monkeypatch):
+    start_run(monkeypatch, 0.0)
+    machine.look()
+    machine.run(60.0, own=0.0, other=2.0)              # a minute between two runs or two clicks
+    assert machine.look() == 2, "a minute-long average says nothing about the load now"
+    machine.run(1.0, own=4 / 3, other=2 / 3)
+    assert machine.look() == 1
+
+
+def test_explicit_choices_are_never_followed(machine, monkeypatch):
+    reads = []
+    monkeypatch.setattr(dev, "_busy_jiffies", lambda *a: reads.append(1) or (0, 0))
+    # configure_threads(n): pinned for the process
+    dev.configure_threads(2)
+    for _ in range(5):
+        machine.run(1.0, own=1.0, other=2.0)
+        assert machine.look() == 2
+    assert not reads, "a pinned count needs no load reading"
+    # GENLEARN_NUM_THREADS, even when set after the run started
+    monkeypatch.setattr(dev._threads, "pinned", False)
+    monkeypatch.setattr(dev._threads, "choice", None)
+    assert start_run(monkeypatch, 0.0) == 2
+    monkeypatch.setenv(dev.ENV_THREADS, "1")
+    machine.run(1.0, own=2.0)
+    assert machine.look() == 1 and dev.ENV_THREADS in dev.thread_choice().reason
+    assert not reads
+    # torch.set_num_threads by the user, mid-run: kept, and said so
+    monkeypatch.delenv(dev.ENV_THREADS)
+    machine.run(1.0, own=1.0)
+    machine.look()
+    torch.set_num_threads(2)
+    machine.run(1.0, own=2.0, other=2.0)
+    assert machine.look() == 2 and "outside genlearn" in dev.thread_choice().reason
+
+
+def test_not_on_a_gpu_and_not_without_proc_stat(machine, monkeypatch, tmp_path):
+    start_run(monkeypatch, 0.0)
+    reads = []
+    monkeypatch.setattr(dev, "_busy_jiffies", lambda *a: reads.append(1) or (0, 0))
+    for _ in range(3):
+        machine.run(1.0, own=0.0, other=2.0)
+        dev.follow_load(torch.device("cuda"), proc_stat=machine.stat)
+    assert not reads and torch.get_num_threads() == 2
+    monkeypatch.undo()
+    start_run(monkeypatch, 0.0)
+    for _ in range(3):
+        machine.run(1.0, own=1.0, other=1.0)
+        dev.follow_load(proc_stat=tmp_path / "missing")   # macOS, Windows: no /proc/stat
+    assert torch.get_num_threads() == 2
+
+
+def test_in_a_container_other_tenants_are_not_our_load(tmp_path, fake_clock, monkeypatch):
+    """A 2-CPU quota on a 64-core host: tenants keeping the host 60% busy take no thread away;
+    a second kernel in the same container does."""
+    cgroup = tmp_path / "cgroup"
+    cgroup.mkdir()
+    (cgroup / "cpu.max").write_text("200000 100000\n")
+    host = LoadedMachine(tmp_path, fake_clock, cpus=64)
+    usage = {"s": 0.0}
+
+    def run(seconds, own, ours_too):
+        host.run(seconds, own=own, other=0.6 * 64)
+        usage["s"] += (own + ours_too) * seconds
+        (cgroup / "cpu.stat").write_text(f"usage_usec {int(usage['s'] * 1e6)}\n")
+
+    monkeypatch.setattr(dev, "cpu_quota", lambda *a, **k: 2)
+    run(0, 0.0, 0.0)
+    start_run(monkeypatch, 0.0)
+    follow = lambda: dev.follow_load(proc_stat=host.stat, cgroup_root=cgroup, cpus=set(range(64)))  # noqa: E731
+    follow()
+    for _ in range(3):
+        run(1.0, own=2.0, ours_too=0.0)
+        follow()
+        assert torch.get_num_threads() == 2
+    run(1.0, own=4 / 3, ours_too=2 / 3)
+    follow()
+    assert torch.get_num_threads() == 1
+
+
+def _scripted_load(monkeypatch, script: list[float]):
+    """Every step looks (FOLLOW_S = 0) and sees the next second of ``script``: other work in
+    CPUs, on a fake 2-CPU machine where this process keeps its threads busy. Returns the
+    thread counts seen at each look."""
+    monkeypatch.setattr(dev, "FOLLOW_S", 0.0, raising=False)
+    monkeypatch.setattr(dev, "cpu_quota", lambda *a, **k: 2)
+    monkeypatch.setattr(dev, "busy_cpus", lambda *a, **k: script[0])
+    from types import SimpleNamespace
+    state = {"i": 0, "wall": 0.0, "own": 0.0, "busy": 0, "total": 0}
+    seen = []
+
+    def read(*args, **kwargs):
+        other = script[min(state["i"], len(script) - 1)]
+        own = min(torch.get_num_threads(), 2 * torch.get_num_threads() / (torch.get_num_threads() + other))
+        seen.append(torch.get_num_threads())
+        state["i"] += 1
+        state["wall"] += 1.0
+        state["own"] += own
+        state["busy"] += round(min(2.0, own + other) * 100)
+        state["total"] += 200
+        return SimpleNamespace(wall=state["wall"], own=state["own"], busy=state["busy"], total=state["total"],
+                               cpus=frozenset({0, 1}), n=2, quota=None, group=None)
+    monkeypatch.setattr(dev, "_read_load", read, raising=False)
+    return seen
+
+
+def _train_each_loop(kind: str) -> None:
+    """A few dozen steps of each of genlearn.train's loops (and the GAN playground's clicks)."""
+    from genlearn.models import GAN, MADE, VAE, Diffusion, Flow, GANConfig
+    from genlearn import train
+
+    x2 = torch.randn(256, 2)
+    quiet = {"progress": False}
+    if kind == "vae":
+        train.train_vae(VAE(x_shape=(2,), arch="mlp", latent_dim=2, hidden=(8,), likelihood="gaussian"),
+                        x2, epochs=8, batch_size=64, **quiet)
+    elif kind == "likelihood":
+        train.train_likelihood(Flow(n_layers=2, hidden=(8,)), x2, epochs=8, batch_size=64, **quiet)
+    elif kind == "gan":
+        train.train_gan(GAN(GANConfig(x_shape=(2,), latent_dim=2, hidden=(8,))), x2, steps=30, batch_size=64, **quiet)
+    elif kind == "diffusion":
+        train.train_diffusion(Diffusion(T=5, hidden=(8,)), x2, steps=30, batch_size=64, **quiet)
+    elif kind == "reward":
+        train.finetune_with_reward(MADE(x_shape=(4,), hidden=(8,)), lambda x: x.mean(1), steps=30,
+                                   batch_size=16, **quiet)
+    elif kind == "classifier":
+        net = torch.nn.Linear(2, 2)
+        y = (x2[:, 0] > 0).long()
+        train.train_classifier(net, 256, lambda i: torch.nn.functional.cross_entropy(net(x2[i]), y[i]),
+                               steps=30, batch_size=32, lr=1e-2, generator=torch.Generator().manual_seed(0))
+    elif kind == "playground":
+        from genlearn.widgets.gan import GanPlayground
+        GanPlayground(hidden=(8,), latent_dim=2, batch_size=64, n_samples=50, device="cpu").train(30)
+
+
+@pytest.mark.parametrize("kind", ["vae", "likelihood", "gan", "diffusion", "reward", "classifier",
+                                  pytest.param("playground", marks=pytest.mark.slow)])  # imports matplotlib
+def test_every_training_loop_follows_the_load_during_a_run(monkeypatch, kind):
+    """A run that starts alone gives up a thread when a busy process arrives, and takes it
+    back once the process has been gone for a while: in every loop genlearn trains with."""
+    fake(monkeypatch)
+    torch.set_num_threads(2)
+    # seconds of the run: alone, a busy process, alone again
+    seen = _scripted_load(monkeypatch, [0.0] * 5 + [1.0] * 6 + [0.0] * 8)
+    _train_each_loop(kind)
+    assert len(seen) >= 19, f"the loop looked at the load {len(seen)} times in 30 steps"
+    runs = [seen[0]] + [b for a, b in zip(seen, seen[1:]) if a != b]
+    assert runs == [2, 1, 2], f"{kind}: thread counts at each look: {seen}"

@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 
 from .._checks import check_choice, check_learning_rate, check_positive_int, check_range
 from ..data import toy2d
-from ..device import get_device
+from ..device import follow_load, get_device
 from ..latent import interpolate
 from ..metrics import mode_coverage
 from ..models import GAN, GANConfig
@@ -131,7 +131,10 @@ class GanPlayground(FigureWidget):
         steps = self.steps.value if steps is None else check_positive_int("steps", steps)
         self.status.value = f"<i>training {steps} steps...</i>"
         self.gan.train()
-        losses = [self.stepper.step() for _ in range(steps)]
+        losses = []
+        for _ in range(steps):
+            losses.append(self.stepper.step())
+            follow_load(self.device)  # the CPU threads follow the load, as in the training loops
         self.gan.eval()
         rows = torch.stack([torch.stack([p["loss_d"], p["loss_g"]]) for p in losses]).tolist()  # one sync
         for step, (loss_d, loss_g) in enumerate(rows, self.stepper.steps - steps + 1):
