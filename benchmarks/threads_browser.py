@@ -37,17 +37,19 @@ sys.path.insert(0, str(ROOT / "tests"))
 import browser_support as bs  # noqa: E402
 
 LESSON = "lessons/03_variational_autoencoders.ipynb"
-# Runs in the kernel before the lesson (IPython startup): log every automatic thread decision.
+# Runs in the kernel before the lesson (IPython startup): log every thread decision genlearn
+# applies, at the start of a run (configure_threads) and during it (follow_load), once each.
 LOG_DECISIONS = """
 import json as _json
 import genlearn.device as _device
-_choose = _device.choose_threads
-def _logged(quota, busy):
-    choice = _choose(quota, busy)
-    with open({log!r}, "a") as f:
-        f.write(_json.dumps({{"threads": choice.threads, "why": choice.reason}}) + "\\n")
-    return choice
-_device.choose_threads = _logged
+_apply, _last = _device._apply, [None]
+def _logged(state, choice):
+    if choice is not _last[0]:
+        _last[0] = choice
+        with open({log!r}, "a") as f:
+            f.write(_json.dumps({{"threads": choice.threads, "why": choice.reason}}) + "\\n")
+    return _apply(state, choice)
+_device._apply = _logged
 """
 
 

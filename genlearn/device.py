@@ -473,7 +473,9 @@ def follow_load(device: str | torch.device | None = None, *, proc_stat: Path | s
         return
     override = _thread_override()
     if override is not None:
-        _apply(state, ThreadChoice(override, f"{ENV_THREADS}={override}"))
+        choice = ThreadChoice(override, f"{ENV_THREADS}={override}")
+        if choice != state.choice:  # (set after the run started)
+            _apply(state, choice)
         return
     try:
         reading = _read_load(proc_stat, cgroup_root, cpus)
