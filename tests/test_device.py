@@ -516,17 +516,20 @@ def test_explicit_choices_are_never_followed(machine, monkeypatch):
 def test_not_on_a_gpu_and_not_without_proc_stat(machine, monkeypatch, tmp_path):
     start_run(monkeypatch, 0.0)
     reads = []
-    monkeypatch.setattr(dev, "_busy_jiffies", lambda *a: reads.append(1) or (0, 0))
-    for _ in range(3):
-        machine.run(1.0, own=0.0, other=2.0)
-        dev.follow_load(torch.device("cuda"), proc_stat=machine.stat)
+    with monkeypatch.context() as m:
+        m.setattr(dev, "_busy_jiffies", lambda *a: reads.append(1) or (0, 0))
+        for _ in range(3):
+            machine.run(1.0, own=0.0, other=2.0)
+            dev.follow_load(torch.device("cuda"), proc_stat=machine.stat)
     assert not reads and torch.get_num_threads() == 2
-    monkeypatch.undo()
-    start_run(monkeypatch, 0.0)
-    for _ in range(3):
+    for _ in range(3):                                  # macOS, Windows: no /proc/stat
         machine.run(1.0, own=1.0, other=1.0)
-        dev.follow_load(proc_stat=tmp_path / "missing")   # macOS, Windows: no /proc/stat
+        dev.follow_load(proc_stat=tmp_path / "missing")
     assert torch.get_num_threads() == 2
+    machine.run(1.0, own=1.0, other=1.0)                # (the same machine with one: it would follow)
+    machine.look()
+    machine.run(1.0, own=1.0, other=1.0)
+    assert machine.look() == 1
 
 
 def test_in_a_container_other_tenants_are_not_our_load(tmp_path, fake_clock, monkeypatch):
