@@ -12,7 +12,7 @@ CPU: a second kernel, a classmate on the same Binder host):
 * ``idle``: no busy process (what following the load costs when there is nothing to follow).
 
 Settings: ``new`` = this checkout, automatic threads; ``old`` = ``--baseline REV`` (default
-801d71b, the last commit that chose once per run), exported with ``git archive`` and run the
+a2dd35b, main before this change: it chose once per run), exported with ``git archive`` and run the
 same way; ``t1``/``t2`` = this checkout with ``GENLEARN_NUM_THREADS=1``/``2`` (fixed counts:
 yardsticks). Each round runs every setting once, in an order that rotates from round to round,
 so a round's settings see the same machine; ``--repeats`` rounds, medians reported, and the
@@ -45,7 +45,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results" / "threads_midrun.json"
-BASELINE = "801d71b"  # genlearn before the thread count followed the load during a run
+BASELINE = "a2dd35b"  # genlearn before the thread count followed the load during a run
 
 MODELS = {  # name -> the `genlearn train` arguments (the runs), and the budget flag
     "vae-digits": (["vae", "--data", "digits", "--epochs", "250"], "--epochs"),
