@@ -145,3 +145,78 @@ def test_config_and_overrides_merge_instead_of_one_winning():
         VAE(cfg, latent=2)
     with pytest.raises(TypeError, match="config must be a VAEConfig"):
         VAE(GANConfig())
+
+
+# ----------------------------------------------------------------- autoregressive pixels
+
+
+def _linked_vae(**kw):
+    torch.manual_seed(0)
+    vae = VAE(VAEConfig(x_shape=(1, 4, 4), latent_dim=2, hidden=(8,), autoregressive=True, **kw))
+    with torch.no_grad():
+        vae.pixel_links.weight.normal_()
+    return vae
+
+
+def test_autoregressive_pixel_i_depends_on_z_and_earlier_pixels_only():
+    vae = _linked_vae()
+    x = (torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(1)) > 0.5).float()
+    out = torch.randn(3, 1, 4, 4)
+    for i in range(16):
+        x.requires_grad_(True)
+        flat_logits = (out + vae.pixel_links(x.flatten(1)).view_as(out)).flatten(1)
+        (grad,) = torch.autograd.grad(flat_logits[:, i].sum(), x)
+        reads = grad.flatten(1).abs().sum(0) > 0
+        assert not reads[i:].any(), f"pixel {i} must not read itself or later pixels"
+        assert reads[:i].all(), f"pixel {i} should read every earlier pixel"
+        x = x.detach()
+    # the likelihood is the product of those conditionals, pixel by pixel
+    logits = (out + vae.pixel_links(x.flatten(1)).view_as(out)).flatten(1)
+    by_hand = torch.distributions.Bernoulli(logits=logits).log_prob(x.flatten(1)).sum(1)
+    assert torch.allclose(vae.log_likelihood(out, x), by_hand, atol=1e-5)
+
+
+def test_autoregressive_vae_starts_as_the_plain_vae_and_sums_to_one():
+    torch.manual_seed(0)
+    linked = VAE(VAEConfig(x_shape=(1, 4, 4), latent_dim=2, hidden=(8,), autoregressive=True))
+    torch.manual_seed(0)
+    plain = VAE(VAEConfig(x_shape=(1, 4, 4), latent_dim=2, hidden=(8,)))
+    x = (torch.rand(5, 1, 4, 4) > 0.5).float()
+    out = torch.randn(5, 1, 4, 4)
+    assert torch.equal(linked.log_likelihood(out, x), plain.log_likelihood(out, x))
+    assert torch.allclose(linked.mean(out), plain.mean(out), atol=1e-6)
+    # with links, p(x|z) is still a distribution: it sums to 1 over all 2^6 binary images
+    vae = _linked_vae()
+    small = VAE(VAEConfig(x_shape=(6,), latent_dim=2, hidden=(4,), autoregressive=True))
+    with torch.no_grad():
+        small.pixel_links.weight.normal_(std=2.0)
+    images = torch.tensor([[(k >> b) & 1 for b in range(6)] for k in range(64)], dtype=torch.float32)
+    out6 = torch.randn(1, 6).expand(64, 6)
+    assert small.log_likelihood(out6, images).exp().sum().item() == pytest.approx(1.0, abs=1e-5)
+    assert vae.config.autoregressive
+
+
+def test_autoregressive_samples_follow_the_links_pixel_by_pixel():
+    # pixel 0 is a fair coin; every later pixel copies the one before it (a strong link)
+    vae = VAE(VAEConfig(x_shape=(5,), latent_dim=1, hidden=(4,), autoregressive=True))
+    with torch.no_grad():
+        for p in vae.dec.parameters():
+            p.zero_()
+        vae.dec[-1].bias.copy_(torch.tensor([0.0, -30.0, -30.0, -30.0, -30.0]))
+        vae.pixel_links.weight.copy_(torch.diag(torch.full((4,), 60.0), -1))
+    x = vae.sample(2000, generator=torch.Generator().manual_seed(0), mean=False)
+    assert set(x.unique().tolist()) <= {0.0, 1.0}
+    assert 0.45 < x[:, 0].mean() < 0.55, "pixel 0 is a fair coin"
+    assert torch.equal(x, x[:, :1].expand_as(x)), "each pixel copies the one before it"
+    # the mean image feeds each pixel's probability to the next: 0.5 everywhere here
+    assert torch.allclose(vae.sample(3), torch.full((3, 5), 0.5), atol=1e-3)
+    # the same generator seed gives the same draws
+    again = vae.sample(2000, generator=torch.Generator().manual_seed(0), mean=False)
+    assert torch.equal(x, again)
+
+
+def test_autoregressive_needs_binary_pixels_and_a_boolean():
+    with pytest.raises(ValueError, match="needs likelihood='bernoulli'"):
+        VAEConfig(likelihood="gaussian", autoregressive=True)
+    with pytest.raises(ValueError, match="autoregressive must be True or False"):
+        VAEConfig(autoregressive=1)

@@ -52,6 +52,23 @@ def mlp(sizes: list[int], act: type[nn.Module] = nn.ReLU, wrap=lambda layer: lay
     return nn.Sequential(*layers)
 
 
+class MaskedLinear(nn.Linear):
+    """A linear layer whose weight (out, in) is multiplied by a fixed 0/1 ``mask``: the
+    connections of autoregressive models (MADE, the VAE's pixel links)."""
+
+    def __init__(self, mask: torch.Tensor, bias: bool = True):
+        super().__init__(mask.shape[1], mask.shape[0], bias=bias)
+        self.register_buffer("mask", mask.float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.linear(x, self.weight * self.mask, self.bias)
+
+    @property
+    def masked_weight(self) -> torch.Tensor:
+        """The weight as the layer uses it: (out, in), zero where the mask is."""
+        return self.weight * self.mask
+
+
 def n_resamples(x_shape: tuple[int, ...]) -> int:
     """How many factor-2 resamplings take a square image down to 4x4 (8 -> 1, 32 -> 3)."""
     if len(x_shape) != 3 or x_shape[1] != x_shape[2]:

@@ -33,7 +33,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .._checks import check_batch, check_positive_int, resolve_config
-from .blocks import check_sizes, mean_nll
+from .blocks import MaskedLinear, check_sizes, mean_nll
 
 
 @dataclass
@@ -47,17 +47,6 @@ class MADEConfig:
         self.hidden = check_sizes("hidden", self.hidden)
         if math.prod(self.x_shape) < 2:
             raise ValueError(f"an autoregressive model needs at least 2 dimensions, got x_shape {self.x_shape}")
-
-
-class MaskedLinear(nn.Linear):
-    """A linear layer whose weight (out, in) is multiplied by a fixed 0/1 ``mask``."""
-
-    def __init__(self, mask: torch.Tensor, bias: bool = True):
-        super().__init__(mask.shape[1], mask.shape[0], bias=bias)
-        self.register_buffer("mask", mask.float())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, self.weight * self.mask, self.bias)
 
 
 def made_degrees(d: int, hidden: tuple[int, ...]) -> list[torch.Tensor]:
