@@ -32,6 +32,37 @@ def test_training_is_deterministic_by_seed():
     assert (runs[0] == runs[1]).all()
 
 
+def test_vae_weight_average_is_what_the_model_ends_with():
+    data = digits("train").subset(320)
+    runs = []  # per run: the raw weights after each step, read by a callback run at every step
+
+    def train(**kw):
+        model, seen = small_vae(seed=2), {}
+        runs.append(seen)
+
+        def snapshot(history):
+            seen.setdefault(history.steps, [p.detach().clone() for p in model.parameters()])
+        train_vae(model, data, epochs=3, batch_size=64, seed=4, progress=False, log_every=1,
+                  callbacks=[snapshot], **kw)
+        return model
+
+    train()
+    averaged = train(ema_decay=0.9)
+    raw, seen_with_average = runs
+    assert sorted(raw) == list(range(1, 16)) and sorted(seen_with_average) == sorted(raw)
+    assert all(torch.equal(a, b) for a, b in zip(raw[15], seen_with_average[15])), \
+        "the average must not change the training itself (the callbacks see the raw weights)"
+    expected = [p.detach().clone() for p in small_vae(seed=2).parameters()]
+    for t in range(1, 16):
+        d = min(0.9, (1 + t) / (10 + t))
+        expected = [d * e + (1 - d) * w for e, w in zip(expected, raw[t])]
+    for got, want, last in zip(averaged.parameters(), expected, raw[15]):
+        assert torch.allclose(got, want, atol=1e-6)
+        assert not torch.allclose(got, last, atol=1e-4), "the model must end with the average, not the last step"
+    with pytest.raises(ValueError, match="ema_decay"):
+        train_vae(small_vae(), data, epochs=1, ema_decay=1.5, progress=False)
+
+
 def test_time_budget_stops_training():
     data = digits("train")
     hist = train_vae(small_vae(), data, epochs=10_000, max_seconds=0.5, progress=False)
