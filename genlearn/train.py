@@ -484,7 +484,8 @@ def train_gan(gan: GAN, data, *, steps: int = 2000, batch_size: int = 256,
     generator step each; see it for ``ema_decay`` and ``r1_every``). Returns the history.
 
     ``lr_decay``: anneal both learning rates linearly to 0 over ``steps``, which lets the
-    samples settle onto the modes instead of jittering around them.
+    samples settle onto the modes instead of jittering around them. A GAN that samples with
+    rejection (``config.rejection`` > 0) has its threshold calibrated on ``data`` at the end.
     """
     steps = check_positive_int("steps", steps)
     device = get_device(device)
@@ -504,6 +505,8 @@ def train_gan(gan: GAN, data, *, steps: int = 2000, batch_size: int = 256,
         if loop.step(parts):
             break
     gan.eval()
+    if gan.config.rejection > 0 and stepper.steps:
+        gan.calibrate_rejection(stepper.x)
     return loop.close()
 
 

@@ -121,3 +121,69 @@ def test_bad_configs_are_clear():
         GANConfig(loss="wgan")
     with pytest.raises(ValueError, match="unknown arch"):
         GANConfig(arch="stylegan")
+
+
+# ----------------------------------------------------------------- rejection sampling
+
+
+def _scored_by_first_coordinate(rejection=0.1):
+    """A GAN whose G is the identity on a 2D z and whose D scores x by its first coordinate."""
+    gan = GAN(GANConfig(x_shape=(2,), latent_dim=2, hidden=(2,), rejection=rejection))
+    with torch.no_grad():
+        for p in gan.parameters():
+            p.zero_()
+        gan.G.net[0].weight.copy_(torch.eye(2))
+        gan.G.net[2].weight.copy_(torch.eye(2))
+        gan.G.net[1] = torch.nn.Identity()
+        gan.D.body = torch.nn.Flatten()
+        gan.D.head = torch.nn.Linear(2, 1)
+        gan.D.head.weight.copy_(torch.tensor([[1.0, 0.0]]))
+        gan.D.head.bias.zero_()
+    return gan
+
+
+def test_rejection_keeps_only_what_d_scores_like_most_real_data():
+    gan = _scored_by_first_coordinate(rejection=0.1)
+    gen = torch.Generator().manual_seed(0)
+    plain = gan.sample(4000, generator=torch.Generator().manual_seed(0))
+    assert (plain[:, 0] < 0).float().mean() > 0.4, "before calibration nothing is rejected"
+    real = torch.randn(20_000, 2, generator=gen) + torch.tensor([1.0, 0.0])
+    threshold = gan.calibrate_rejection(real)
+    assert threshold == pytest.approx(1.0 - 1.2816, abs=0.05), "the 10% quantile of N(1, 1)"
+    assert (gan.D(real) < threshold).float().mean().item() == pytest.approx(0.1, abs=0.002)
+    kept = gan.sample(4000, generator=torch.Generator().manual_seed(0))
+    assert kept.shape == (4000, 2) and (kept[:, 0] >= threshold).all()
+    assert torch.equal(kept, gan.sample(4000, generator=torch.Generator().manual_seed(0))), "seeded"
+    # the accepted samples are G's samples conditioned on passing: N(0, 1) above the threshold
+    assert kept[:, 1].std().item() == pytest.approx(1.0, abs=0.05)
+    # the caller's own codes, or reject=False: no rejection
+    z = torch.full((5, 2), -3.0)
+    assert torch.equal(gan.sample(5, z=z), z)
+    assert (gan.sample(4000, generator=gen, reject=False)[:, 0] < threshold).any()
+
+
+def test_rejection_that_accepts_almost_nothing_warns_and_still_returns_n():
+    gan = _scored_by_first_coordinate(rejection=0.5)
+    gan.calibrate_rejection(torch.full((100, 2), 4.0))  # only z_1 >= 4 passes: 3e-5 of draws
+    with pytest.warns(RuntimeWarning, match="reached D's threshold"):
+        x = gan.sample(200, generator=torch.Generator().manual_seed(0))
+    assert x.shape == (200, 2)
+
+
+def test_rejection_settings_are_checked_and_travel_in_checkpoints(tmp_path):
+    from genlearn.checkpoints import load_checkpoint, save_checkpoint
+    for bad in (1.0, -0.1, True, "0.1"):
+        with pytest.raises(ValueError, match="rejection must be a number in"):
+            GANConfig(rejection=bad)
+    with pytest.raises(ValueError, match="unconditional"):
+        GANConfig(rejection=0.1, n_classes=3)
+    gan = _scored_by_first_coordinate(rejection=0.1)
+    with pytest.raises(RuntimeError, match="without rejection"):
+        GAN(GANConfig(x_shape=(2,))).calibrate_rejection(torch.zeros(3, 2))
+    gan = GAN(GANConfig(x_shape=(2,), latent_dim=2, hidden=(8,), rejection=0.1))
+    threshold = gan.calibrate_rejection(torch.randn(500, 2))
+    loaded, _ = load_checkpoint(save_checkpoint(gan, tmp_path / "g.pt"), expect="gan")
+    assert float(loaded.accept_above) == pytest.approx(threshold)
+    assert torch.equal(loaded.sample(50, generator=torch.Generator().manual_seed(1)),
+                       gan.sample(50, generator=torch.Generator().manual_seed(1)))
+    assert "accept_above" not in GAN(GANConfig(x_shape=(2,))).state_dict(), "plain GANs keep their keys"

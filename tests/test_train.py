@@ -377,3 +377,15 @@ def test_counts_are_whole_numbers_not_booleans_and_are_used_as_checked():
         train_gan(_small_gan(), toy2d("ring", 64), steps=1, betas=(1.5, 0.9), progress=False)
     with pytest.raises(ValueError, match="ema_decay must be between 0 and 1, got 2"):
         train_gan(_small_gan(), toy2d("ring", 64), steps=1, ema_decay=2, progress=False)
+
+
+def test_train_gan_calibrates_rejection_on_its_data_at_the_end():
+    ring = toy2d("ring", 2000)
+    torch.manual_seed(0)
+    gan = GAN(GANConfig(x_shape=(2,), latent_dim=2, hidden=(32, 32), r1_gamma=0.1, rejection=0.05))
+    train_gan(gan, ring, steps=40, batch_size=128, lr_g=1e-3, lr_d=1e-3, progress=False)
+    with torch.no_grad():
+        below = (gan.D(ring.x) < gan.accept_above).float().mean().item()
+    assert below == pytest.approx(0.05, abs=0.002)
+    with torch.no_grad():
+        assert (gan.D(gan.sample(500)) >= gan.accept_above).all()

@@ -16,7 +16,10 @@ Two architectures:
 
 Optional extras that made small GANs converge here (see ``genlearn.recipes``): an
 exponential moving average (EMA) of G's weights, used for sampling; an R1 penalty or
-spectral normalization in D. Conditional GANs feed a one-hot label to G beside z and use a
+spectral normalization in D; rejection sampling with D (Azadi et al., 2019): D's logit
+estimates :math:`\log p_{data}(x) / p_g(x)`, so the samples D scores below nearly all real data
+are where G puts mass the data does not have (between the modes of a mixture), and are drawn
+again. Conditional GANs feed a one-hot label to G beside z and use a
 projection discriminator (Miyato & Koyama, 2018): ``d(x, y) = w^T h(x) + e_y^T h(x)``.
 """
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -46,11 +50,18 @@ class GANConfig:
     r1_gamma: float = 0.0                      # weight of the R1 penalty on D (0: off)
     spectral_norm: bool = False                # spectral normalization of D's layers
     n_classes: int = 0                         # > 0: conditional GAN
+    rejection: float = 0.0                     # > 0: redraw samples D scores below all but this share of real data
 
     def __post_init__(self):
         check_common_fields(self, ("mlp", "dcgan"))
         check_choice("loss", self.loss, LOSSES)
         self.n_classes = check_size("n_classes", self.n_classes, allow_zero=True)
+        if isinstance(self.rejection, bool) or not isinstance(self.rejection, (int, float)) \
+                or not 0 <= self.rejection < 1:
+            raise ValueError(f"rejection must be a number in [0, 1), the share of real data D may "
+                             f"score below the threshold; got {self.rejection!r}")
+        if self.rejection and self.n_classes:
+            raise ValueError("rejection sampling is for unconditional GANs (n_classes=0)")
         self.base_channels = check_size("base_channels", self.base_channels)
         for name in ("r1_gamma", "gp_weight"):
             value = getattr(self, name)
@@ -122,6 +133,8 @@ class GAN(nn.Module):
         self.G = Generator(cfg)
         self.D = Discriminator(cfg)
         self.G_ema: Generator | None = None
+        if cfg.rejection > 0:  # D's score a sample must reach; NaN until calibrate_rejection
+            self.register_buffer("accept_above", torch.tensor(float("nan")))
 
     # ----------------------------------------------------------------- EMA of G's weights
     def enable_ema(self) -> None:
@@ -140,6 +153,34 @@ class GAN(nn.Module):
         for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
             b_ema.copy_(b)
 
+    # ----------------------------------------------------------------- rejection sampling
+    @torch.no_grad()
+    def calibrate_rejection(self, x_real: torch.Tensor, batch_size: int = 4096) -> float:
+        """Set the score a sample must reach (with ``config.rejection`` > 0): the
+        ``rejection``-quantile of D's logits on ``x_real``, so D would reject only that share
+        of real data. Call it after training, on the training data; returns the threshold."""
+        if self.config.rejection <= 0:
+            raise RuntimeError("this GAN samples without rejection (config.rejection = 0)")
+        x_real = check_batch("x_real", x_real, self.config.x_shape).to(self.device)
+        scores = torch.cat([self.D(x_real[i:i + batch_size]) for i in range(0, len(x_real), batch_size)])
+        self.accept_above.fill_(torch.quantile(scores.float(), self.config.rejection))
+        return float(self.accept_above)
+
+    def _redraw_rejected(self, G, x: torch.Tensor, generator, truncation, max_rounds: int = 50):
+        """Keep the samples of ``x`` that D scores at least ``accept_above``; draw more until
+        there are ``len(x)`` (at most ``max_rounds`` more draws; then the rest unfiltered)."""
+        n, kept = len(x), []
+        for _ in range(max_rounds):
+            kept.append(x[self.D(x) >= self.accept_above])
+            if sum(len(k) for k in kept) >= n:
+                return torch.cat(kept)[:n]
+            z = self.noise(n, generator)
+            x = G(z.clamp(-truncation, truncation) if truncation is not None else z)
+        have = sum(len(k) for k in kept)
+        warnings.warn(f"rejection sampling: only {have} of {max_rounds * n} samples reached D's threshold; "
+                      f"the other {n - have} are returned unfiltered", RuntimeWarning, stacklevel=3)
+        return torch.cat([*kept, x[:n - have]])
+
     # ----------------------------------------------------------------- using the model
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """z ~ N(0, I): (n, Z) on the model's device."""
@@ -148,14 +189,18 @@ class GAN(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, y: torch.Tensor | None = None, *, generator=None, z=None,
-               ema: bool = True, truncation: float | None = None) -> torch.Tensor:
+               ema: bool = True, truncation: float | None = None, reject: bool = True) -> torch.Tensor:
         """``n`` samples in data space (the EMA generator's, where there is one).
 
         ``truncation`` clamps z to [-t, t] (the "truncation trick": less variety, higher fidelity).
+        ``reject``: with ``config.rejection`` > 0 and a calibrated threshold, samples D scores
+        below it are drawn again (never when ``z`` is given: those codes are the caller's).
         """
         G = self.G_ema if (ema and self.G_ema is not None) else self.G
         was_training = G.training
         G.eval()
+        rejecting = (reject and z is None and self.config.rejection > 0
+                     and not torch.isnan(self.accept_above))
         z = self.noise(n, generator) if z is None else z.to(self.device)
         if z.shape != (n, self.config.latent_dim):
             raise ValueError(f"z must be ({n}, {self.config.latent_dim}), got {tuple(z.shape)}")
@@ -165,6 +210,8 @@ class GAN(nn.Module):
             y = torch.as_tensor(y, device=self.device)
             y = y.expand(n) if y.dim() == 0 else y
         x = G(z, y)
+        if rejecting:
+            x = self._redraw_rejected(G, x, generator, truncation)
         G.train(was_training)
         return x
 
