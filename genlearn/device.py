@@ -455,7 +455,7 @@ def follow_load(device: str | torch.device | None = None, *, proc_stat: Path | s
                 cgroup_root: Path | str | None = None, cpus: set[int] | None = None) -> None:
     """Decide the thread count again during training, as other work comes and goes.
 
-    Every training loop calls this at each step. It does nothing until :data:`FOLLOW_S` has
+    Every training loop but the feature nets' (cached: rebuilt, they must come out the same) calls this at each step. It does nothing until :data:`FOLLOW_S` has
     passed since its last look (one clock read); then it reads ``/proc/stat`` once, without
     waiting, and the load between this look and the last decides, by :func:`choose_threads`:
     a thread goes at once when other work takes a CPU; threads come back when other work has

@@ -606,6 +606,11 @@ def train_classifier(net: nn.Module, n: int, batch_loss: Callable[[torch.Tensor]
     The small helper networks of :mod:`genlearn.features` and :mod:`genlearn.ethics` train
     here. Gradients are on even when called inside a ``no_grad`` evaluation. A non-finite
     loss raises ``FloatingPointError`` naming the step (these nets have no history to say it).
+
+    Unlike the other loops it does not follow the load (:func:`genlearn.device.follow_load`):
+    the feature nets are cached and must come out the same when a cache is rebuilt, and a
+    thread count that changes mid-run changes the arithmetic (CI caught features differing by
+    1e-3 after a rebuild beside other work).
     """
     n = check_positive_int("n", n)
     steps = check_positive_int("steps", steps)
@@ -622,5 +627,4 @@ def train_classifier(net: nn.Module, n: int, batch_loss: Callable[[torch.Tensor]
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            follow_load(device)
     return net

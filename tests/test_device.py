@@ -615,7 +615,7 @@ def _train_each_loop(kind: str) -> None:
         GanPlayground(hidden=(8,), latent_dim=2, batch_size=64, n_samples=50, device="cpu").train(30)
 
 
-@pytest.mark.parametrize("kind", ["vae", "likelihood", "gan", "diffusion", "reward", "classifier",
+@pytest.mark.parametrize("kind", ["vae", "likelihood", "gan", "diffusion", "reward",
                                   pytest.param("playground", marks=pytest.mark.slow)])  # imports matplotlib
 def test_every_training_loop_follows_the_load_during_a_run(monkeypatch, kind):
     """A run that starts alone gives up a thread when a busy process arrives, and takes it
@@ -628,3 +628,13 @@ def test_every_training_loop_follows_the_load_during_a_run(monkeypatch, kind):
     assert len(seen) >= 19, f"the loop looked at the load {len(seen)} times in 30 steps"
     runs = [seen[0]] + [b for a, b in zip(seen, seen[1:]) if a != b]
     assert runs == [2, 1, 2], f"{kind}: thread counts at each look: {seen}"
+
+
+def test_feature_nets_keep_their_thread_count(monkeypatch):
+    """train_classifier (the cached feature nets, which a rebuild must reproduce) never looks:
+    a thread count changed mid-run changes the arithmetic."""
+    fake(monkeypatch)
+    torch.set_num_threads(2)
+    seen = _scripted_load(monkeypatch, [0.0] * 5 + [1.0] * 6 + [0.0] * 8)
+    _train_each_loop("classifier")
+    assert seen == [] and torch.get_num_threads() == 2
