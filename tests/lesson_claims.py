@@ -111,6 +111,22 @@ def _lesson_00(text, prose):
     assert max(times[name] for name in lessons) <= 75, f"'about a minute': {times}"
 
 
+@claim("01_generative_modeling")
+def _lesson_01(text, prose):
+    # "A point on a moon is far more likely than one in the gap between them"
+    on_moon, in_gap = number(r"log p\(x = \[-1\. +0\.5\]\) = +(-?[\d.]+)", text), number(r"log p\(x = \[0\. 0\.\]\) = +(-?[\d.]+)", text)
+    assert on_moon > in_gap + 10, f"on a moon {on_moon}, in the gap {in_gap}"
+    # "The training curve keeps rising; the held-out curve rises, flattens, then falls"
+    ks = [int(k) for k in re.search(r"^K: +([\d ]+)$", text, re.M).group(1).split()]
+    train = [float(v) for v in re.search(r"^train: +([-\d. ]+)$", text, re.M).group(1).split()]
+    held = [float(v) for v in re.search(r"^held-out: +([-\d. ]+)$", text, re.M).group(1).split()]
+    says(prose, "The training curve keeps rising; the held-out curve rises, flattens, then falls")
+    assert all(b >= a - 0.05 for a, b in zip(train, train[1:])), f"training log-likelihood by K {ks}: {train}"
+    best = held.index(max(held))
+    assert held[best] > held[0] + 0.5 and 0 < best < len(ks) - 1 and held[-1] < held[best] - 0.3, \
+        f"held-out log-likelihood by K {ks}: {held}"
+
+
 @claim("02_autoencoders")
 def _lesson_02(text, prose):
     # "Nonlinear autoencoders beat PCA (the best linear one) most clearly at small d"
@@ -199,6 +215,9 @@ def _lesson_07(text):
     assert rows[("ring", "non-saturating + R1")][0] == 8 and rows[("grid", "non-saturating + R1")][0] >= 20, rows
     assert 35 <= rows[("ring", "non-saturating + R1")][2] <= 65, "R1: 'about half its samples sharp'"
     assert rows[("ring", "WGAN-GP")][2] < 5 and rows[("grid", "WGAN-GP")][2] < 5, "WGAN-GP: 'a diffuse cloud'"
+    # "R1 covers ... most grid modes, though on the grid many samples still lie on the lines between
+    # modes (low high-quality fraction)"
+    assert rows[("grid", "non-saturating + R1")][2] < 30, f"R1 on the grid: many samples between modes: {rows}"
     # "its penalty is (||w|| - 1)^2 wherever the points are drawn"
     pairs = re.findall(r"critic slope [\d.]+: penalty ([\d.]+) +\(\|\|w\|\| - 1\)\^2 = ([\d.]+)", text)
     assert len(pairs) == 3 and all(abs(float(a) - float(b)) < 1e-3 for a, b in pairs), pairs
@@ -417,7 +436,7 @@ def _lesson_12(text, prose):
     first, lowest, last = numbers(r"training NLL \(nats per point, at the log points\): first (-?[\d.]+), lowest (-?[\d.]+), last (-?[\d.]+)", text)
     assert last <= lowest + 0.15 and last < first - 1, f"the flow's training NLL: first {first}, lowest {lowest}, last {last}"
     assert true < flow < gaussian - 2, f"flow NLL {flow} should lie between the mixture {true} and a Gaussian {gaussian} - 2"
-    # "a band that runs through all eight modes, and most of its probability stays on the band
+    # "thin bands that pass through all eight modes, and most of its probability stays on the bands
     # between them: only a small share of its samples lies within 3 std of a centre"
     modes, near = numbers(r"flow samples: (\d)/8 modes, (\d+)% within 3 std of a centre", text)
     if said(prose, "it squeezes the mass into the modes"):
