@@ -130,6 +130,27 @@ def legend(ax, *args, fontsize: float | None = None, outside: bool | None = None
 
 
 _legend = legend   # for helpers whose `legend` argument shadows the function
+MARKER_REACH_POINTS = 6   # the radius of scatter2d's largest marker (the hollow centres), in points
+
+
+def figure_legend(fig, ax, **kw):
+    """One legend for a figure of panels that draw the same kinds of things (scatter2d's data,
+    samples and centres), below the panels, built from ``ax``'s entries: a legend per panel
+    would shrink every panel or cover its data."""
+    handles, labels = ax.get_legend_handles_labels()
+    kw.setdefault("ncols", len(labels))
+    kw["fontsize"] = max(kw.get("fontsize") or MIN_LEGEND_FONTSIZE, MIN_LEGEND_FONTSIZE)
+    leg = fig.legend(handles, labels, loc="outside lower center", **kw)
+    _readable_markers(leg)
+    return leg
+
+
+def _readable_markers(leg) -> None:
+    """Legend markers opaque and readable, whatever the size and transparency of the points."""
+    for h in leg.legend_handles:
+        if hasattr(h, "set_sizes"):
+            h.set_alpha(1)
+            h.set_sizes([40 if h.get_facecolor().size == 0 else 20])
 
 
 def _data_points(ax) -> np.ndarray:
@@ -154,10 +175,11 @@ def _data_points(ax) -> np.ndarray:
 
 
 def covers_data(ax, leg) -> bool:
-    """Whether legend ``leg``, where matplotlib would draw it now, lies over anything ``ax`` plots."""
+    """Whether legend ``leg``, where matplotlib would draw it now, lies over anything ``ax`` plots
+    (a point counts when its marker would reach under the legend's frame)."""
     fig = ax.figure
     fig.draw_without_rendering()                # resolves the layout and loc="best"
-    box = leg.get_window_extent()
+    box = leg.get_window_extent().padded(MARKER_REACH_POINTS * fig.dpi / 72)
     # twins (ax.twinx()) share the box: their lines lie under the legend as well
     layers = [a for a in fig.axes if a is ax or a.get_position().bounds == ax.get_position().bounds]
     pts = np.concatenate([_data_points(a) for a in layers])
@@ -204,10 +226,7 @@ def scatter2d(samples, *, reference=None, centers=None, ax=None, title: str | No
     if legend is None:
         legend = reference is not None or centers is not None
     if legend:
-        leg = _legend(ax, handletextpad=0.1, borderpad=0.2, labelspacing=0.2, framealpha=0.8)
-        for h in leg.legend_handles:  # legend markers opaque and readable, whatever the points' size
-            h.set_alpha(1)
-            h.set_sizes([40 if h.get_facecolor().size == 0 else 20])
+        _readable_markers(_legend(ax, handletextpad=0.1, borderpad=0.2, labelspacing=0.2, framealpha=0.8))
     return fig
 
 

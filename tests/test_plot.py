@@ -148,3 +148,28 @@ def test_latent_scatter_tells_classes_apart_by_marker_as_well_as_colour():
     assert len(ax.collections) == 10 and len(set(paths)) == 10, "one marker shape per class"
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels == [str(i) for i in range(10)]
+
+
+def test_a_point_whose_marker_reaches_under_the_legend_counts_as_covered():
+    fig, ax = plot.new_axes()
+    ax.scatter([0.0], [0.0], s=90, facecolors="none", edgecolors="k", label="a mode centre")
+    ax.set_xlim(-1, 1)
+    ax.set_ylim(-1, 1)
+    leg = ax.legend(loc="upper left")
+    fig.draw_without_rendering()
+    box = leg.get_window_extent()
+    # the centre 3 pixels right of the frame: its hollow circle (radius about 6 px) reaches under it
+    ax.collections[0].set_offsets([ax.transData.inverted().transform((box.x1 + 3, (box.y0 + box.y1) / 2))])
+    assert plot.covers_data(ax, leg)
+
+
+def test_figure_legend_gives_panels_of_the_same_things_one_legend_below_them():
+    fig, axes = plot.new_axes(ncols=3, size=2.4)
+    for ax in axes:
+        plot.scatter2d(torch.randn(200, 2), reference=torch.randn(200, 2), centers=torch.zeros(1, 2), ax=ax, legend=False)
+    leg = plot.figure_legend(fig, axes[0])
+    assert all(ax.get_legend() is None for ax in axes) and fig.legends == [leg]
+    assert [t.get_text() for t in leg.get_texts()] == ["data", "samples", "mode centres"]
+    assert min(t.get_fontsize() for t in leg.get_texts()) >= plot.MIN_LEGEND_FONTSIZE
+    fig.draw_without_rendering()
+    assert leg.get_window_extent().y1 <= min(ax.get_window_extent().y0 for ax in axes), "below the panels"
