@@ -367,6 +367,13 @@ def _lesson_09_applications(text, prose):
     says(prose, "most samples asked for with $y = 0$ show one, far more often than real scans without a lesion do")
     assert rates[0][1] > 50 and rates[0][0] < rates[0][1] / 3, f"y = 0, real vs synthetic: {rates[0]}"
     assert rates[1][1] <= 97 and rates[1][0] >= 95, f"'some samples asked for with y = 1 show no bright spot': {rates[1]}"
+    real_rough, syn_rough = numbers(r"roughness \(lower: smoother\): real scans ([\d.]+), synthetic ([\d.]+)", text)
+    # "inside the skull they are blotchy where real tissue is flat, so they vary *more* from pixel to
+    # pixel than real scans do" (the sentence said "smoother" before it was measured)
+    if said(prose, "The samples are *smoother* than real scans"):
+        assert syn_rough < real_rough, f"'smoother': synthetic roughness {syn_rough} vs real {real_rough}"
+    says(prose, "so they vary *more* from pixel to pixel than real scans do (the roughness line above)")
+    assert syn_rough > 1.1 * real_rough, f"rougher: synthetic {syn_rough} vs real {real_rough}"
     says(prose, "the label it was given barely changes how often")
     assert rates[1][1] - rates[0][1] < 30, f"the label should barely change the synthetic rate: {rates}"
     trtr, tstr, tsts = map(float, re.search(r"TRTR ([\d.]+)%, TSTR ([\d.]+)%, TSTS ([\d.]+)%", text).groups())
