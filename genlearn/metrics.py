@@ -291,3 +291,15 @@ def sample_diversity(samples) -> dict:
     n = len(x)
     return {"distinct": int(len(torch.unique(x, dim=0))),
             "mean_distance": float(torch.cdist(x, x, p=1).sum() / (n * (n - 1))), "n": n}
+
+
+def pixel_entropy(images) -> float:
+    r"""How blurred images in [0, 1] are: the mean binary entropy of their pixel values, in nats,
+    :math:`-\frac1{ND}\sum p \log p + (1-p)\log(1-p)`. 0 for pure black and white, :math:`\log 2
+    \approx 0.69` for all grey. Compare a model's samples with its own training data's value:
+    grey data has a blur of its own."""
+    x = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images)
+    p = x.detach().double().cpu().clamp(1e-6, 1 - 1e-6)
+    if p.numel() == 0:
+        raise ValueError("no pixels to measure")
+    return float(-(p * p.log() + (1 - p) * (1 - p).log()).mean())

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 # Colour-blind-safe colours (tests/test_palette.py checks every pair, and white, stay apart
 # under simulated protanopia, deuteranopia and tritanopia). PALETTE: Okabe & Ito's eight, the
@@ -24,6 +25,13 @@ PALETTE = ("#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#0
 CATEGORICAL = ("#CC6677", "#332288", "#DDCC77", "#117733", "#88CCEE", "#882255", "#44AA99", "#999933",
                "#AA4499", "#000000")
 CATEGORICAL_CMAP = ListedColormap(CATEGORICAL, name="genlearn_categorical")
+# A second cue beside colour, one marker per class: some pairs of ten colours stay close on small
+# dots (Tol's indigo and black, wine and purple), so classes differ in shape too.
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+
+# What every genlearn figure guarantees a reader, at any dpi (figures are sized in inches):
+MIN_IMAGE_INCHES = 0.65   # the side of one image in an image grid (65 px at the default 100 dpi)
+MIN_LEGEND_FONTSIZE = 8   # points; legends in 6-7 pt came out at about 5 px tall in saved figures
 
 
 def _np(x) -> np.ndarray:
@@ -72,18 +80,118 @@ def tile(images, ncols: int | None = None, pad: int = 1) -> np.ndarray:
 
 
 def image_grid(images, ncols: int | None = None, *, ax=None, title: str | None = None, size: float = 4.0):
-    """Show a batch of images as one grid, ``ncols`` images per row (grey images in black and white)."""
+    """Show a batch of images as one grid, ``ncols`` images per row (grey images in black and white).
+
+    Each image is shown at least :data:`MIN_IMAGE_INCHES` on a side: where the axes is too
+    small for that many images, the whole figure grows (every panel in proportion)."""
     fig, ax = _fig_ax(ax, size)
-    ax.imshow(tile(images, ncols), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    mosaic = tile(images, ncols)
+    n = len(images)
+    ncols = ncols or int(np.ceil(np.sqrt(n)))
+    ax.imshow(mosaic, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.set_axis_off()
     if title:
         ax.set_title(title)
+    grow_for_images(ax, mosaic.shape[1] / ncols, mosaic.shape[0] / int(np.ceil(n / ncols)), mosaic.shape[:2])
     return fig
+
+
+def grow_for_images(ax, image_w: float, image_h: float, mosaic_hw) -> None:
+    """Enlarge ``ax``'s figure until one ``image_w`` x ``image_h`` (pixels of the mosaic) tile is
+    drawn at least :data:`MIN_IMAGE_INCHES` on its shorter side. The axes' share of the figure
+    is read from its subplot position before layout; constrained layout only gives the axes
+    more room than that (its margins are tighter than the default subplot parameters), and
+    a margin of 15% covers titles."""
+    fig = ax.figure
+    box = ax.get_position()
+    width_in, height_in = fig.get_size_inches()
+    ax_w, ax_h = box.width * width_in, box.height * height_in
+    rows_px, cols_px = mosaic_hw
+    scale = min(ax_w / cols_px, ax_h / rows_px)            # inches per mosaic pixel (aspect kept)
+    shown = scale * min(image_w, image_h)
+    need = 1.15 * MIN_IMAGE_INCHES
+    if shown < need:
+        fig.set_size_inches(width_in * need / shown, height_in * need / shown)
+
+
+def legend(ax, *args, fontsize: float | None = None, outside: bool | None = None, **kw):
+    """``ax.legend(...)`` with genlearn's guarantees: text at least :data:`MIN_LEGEND_FONTSIZE`
+    points, and placed outside the axes (to its right) when, at matplotlib's best spot inside,
+    it would cover any data point, line or bar. ``outside=True/False`` forces the choice."""
+    kw["fontsize"] = max(fontsize or MIN_LEGEND_FONTSIZE, MIN_LEGEND_FONTSIZE)
+    kw.setdefault("loc", "best")
+    leg = ax.legend(*args, **kw)
+    if outside is None:
+        outside = covers_data(ax, leg)
+    if outside:
+        kw.update(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+        leg = ax.legend(*args, **kw)
+    return leg
+
+
+_legend = legend   # for helpers whose `legend` argument shadows the function
+MARKER_REACH_POINTS = 6   # the radius of scatter2d's largest marker (the hollow centres), in points
+
+
+def figure_legend(fig, ax, **kw):
+    """One legend for a figure of panels that draw the same kinds of things (scatter2d's data,
+    samples and centres), below the panels, built from ``ax``'s entries: a legend per panel
+    would shrink every panel or cover its data."""
+    handles, labels = ax.get_legend_handles_labels()
+    kw.setdefault("ncols", len(labels))
+    kw["fontsize"] = max(kw.get("fontsize") or MIN_LEGEND_FONTSIZE, MIN_LEGEND_FONTSIZE)
+    leg = fig.legend(handles, labels, loc="outside lower center", **kw)
+    _readable_markers(leg)
+    return leg
+
+
+def _readable_markers(leg) -> None:
+    """Legend markers opaque and readable, whatever the size and transparency of the points."""
+    for h in leg.legend_handles:
+        if hasattr(h, "set_sizes"):
+            h.set_alpha(1)
+            h.set_sizes([40 if h.get_facecolor().size == 0 else 20])
+
+
+def _data_points(ax) -> np.ndarray:
+    """Display coordinates of what ``ax`` draws: scatter offsets, and points along lines and
+    patch outlines (each segment sampled, so a line crossing a box counts even between vertices)."""
+    pts = [np.empty((0, 2))]
+    for coll in ax.collections:
+        offsets = coll.get_offsets()
+        if len(offsets):
+            pts.append(coll.get_offset_transform().transform(offsets))
+    paths = [(line.get_xydata(), line.get_transform()) for line in ax.lines]
+    paths += [(patch.get_path().vertices, patch.get_transform()) for patch in ax.patches
+              if not isinstance(patch, Rectangle)]
+    for xy, transform in paths:
+        xy = transform.transform(np.asarray(xy, dtype=float))
+        xy = xy[np.isfinite(xy).all(1)]
+        if len(xy) >= 2:
+            t = np.linspace(0, 1, 12)[:, None, None]
+            xy = (xy[:-1] * (1 - t) + xy[1:] * t).reshape(-1, 2)
+        pts.append(xy)
+    return np.concatenate(pts)
+
+
+def covers_data(ax, leg) -> bool:
+    """Whether legend ``leg``, where matplotlib would draw it now, lies over anything ``ax`` plots
+    (a point counts when its marker would reach under the legend's frame)."""
+    fig = ax.figure
+    fig.draw_without_rendering()                # resolves the layout and loc="best"
+    box = leg.get_window_extent().padded(MARKER_REACH_POINTS * fig.dpi / 72)
+    # twins (ax.twinx()) share the box: their lines lie under the legend as well
+    layers = [a for a in fig.axes if a is ax or a.get_position().bounds == ax.get_position().bounds]
+    pts = np.concatenate([_data_points(a) for a in layers])
+    inside = ((pts[:, 0] >= box.x0) & (pts[:, 0] <= box.x1) & (pts[:, 1] >= box.y0) & (pts[:, 1] <= box.y1))
+    bars = [patch.get_window_extent() for a in layers for patch in a.patches if isinstance(patch, Rectangle)]
+    return bool(inside.any()) or any(bar.overlaps(box) and bar.height > 0 for bar in bars)
 
 
 def scatter2d(samples, *, reference=None, centers=None, ax=None, title: str | None = None,
               lim: float | None = None, size: float = 3.6, label: str = "samples",
-              reference_label: str = "data", legend: bool | None = None):
+              reference_label: str = "data", legend: bool | None = None,
+              xlabel: str = "$x_1$", ylabel: str = "$x_2$"):
     """2D points ``samples`` (orange) under ``reference`` data (small blue dots) and mode
     ``centers`` (open black circles, so the points at a centre stay visible), with a legend.
 
@@ -111,23 +219,22 @@ def scatter2d(samples, *, reference=None, centers=None, ax=None, title: str | No
     ax.set_xlim(-lim, lim)
     ax.set_ylim(-lim, lim)
     ax.set_aspect("equal")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
     if legend is None:
         legend = reference is not None or centers is not None
     if legend:
-        handles = ax.legend(fontsize=6, loc="best", handletextpad=0.1, borderpad=0.2, labelspacing=0.2,
-                            framealpha=0.8).legend_handles
-        for h in handles:  # legend markers opaque and readable, whatever the points' size
-            h.set_alpha(1)
-            h.set_sizes([40 if h.get_facecolor().size == 0 else 20])
-    if title:
-        ax.set_title(title)
+        _readable_markers(_legend(ax, handletextpad=0.1, borderpad=0.2, labelspacing=0.2, framealpha=0.8))
     return fig
 
 
 @torch.no_grad()
 def surface(fn, *, lim: float = 3.0, n: int = 100, ax=None, title: str | None = None,
-            cmap: str = "RdBu_r", device=None):
-    """Colour the plane by ``fn`` (e.g. a discriminator's D(x)), evaluated on an n x n grid."""
+            cmap: str = "RdBu_r", device=None, label: str | None = None):
+    """Colour the plane by ``fn`` (e.g. a discriminator's D(x)), evaluated on an n x n grid;
+    ``label`` names the colour bar (what ``fn`` returns)."""
     fig, ax = _fig_ax(ax)
     g = torch.linspace(-lim, lim, n)
     xx, yy = torch.meshgrid(g, g, indexing="xy")
@@ -136,7 +243,9 @@ def surface(fn, *, lim: float = 3.0, n: int = 100, ax=None, title: str | None = 
         pts = pts.to(device)
     values = _np(fn(pts)).reshape(n, n)
     im = ax.imshow(values, origin="lower", extent=(-lim, lim, -lim, lim), cmap=cmap, alpha=0.8)
-    fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.colorbar(im, ax=ax, shrink=0.8, label=label)
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
     if title:
         ax.set_title(title)
     return fig
@@ -148,20 +257,28 @@ def latent_scatter(z, labels=None, *, ax=None, title: str | None = None, class_n
     z = _np(z)
     if z.ndim != 2 or z.shape[1] < 2:
         raise ValueError(f"z must be (N, >=2), got shape {z.shape}")
-    sc = ax.scatter(z[:, 0], z[:, 1], c=None if labels is None else _np(labels), cmap=CATEGORICAL_CMAP, s=6)
-    if labels is not None:
-        handles, _ = sc.legend_elements()
-        names = class_names or [str(v) for v in np.unique(_np(labels))]
-        ax.legend(handles, names, fontsize=7, loc="best", markerscale=0.8)
     ax.set_xlabel("$z_1$")
     ax.set_ylabel("$z_2$")
     if title:
         ax.set_title(title)
+    if labels is None:
+        ax.scatter(z[:, 0], z[:, 1], s=6, c=PALETTE[1])
+        return fig
+    labels = _np(labels)
+    classes = np.unique(labels)
+    names = class_names or [str(int(v)) if float(v).is_integer() else str(v) for v in classes]
+    for k, (value, name) in enumerate(zip(classes, names)):   # colour and marker per class
+        at = labels == value
+        ax.scatter(z[at, 0], z[at, 1], s=9, color=CATEGORICAL[k % len(CATEGORICAL)],
+                   marker=MARKERS[k % len(MARKERS)], linewidths=0, label=name)
+    legend(ax, markerscale=1.5, handletextpad=0.2, labelspacing=0.3)
     return fig
 
 
-def curves(history, keys, *, ax=None, title: str | None = None, x: str = "step", logy: bool = False):
-    """Training curves of the given history keys against ``x`` (step, epoch or time)."""
+def curves(history, keys, *, ax=None, title: str | None = None, x: str = "step", logy: bool = False,
+           ylabel: str | None = None):
+    """Training curves of the given history keys against ``x`` (step, epoch or time);
+    ``ylabel`` names the y axis (default: the keys)."""
     fig, ax = _fig_ax(ax, 4.0)
     keys = [keys] if isinstance(keys, str) else list(keys)
     for key in keys:
@@ -170,11 +287,12 @@ def curves(history, keys, *, ax=None, title: str | None = None, x: str = "step",
             raise KeyError(f"no records with both {x!r} and {key!r}")
         ax.plot([r[x] for r in recs], [r[key] for r in recs], label=key)
     ax.set_xlabel(x)
+    ax.set_ylabel(ylabel or ", ".join(keys))
     if logy:
         ax.set_yscale("log")
-    ax.legend()
     if title:
         ax.set_title(title)
+    legend(ax)
     return fig
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lesson_claims import CLAIMS, printed
+from lesson_claims import CLAIMS, check_claims
 from notebook_runner import execute, outputs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -126,4 +126,4 @@ def test_lesson_executes(path):
             text = out.get("text", "") if out.get("output_type") == "stream" else ""
             assert "Traceback" not in text, f"{path.name}: a traceback was printed:\n{text[:500]}"
     if path.stem in CLAIMS:  # what the prose says about the outputs (tests/lesson_claims.py)
-        CLAIMS[path.stem](printed(nb))
+        check_claims(path.stem, nb)

@@ -156,3 +156,14 @@ def test_sample_diversity_counts_copies_and_pixel_differences():
     assert sample_diversity(collapsed)["distinct"] == 1 and sample_diversity(collapsed)["mean_distance"] == 0
     with pytest.raises(ValueError, match="at least 2"):
         sample_diversity(torch.ones(1, 4))
+
+
+def test_pixel_entropy_is_zero_for_black_and_white_and_log2_for_grey():
+    from genlearn.metrics import pixel_entropy
+    crisp = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+    assert pixel_entropy(crisp) < 1e-4
+    assert pixel_entropy(torch.full((3, 4), 0.5)) == pytest.approx(np.log(2))
+    assert pixel_entropy(torch.tensor([0.0, 0.5])) == pytest.approx(np.log(2) / 2, abs=1e-4)
+    assert pixel_entropy(torch.full((2,), 0.9)) < pixel_entropy(torch.full((2,), 0.7))
+    with pytest.raises(ValueError, match="no pixels"):
+        pixel_entropy(torch.zeros(0))

@@ -55,3 +55,121 @@ def test_scatter2d_shows_data_samples_and_centres_apart_with_a_legend():
     alone = plot.scatter2d(data, label="data").axes[0]
     assert alone.get_legend() is None
     assert np.allclose(alone.collections[0].get_facecolor()[0, :3], by_label["data"].get_facecolor()[0, :3])
+
+
+# ------------------------------------------------------------- what every figure guarantees a reader
+
+def shown_image_inches(ax, ncols, image_px, pad=1):
+    """The side, in inches, at which one image of an image_grid in ``ax`` is drawn."""
+    ax.figure.draw_without_rendering()
+    extent = ax.images[0].get_window_extent()
+    mosaic_w = ncols * (image_px + pad) + pad
+    return extent.width * image_px / mosaic_w / ax.figure.dpi
+
+
+@pytest.mark.parametrize("n, ncols, px, size", [(16, 8, 32, 3.6), (40, 10, 8, 4.5), (60, 12, 16, 5.0), (4, 2, 16, 3.6)])
+def test_image_grid_draws_every_image_at_least_the_minimum_size(n, ncols, px, size):
+    # lesson 09's phantom strip (two panels of 2 x 8 images on a 7.2-inch-wide figure) drew
+    # each image 40 pixels wide; the grid now grows the figure instead
+    fig, axes = plot.new_axes(ncols=2, size=size)
+    for ax in axes:
+        plot.image_grid(torch.rand(n, 1, px, px), ncols, ax=ax, title="a title")
+    for ax in axes:
+        assert shown_image_inches(ax, ncols, px) >= plot.MIN_IMAGE_INCHES, fig.get_size_inches()
+    # a grid that is already large enough keeps its size
+    fig = plot.image_grid(torch.rand(4, 1, 8, 8), 2, size=4.0)
+    assert tuple(fig.get_size_inches()) == (4.0, 4.0)
+
+
+def legend_box(ax):
+    ax.figure.draw_without_rendering()
+    return ax.get_legend().get_window_extent(), ax.get_window_extent()
+
+
+def test_scatter2d_puts_its_legend_outside_when_inside_it_would_cover_data():
+    # samples everywhere in the square: no spot inside is free, so the legend goes to the right
+    grid = torch.stack(torch.meshgrid(torch.linspace(-2, 2, 40), torch.linspace(-2, 2, 40), indexing="ij"), -1)
+    fig = plot.scatter2d(grid.reshape(-1, 2), reference=torch.randn(300, 2) * 0.3, lim=2.2)
+    legend, axes_box = legend_box(fig.axes[0])
+    assert legend.x0 >= axes_box.x1 - 1, "the legend should sit outside the axes, right of the data"
+    # data only in one corner: the legend stays inside, where it covers nothing
+    corner = torch.rand(200, 2) * 0.5 + 1.4
+    fig = plot.scatter2d(corner, reference=corner + 0.01, lim=2.0)
+    ax = fig.axes[0]
+    legend, axes_box = legend_box(ax)
+    assert axes_box.x0 <= legend.x0 and legend.x1 <= axes_box.x1 + 1, "room inside: the legend stays there"
+    assert not plot.covers_data(ax, ax.get_legend())
+
+
+def test_legend_outside_check_sees_lines_and_bars_not_only_points():
+    fig, ax = plot.new_axes()
+    ax.plot([0, 1], [0.9, 0.9], label="a line across the top")        # only two vertices, far apart
+    ax.plot([0, 1], [0.1, 0.1], label="and the bottom")
+    ax.set_ylim(0, 1)
+    leg = ax.legend(loc="upper center")
+    assert plot.covers_data(ax, leg), "a legend over the middle of a line covers it"
+    fig, ax = plot.new_axes()
+    ax.bar(range(5), [1, 1, 1, 1, 1], width=1.0, label="bars filling the axes")
+    assert plot.covers_data(ax, ax.legend(loc="center"))
+
+
+def test_legends_are_readable():
+    figs = [plot.scatter2d(torch.randn(100, 2), reference=torch.randn(100, 2), centers=torch.zeros(1, 2)),
+            plot.latent_scatter(torch.randn(100, 2), torch.arange(100) % 10),
+            plot.curves(History(records=[{"step": 1, "loss": 3.0}, {"step": 2, "loss": 2.0}]), "loss")]
+    fig, ax = plot.new_axes()
+    ax.plot([0, 1], [0, 1], label="x")
+    plot.legend(ax, fontsize=5)   # asking for less than the minimum still gets the minimum
+    for fig in figs + [fig]:
+        for text in fig.axes[0].get_legend().get_texts():
+            assert text.get_fontsize() >= plot.MIN_LEGEND_FONTSIZE, (fig.axes[0].get_title(), text.get_text())
+
+
+def test_every_axis_of_every_helper_is_labelled():
+    hist = History(records=[{"step": 1, "loss": 3.0, "kl": 1.0}, {"step": 2, "loss": 2.0, "kl": 0.5}])
+    figs = {"scatter2d": plot.scatter2d(torch.randn(50, 2)),
+            "surface": plot.surface(lambda p: p[:, 0], lim=1, n=5, label="D(x)"),
+            "latent_scatter": plot.latent_scatter(torch.randn(30, 2), torch.arange(30) % 3),
+            "curves": plot.curves(hist, ["loss", "kl"], ylabel="nats")}
+    for name, fig in figs.items():
+        for ax in fig.axes:
+            if ax.get_label() == "<colorbar>":   # a colour bar has one axis: what the colours mean
+                assert ax.get_ylabel(), f"{name}: a colour bar without a label"
+                continue
+            assert ax.get_xlabel() and ax.get_ylabel(), f"{name}: an axis without a label"
+    assert figs["curves"].axes[0].get_ylabel() == "nats"
+    assert plot.curves(hist, ["loss", "kl"]).axes[0].get_ylabel() == "loss, kl"
+
+
+def test_latent_scatter_tells_classes_apart_by_marker_as_well_as_colour():
+    # ten colours include close pairs on small dots (Tol's indigo and black): shape is a second cue
+    ax = plot.latent_scatter(torch.randn(200, 2), torch.arange(200) % 10).axes[0]
+    paths = [coll.get_paths()[0].vertices.round(3).tobytes() for coll in ax.collections]
+    assert len(ax.collections) == 10 and len(set(paths)) == 10, "one marker shape per class"
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == [str(i) for i in range(10)]
+
+
+def test_a_point_whose_marker_reaches_under_the_legend_counts_as_covered():
+    fig, ax = plot.new_axes()
+    ax.scatter([0.0], [0.0], s=90, facecolors="none", edgecolors="k", label="a mode centre")
+    ax.set_xlim(-1, 1)
+    ax.set_ylim(-1, 1)
+    leg = ax.legend(loc="upper left")
+    fig.draw_without_rendering()
+    box = leg.get_window_extent()
+    # the centre 3 pixels right of the frame: its hollow circle (radius about 6 px) reaches under it
+    ax.collections[0].set_offsets([ax.transData.inverted().transform((box.x1 + 3, (box.y0 + box.y1) / 2))])
+    assert plot.covers_data(ax, leg)
+
+
+def test_figure_legend_gives_panels_of_the_same_things_one_legend_below_them():
+    fig, axes = plot.new_axes(ncols=3, size=2.4)
+    for ax in axes:
+        plot.scatter2d(torch.randn(200, 2), reference=torch.randn(200, 2), centers=torch.zeros(1, 2), ax=ax, legend=False)
+    leg = plot.figure_legend(fig, axes[0])
+    assert all(ax.get_legend() is None for ax in axes) and fig.legends == [leg]
+    assert [t.get_text() for t in leg.get_texts()] == ["data", "samples", "mode centres"]
+    assert min(t.get_fontsize() for t in leg.get_texts()) >= plot.MIN_LEGEND_FONTSIZE
+    fig.draw_without_rendering()
+    assert leg.get_window_extent().y1 <= min(ax.get_window_extent().y0 for ax in axes), "below the panels"

@@ -91,7 +91,8 @@ def test_live_curves_redraw_from_a_training_callback():
     assert live.state["last"]["kl"] == pytest.approx(history.last("kl"))
     assert live.image.value != png
     assert live.finish() is live
-    assert live.figure.axes[0].get_xlabel() == "step" and live.figure.axes[0].get_ylabel() == ""
+    # every axis is labelled: without a ylabel, by the curves' names
+    assert live.figure.axes[0].get_xlabel() == "step" and live.figure.axes[0].get_ylabel() == "recon, kl"
     assert LiveCurves(["loss"], ylabel="nats per image").figure.axes[0].get_ylabel() == "nats per image"
     with pytest.raises(ValueError, match="keys"):
         LiveCurves([])

@@ -1,5 +1,7 @@
 """The GAN widgets: every control changes what is shown, and bad arguments say what was wrong."""
 
+import base64
+
 import numpy as np
 import pytest
 import torch
@@ -116,6 +118,16 @@ def test_playground_display_bundle_has_static_png():
     assert "image/png" in bundle and "application/vnd.jupyter.widget-view+json" in bundle
 
 
+def test_playground_legend_names_every_line_of_the_loss_panel():
+    # lesson 05's playground drew the modes-covered curve (dashed, on a twin axis) without an entry
+    pg = small_playground()
+    pg.train_button.click()
+    legends = [ax.get_legend() for ax in pg.figure.axes if ax.get_legend() is not None]
+    entries = [t.get_text() for leg in legends for t in leg.get_texts()]
+    assert {"loss_d", "loss_g", "modes covered (right axis)"} <= set(entries), entries
+    assert all(t.get_fontsize() >= 8 for leg in legends for t in leg.get_texts())
+
+
 # ----------------------------------------------------------------------------- monitor
 
 def test_monitor_snapshots_during_training_and_slider_scrubs():
@@ -132,6 +144,31 @@ def test_monitor_snapshots_during_training_and_slider_scrubs():
     mon.snapshot.value = 0
     assert mon.state["step"] == 0 and mon.image.value != last_png
     assert not np.allclose(mon.state["images"], last_images)
+
+
+def test_monitor_leaves_its_last_snapshot_as_the_saved_static_picture(monkeypatch):
+    """A notebook saved after training (the course site, a download) keeps the display's
+    image/png: shown with show(), the monitor replaces it at every snapshot, so the saved
+    picture is the last step's, not the untrained start's."""
+    import IPython.display
+
+    class Handle:   # what display(..., display_id=True) returns, recording what a kernel would send
+        def __init__(self, obj):
+            self.bundles = [obj._repr_mimebundle_()]
+
+        def update(self, obj):
+            self.bundles.append(obj._repr_mimebundle_())
+
+    monkeypatch.setattr(IPython.display, "display", lambda obj, display_id=None: Handle(obj))
+    gan = image_gan()
+    mon = GanTrainingMonitor(gan, n=8).show()
+    start = mon._handle.bundles[0]["image/png"]
+    train_gan(gan, torch.rand(64, 1, 8, 8), steps=4, batch_size=16, log_every=2, progress=False,
+              callbacks=[mon.callback])
+    saved = mon._handle.bundles[-1]
+    assert mon.state["step"] == 4 and saved["image/png"] != start
+    assert base64.b64decode(saved["image/png"]) == mon.image.value, "the saved picture is the final one"
+    assert "application/vnd.jupyter.widget-view+json" in saved, "the live widget stays in the bundle"
 
 
 def test_monitor_every_and_validation():

@@ -42,6 +42,7 @@ class FigureWidget:
                                    self.image, self.status])
         self.state: dict = {}  # what the current picture shows, for tests and for curious students
         self.figure: Figure | None = None
+        self._handle = None    # set by show(): the display whose static picture finish() replaces
         if auto_refresh:
             for control in self.controls:
                 if hasattr(control, "value"):
@@ -55,6 +56,26 @@ class FigureWidget:
     def refresh(self) -> None:
         self.figure = self.draw()
         self.image.value = figure_png(self.figure, self.dpi)
+
+    def show(self):
+        """Display the widget with a display id and return it, so that :meth:`finish` (and
+        widgets that change while code runs, like a training monitor) can replace the static
+        picture saved in the notebook: a downloaded notebook or the course site then shows the
+        final state, not the one the widget started in."""
+        from IPython.display import display
+
+        self._handle = display(self, display_id=True)
+        return self
+
+    def finish(self):
+        """Redraw, and replace the displayed static picture (if shown with :meth:`show`) with it."""
+        self.refresh()
+        self.update_display()
+        return self
+
+    def update_display(self) -> None:
+        if self._handle is not None:
+            self._handle.update(self)
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         """The live view and its PNG as a static fallback. Built here rather than taken from

@@ -196,10 +196,10 @@ class LiveCurves(FigureWidget):
             raise ValueError("keys must name at least one history entry, e.g. ['loss']")
         if min_interval < 0:
             raise ValueError(f"min_interval must be >= 0, got {min_interval}")
-        self.keys, self.x, self.min_interval, self.ylabel = keys, x, min_interval, ylabel
+        # every axis says what it shows: without a ylabel, the curves' names
+        self.keys, self.x, self.min_interval, self.ylabel = keys, x, min_interval, ylabel or ", ".join(keys)
         self.history = None
         self._last = 0.0
-        self._handle = None
         super().__init__([], title=title)
 
     def __call__(self, history) -> bool:
@@ -221,26 +221,16 @@ class LiveCurves(FigureWidget):
             if pts:
                 ax.plot(*zip(*pts), label=k)
         ax.set_xlabel(self.x)
-        if self.ylabel:
-            ax.set_ylabel(self.ylabel)
+        ax.set_ylabel(self.ylabel)
         if any(series.values()):
-            ax.legend()
+            plot.legend(ax)
             ax.set_title(", ".join(f"{k} {v:.3g}" for k, v in self.state["last"].items()), fontsize=9)
         else:
             ax.set_title("waiting for the first log point...", fontsize=9)
         return fig
 
-    def show(self):
-        from IPython.display import display
-
-        self._handle = display(self, display_id=True)
-        return self
-
     def finish(self, history=None):
         """Draw the final curves and replace the displayed static image with them."""
         if history is not None:
             self.history = history
-        self.refresh()
-        if self._handle is not None:
-            self._handle.update(self)
-        return self
+        return super().finish()

@@ -158,8 +158,9 @@ class MembershipThreshold(FigureWidget):
         ax.hist(self.o, edges, alpha=0.6, label="non-members (unseen)", color="tab:blue")
         ax.axvline(t, color="k", ls="--")
         ax.set_xlabel("score (-ELBO, nats): lower = model finds it more likely")
+        ax.set_ylabel("candidates per bin")
         ax.set_title(f"accused: {tpr:.0%} of members, {fpr:.0%} of non-members  (AUC {self.summary['auc']:.2f})",
                      fontsize=9)
-        ax.legend(fontsize=8)
+        plot.legend(ax)
         self.state = {"threshold": t, "tpr": tpr, "fpr": fpr, "accuracy": 0.5 * (tpr + 1 - fpr)}
         return fig

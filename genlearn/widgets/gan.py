@@ -28,7 +28,7 @@ from ..latent import interpolate
 from ..metrics import mode_coverage
 from ..models import GAN, GANConfig
 from ..models.gan_losses import LOSSES
-from ..plot import image_grid, new_axes, scatter2d, tile
+from ..plot import image_grid, legend, new_axes, scatter2d, tile
 from ..train import GanStepper
 from .base import FigureWidget
 
@@ -178,12 +178,14 @@ class GanPlayground(FigureWidget):
                 smooth = np.convolve(vals, np.ones(k) / k, mode="valid")
                 ax_c.plot(steps[k - 1:], smooth, label=key)
             ax_c.set_xlabel("step")
-            ax_c.legend(fontsize=7, loc="upper left")
+            ax_c.set_ylabel("loss")
             ax_m = ax_c.twinx()
             ax_m.plot([h["step"] for h in self.history], [h["modes_covered"] for h in self.history],
-                      "k.--", label="modes")
+                      "k.--", label="modes covered (right axis)")
             ax_m.set_ylim(0, ds.n_modes + 0.5)
             ax_m.set_ylabel("modes covered", fontsize=8)
+            (lines, names), (more, more_names) = ax_c.get_legend_handles_labels(), ax_m.get_legend_handles_labels()
+            legend(ax_m, lines + more, names + more_names)   # one legend: every line has an entry
         else:
             ax_c.text(0.5, 0.5, "press Train", ha="center", va="center", transform=ax_c.transAxes)
         ax_c.set_title("losses and modes covered", fontsize=9)
@@ -206,7 +208,10 @@ class GanTrainingMonitor(FigureWidget):
 
     Pass :meth:`callback` to :func:`genlearn.train.train_gan` (``callbacks=[monitor.callback]``):
     every call stores a snapshot and shows it (live in JupyterLab). Afterwards the
-    ``snapshot`` slider scrubs through training.
+    ``snapshot`` slider scrubs through training. Displayed with :meth:`show`
+    (``monitor = GanTrainingMonitor(gan).show()``), each snapshot also replaces the static
+    picture saved in the notebook, so a saved or downloaded copy shows the last step, not the
+    untrained start.
     """
 
     def __init__(self, gan: GAN, n: int = 32, *, every: int = 1, seed: int = 0, ema: bool = True):
@@ -240,6 +245,7 @@ class GanTrainingMonitor(FigureWidget):
                 self.refresh()
             else:
                 self.snapshot.value = self.snapshot.max  # observer redraws
+            self.update_display()
         return False
 
     def draw(self):
@@ -253,7 +259,8 @@ class GanTrainingMonitor(FigureWidget):
                 ax_c.plot(steps, [s[key] for s in self.snapshots if s["loss_d"] is not None], label=key)
             ax_c.axvline(snap["step"], color="k", lw=0.8, ls=":")
             ax_c.set_xlabel("step")
-            ax_c.legend(fontsize=8)
+            ax_c.set_ylabel("loss")
+            legend(ax_c)
         ax_c.set_title("losses", fontsize=9)
         self.state = {"snapshot": self.snapshot.value, "step": snap["step"],
                       "images": snap["images"].numpy(), "n_snapshots": len(self.snapshots)}
