@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from genlearn import data
-from genlearn.data.molecules import (CHARS, LENGTH, _write, decode, encode, fingerprint, generation_report,
-                                     is_valid, molecules, parse, properties)
+from genlearn.data.molecules import (CHARS, LENGTH, NotAMolecule, _write, decode, encode, fingerprint,
+                                     generation_report, is_valid, molecules, parse, properties)
 
 
 @pytest.mark.parametrize("smiles, elements, hydrogens, props", [
@@ -52,9 +52,11 @@ def test_known_molecules_parse_with_their_hydrogens_and_properties(smiles, eleme
     ("CC.C", "unknown character '.'"),
 ])
 def test_strings_that_are_not_molecules_are_refused_with_the_reason(text, why):
-    with pytest.raises(ValueError, match=why):
+    with pytest.raises(NotAMolecule, match=why) as err:
         parse(text)
     assert not is_valid(text)
+    assert err.value.reason in str(err.value) or err.value.reason == "an atom past its valence"
+    assert 1 <= err.value.position <= max(len(text), 1)
 
 
 def test_fingerprints_see_through_spellings_and_tell_molecules_apart():
@@ -135,6 +137,7 @@ def test_generation_report_counts_validity_uniqueness_and_novelty_by_molecule():
     novel = {fingerprint(parse(s)) for s in strings[:3] + ["OO"]} - set(known.fingerprints)
     assert r["novel"] == pytest.approx(len(novel) / 3) and len(novel) in (1, 2)
     assert [type(m).__name__ for m in r["molecules"]] == ["Molecule"] * 4
+    assert r["broken"] == {"a '(' never closed": 1, "'=' must follow an atom": 1}
     assert generation_report(["CC("])["valid"] == 0 and generation_report(["CC"])["novel"] == 1
     with pytest.raises(ValueError, match="no strings"):
         generation_report([])

@@ -28,6 +28,7 @@ Here that grammar is cut down to three elements and one ring digit, 8 characters
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,6 +47,15 @@ _ELEMENTS, _ELEMENT_P = ("C", "N", "O"), (0.7, 0.15, 0.15)
 MAX_MOLECULES = 20_000             # different molecules one call may ask for
 
 
+class NotAMolecule(ValueError):
+    """What :func:`parse` raises: ``reason`` names the broken rule (e.g. "a '(' never
+    closed", "an atom past its valence"), ``position`` the character (from 1)."""
+
+    def __init__(self, text: str, reason: str, position: int, detail: str = ""):
+        super().__init__(f"{text!r} is not a molecule: {detail or reason} (character {position})")
+        self.reason, self.position = reason, position
+
+
 @dataclass(frozen=True)
 class Molecule:
     """A molecular graph: heavy atoms, bonds ``(i, j, order)`` with i < j, implicit hydrogens."""
@@ -59,7 +69,8 @@ class Molecule:
 
 
 def parse(text: str) -> Molecule:
-    """The molecule a string describes; ``ValueError`` saying what is wrong and where if it
+    """The molecule a string describes; :class:`NotAMolecule` (a ``ValueError``) saying what
+    is wrong and where if it
     describes none (grammar: an atom first, bonds and ring digits after an atom, balanced
     non-empty branches, a ring digit right after its atom and closed once; chemistry: no atom past its valence, no
     second bond between the same two atoms)."""
@@ -70,8 +81,8 @@ def parse(text: str) -> Molecule:
     prev, pending, ring = None, None, None    # last atom, bond order waiting for an atom, open ring
     branches: list[tuple[int, int]] = []      # (atom the branch starts from, atoms when it opened)
 
-    def fail(why: str, at: int):
-        raise ValueError(f"{text!r} is not a molecule: {why} (character {at + 1})")
+    def fail(why: str, at: int, detail: str = ""):
+        raise NotAMolecule(text, why, at + 1, detail)
 
     def bond(a: int, b: int, order: int, at: int):
         key = (min(a, b), max(a, b))
@@ -126,7 +137,7 @@ def parse(text: str) -> Molecule:
             fail(f"unknown character {ch!r} (the alphabet is {CHARS[1:]!r}, '.' ends a string)", at)
     end = len(text)
     if not elements:
-        raise ValueError(f"{text!r} is not a molecule: no atoms")
+        raise NotAMolecule(text, "no atoms", 1)
     if pending:
         fail("a bond to nothing", end - 1)
     if branches:
@@ -139,8 +150,8 @@ def parse(text: str) -> Molecule:
         used[b] += order
     for i, (e, u) in enumerate(zip(elements, used)):
         if u > VALENCE[e]:
-            raise ValueError(f"{text!r} is not a molecule: atom {i + 1} ({e}) has {u} bonds, "
-                             f"its valence is {VALENCE[e]}")
+            raise NotAMolecule(text, "an atom past its valence", end,
+                               f"atom {i + 1} ({e}) has {u} bonds, its valence is {VALENCE[e]}")
     return Molecule(tuple(elements), tuple((a, b, o) for (a, b), o in sorted(bonds.items())),
                     tuple(VALENCE[e] - u for e, u in zip(elements, used)))
 
@@ -173,22 +184,24 @@ def generation_report(strings, known: "MoleculeStrings | None" = None) -> dict:
     ``valid`` (share of the strings that are molecules), ``unique`` (different molecules
     among the valid ones, as a share of them), ``novel`` (share of those different molecules
     that are not in ``known``, e.g. the training set; compared by :func:`fingerprint`, so a
-    new spelling of a known molecule is not new), ``n`` strings, and ``molecules``: the
-    valid ones, parsed, in order."""
+    new spelling of a known molecule is not new), ``n`` strings, ``molecules``: the valid
+    ones, parsed, in order, and ``broken``: how many invalid strings broke each rule (the
+    :attr:`NotAMolecule.reason`), most frequent first."""
     strings = list(strings)
     if not strings:
         raise ValueError("no strings to assess")
-    mols = []
+    mols, broken = [], Counter()
     for s in strings:
         try:
             mols.append(parse(s))
-        except ValueError:
-            pass
+        except NotAMolecule as err:
+            broken[err.reason] += 1
     keys = {fingerprint(m) for m in mols}
     seen = set(known.fingerprints) if known is not None else set()
     return {"n": len(strings), "valid": len(mols) / len(strings),
             "unique": len(keys) / len(mols) if mols else 0.0,
-            "novel": len(keys - seen) / len(keys) if keys else 0.0, "molecules": mols}
+            "novel": len(keys - seen) / len(keys) if keys else 0.0, "molecules": mols,
+            "broken": dict(broken.most_common())}
 
 
 def fingerprint(mol: Molecule) -> str:
