@@ -283,3 +283,36 @@ def _lesson_13(text):
     assert copies == 0 and 0.75 * held <= mine <= 1.33 * held, f"new levels, not copies: {copies}%, {mine} vs {held}"
     walk = re.search(r"playable frames: ((?:(?:yes|no) ?)+)$", text, re.M).group(1).split()
     assert walk[0] == walk[-1] == "yes" and "no" in walk[1:-1], f"'both ends playable, some frames between not': {walk}"
+
+
+@claim("14_who_owns_what_was_generated")
+def _lesson_14(text):
+    """Reproduction of protected training items with and without duplicates; the watermark and its edits."""
+    rows = {name: tuple(map(float, m)) for name, *m in re.findall(
+        r"^(once|25 copies) +(\d+)/20 +([\d.]+)% +(\d+) \(test (\d+)\) +([\d.]+) +([\d.]+)$", text, re.M)}
+    assert set(rows) == {"once", "25 copies"}, f"the lesson no longer prints the reproduction table: {rows}"
+    (once_x, once_copies, once_near, once_test, once_nll, once_nll_test) = rows["once"]
+    (dup_x, dup_copies, dup_near, dup_test, dup_nll, dup_nll_test) = rows["25 copies"]
+    # "emitted at most one of them exactly ... as close to the protected digits as to 20 test digits"
+    assert once_x == 1 and once_near <= once_test, f"protected once: {rows['once']}"
+    # "the one digit the first model did emit ... has identical twins among the other training digits"
+    twins = re.search(r"emitted exactly: \[(\d+)\], identical twins of each .*: \[(\d+)\]", text)
+    assert twins and int(twins.group(2)) >= 1, "the digit the 'once' model emitted should have twins in the data"
+    # "reproduced about half of them pixel for pixel ... most nearest samples are the protected digits"
+    assert 7 <= dup_x <= 14 and dup_near == 0 and dup_copies > once_copies, f"protected 25 times: {rows['25 copies']}"
+    # "their -log p is about half the test digits' value"; once: no such gap
+    assert 0.35 <= dup_nll / dup_nll_test <= 0.65 and once_nll > once_nll_test - 2, rows
+    aucs = dict(re.findall(r"protected (once|25 copies): AUC ([\d.]+)", text))
+    assert float(aucs["once"]) < 0.65 and float(aucs["25 copies"]) > 0.9, f"'a coin flip' vs 'almost perfectly': {aucs}"
+    # the watermark: "a few hundredths", flagged: every marked sample, none of the others
+    assert number(r"the mark changes a pixel by ([\d.]+) on average", text) < 0.05
+    flagged = dict(re.findall(r"(marked samples|unmarked samples|real digits|marked with another key) ([\d.]+)%", text))
+    assert float(flagged["marked samples"]) >= 99, flagged
+    assert max(float(flagged[k]) for k in ("unmarked samples", "real digits", "marked with another key")) <= 1, flagged
+    edits = {name.strip(): (float(z), float(d)) for name, z, d in re.findall(
+        r"^(none|noise \(std [\d.]+\)|3x3 blur|crop 1 px and resize) +median z +([-\d.]+), detected +([\d.]+)%$", text, re.M)}
+    assert len(edits) == 4, f"the lesson no longer prints the four edits: {edits}"
+    noise = next(v for k, v in edits.items() if k.startswith("noise"))
+    assert noise[1] >= 90, f"'the detector still flags nearly every image' after noise: {noise}"
+    assert edits["3x3 blur"][0] < 1 and edits["3x3 blur"][1] <= 1, f"'median z near zero, nothing detected': {edits}"
+    assert edits["crop 1 px and resize"][1] <= 1, f"the crop: 'also gone': {edits}"
