@@ -55,6 +55,9 @@ def test_levels_check_their_arguments():
         levels(10, size=6)
     with pytest.raises(ValueError, match="one channel"):
         path_lengths(torch.ones(2, 3, 8, 8))
+    with pytest.raises(ValueError, match="finite"):
+        path_lengths(torch.full((1, 1, 8, 8), float("nan")))
+    assert path_lengths(torch.ones(2, 1, 4, 4, dtype=torch.bool)).tolist() == [6, 6], "booleans are floor / wall"
     with pytest.raises(ValueError):
         levels(0)
     assert len(data.load("levels", "test", n=20)) == 20

@@ -104,9 +104,12 @@ def test_strings_and_bits_round_trip_and_decoding_stops_at_the_first_full_stop()
     stopped = bits.clone()
     stopped[0, 3 * 3:3 * 4] = 0            # the 4th character becomes '.'
     assert decode(stopped)[0] == "CC("
-    for bad in (["C" * 16], ["CXC"]):
+    for bad in (["C" * 16], ["CXC"], [12]):
         with pytest.raises(ValueError, match="at most 15 characters"):
             encode(bad)
+    with pytest.raises(ValueError, match=r"bits must be \(N, 48\)"):
+        decode(torch.zeros(2, 47))
+    assert decode(bits[0]) == strings[:1]
     every_code = torch.tensor([[(c >> 2) & 1, (c >> 1) & 1, c & 1] for c in range(1, 8)] * 2 + [[0, 0, 0]] * 2,
                               dtype=torch.float32).view(1, -1)
     assert decode(every_code) == [CHARS[1:] * 2]
@@ -139,6 +142,7 @@ def test_generation_report_counts_validity_uniqueness_and_novelty_by_molecule():
     assert [type(m).__name__ for m in r["molecules"]] == ["Molecule"] * 4
     assert r["broken"] == {"a '(' never closed": 1, "'=' must follow an atom": 1}
     assert generation_report(["CC("])["valid"] == 0 and generation_report(["CC"])["novel"] == 1
+    assert generation_report(["CC", "OCC"], known=["CCO", "C1CCCCC1"])["novel"] == 0.5, "known as plain strings"
     with pytest.raises(ValueError, match="no strings"):
         generation_report([])
 

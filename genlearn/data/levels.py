@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .._checks import check_batch, check_count, check_seed
+from .._checks import as_float32, check_batch, check_count, check_finite, check_seed
 from .base import ImageDataset, check_n
 
 SIZE = 12
@@ -70,7 +70,7 @@ def path_lengths(levels, threshold: float = 0.5) -> torch.Tensor:
     x = torch.as_tensor(levels)
     if x.dim() == 3:
         x = x.unsqueeze(1)
-    x = check_batch("levels", x)
+    x = check_finite("levels", as_float32(check_batch("levels", x)))
     if x.shape[1] != 1:
         raise ValueError(f"levels must have one channel (floor or wall), got shape {tuple(x.shape)}")
     floor = x[:, 0] > threshold                                   # (N, H, W)

@@ -179,11 +179,12 @@ def properties(mol: Molecule) -> dict:
             "hetero_bonds": sum(1 for a, b, _ in mol.bonds if e[a] != "C" and e[b] != "C")}
 
 
-def generation_report(strings, known: "MoleculeStrings | None" = None) -> dict:
+def generation_report(strings, known=None) -> dict:
     """The first checks of a molecule generator (as in the MOSES and GuacaMol benchmarks):
     ``valid`` (share of the strings that are molecules), ``unique`` (different molecules
     among the valid ones, as a share of them), ``novel`` (share of those different molecules
-    that are not in ``known``, e.g. the training set; compared by :func:`fingerprint`, so a
+    that are not in ``known``, e.g. the training set, a :class:`MoleculeStrings` or a list of
+    molecule strings; compared by :func:`fingerprint`, so a
     new spelling of a known molecule is not new), ``n`` strings, ``molecules``: the valid
     ones, parsed, in order, and ``broken``: how many invalid strings broke each rule (the
     :attr:`NotAMolecule.reason`), most frequent first."""
@@ -197,7 +198,12 @@ def generation_report(strings, known: "MoleculeStrings | None" = None) -> dict:
         except NotAMolecule as err:
             broken[err.reason] += 1
     keys = {fingerprint(m) for m in mols}
-    seen = set(known.fingerprints) if known is not None else set()
+    if known is None:
+        seen = set()
+    elif hasattr(known, "fingerprints"):
+        seen = set(known.fingerprints)
+    else:   # strings, each a molecule
+        seen = {fingerprint(parse(s)) for s in known}
     return {"n": len(strings), "valid": len(mols) / len(strings),
             "unique": len(keys) / len(mols) if mols else 0.0,
             "novel": len(keys - seen) / len(keys) if keys else 0.0, "molecules": mols,
@@ -228,7 +234,7 @@ def encode(strings) -> torch.Tensor:
     """Strings of at most 15 characters of the alphabet -> (N, 48) bits, padded with '.'."""
     rows = []
     for s in strings:
-        if len(s) > MAX_CHARS or any(c not in CHARS for c in s):
+        if not isinstance(s, str) or len(s) > MAX_CHARS or any(c not in CHARS for c in s):
             raise ValueError(f"expected strings of at most {MAX_CHARS} characters of {CHARS!r}, got {s!r}")
         codes = [CHARS.index(c) for c in s.ljust(LENGTH, ".")]
         rows.append([(c >> (BITS - 1 - k)) & 1 for c in codes for k in range(BITS)])
@@ -238,7 +244,10 @@ def encode(strings) -> torch.Tensor:
 def decode(bits) -> list[str]:
     """(N, 48) bits (or probabilities, read at 0.5) -> the strings they spell, each up to its
     first '.' (a generated string ends there, as a sentence ends at its full stop)."""
-    b = (torch.as_tensor(bits).reshape(-1, LENGTH, BITS) >= 0.5).long()
+    b = torch.as_tensor(bits)
+    if b.dim() not in (1, 2) or b.shape[-1] != LENGTH * BITS:
+        raise ValueError(f"bits must be (N, {LENGTH * BITS}) or ({LENGTH * BITS},), got shape {tuple(b.shape)}")
+    b = (b.reshape(-1, LENGTH, BITS) >= 0.5).long()
     codes = (b * torch.tensor([1 << (BITS - 1 - k) for k in range(BITS)])).sum(-1)   # (N, 16)
     return ["".join(CHARS[c] for c in row).split(".", 1)[0] for row in codes.tolist()]
 
