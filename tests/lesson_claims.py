@@ -488,3 +488,95 @@ def _lesson_12(text, prose):
         r"^(pixels|VAE mu)\s+(\d+) labels per class: test accuracy ([\d.]+)%", text, re.M)}
     for k in (10, 50):
         assert probe["VAE mu", k] < probe["pixels", k], f"the prose says pixels beat VAE latents at {k} per class: {probe}"
+
+
+# ============================================================================ lessons 13-14: the seed's last topics
+
+
+def _percent_rows(text: str, names) -> dict:
+    """Rows 'NAME  v%  u%  n%  x.xx  h%' of lesson 13's molecule tables: {name: (valid, unique,
+    novel, N/O atoms, hetero-bond share)}, the last printing of each name."""
+    rows = {}
+    for name in names:
+        found = re.findall(rf"^{re.escape(name)} +(\d+)% +(\d+)% +(\d+)% +([\d.]+) +(\d+)%$", text, re.M)
+        assert found, f"the lesson no longer prints the row {name!r}"
+        rows[name] = tuple(map(float, found[-1]))
+    return rows
+
+
+@claim("13_applications_you_can_run")
+def _lesson_13(text):
+    """Molecules (validity, novelty, reward fine-tuning and its exploit) and game levels (playability)."""
+    rows = _percent_rows(text, ("training molecules", "random bits", "MADE samples", "tuned for N/O atoms",
+                                "tuned, hetero bonds penalized"))
+    train, rand, made = rows["training molecules"], rows["random bits"], rows["MADE samples"]
+    tuned, veto = rows["tuned for N/O atoms"], rows["tuned, hetero bonds penalized"]
+    assert train[:3] == (100, 100, 0) and train[4] == 0, f"the training molecules: {train}"
+    # "Random bits are rarely molecules, and the few that are are short strings ... that repeat"
+    assert rand[0] < 15 and rand[1] < 50, f"random bits: {rand}"
+    assert number(r"valid strings, ([\d.]+) characters long on average", text) < 4
+    # "several times as often, nearly all of them different ..., and most of those are new"
+    assert made[0] >= 3 * rand[0] and made[1] >= 90 and made[2] > 50, f"MADE: {made} vs random {rand}"
+    # "about as many N and O atoms as the training molecules, but some ... contain an N-N, N-O or O-O bond"
+    assert abs(made[3] - train[3]) < 0.3 and made[4] > 0, f"MADE: {made} vs training {train}"
+    # "Most of its invalid strings break a counting rule"
+    invalid = number(r"why MADE's (\d+) invalid strings", text)
+    counts = {reason: int(n) for n, reason in re.findall(r"^ +(\d+) x (.+)$", text, re.M)}
+    counting = sum(counts.get(k, 0) for k in ("')' without '('", "a '(' never closed", "a ring never closed"))
+    assert counting > 0.5 * invalid, f"counting rules broken {counting} of {invalid}: {counts}"
+    # fine-tuning: more N/O atoms, more valid, uniqueness kept, hetero bonds more than doubled
+    assert tuned[3] > made[3] + 0.5 and tuned[0] > made[0] + 5, f"tuned {tuned} vs pretrained {made}"
+    assert tuned[1] >= made[1] - 5, f"'the share of different molecules hardly moved': {tuned} vs {made}"
+    assert tuned[4] > 2 * made[4], f"'more than doubled': hetero bonds {tuned[4]}% vs {made[4]}%"
+    # the veto: hetero bonds back near the pretrained share, most of the N/O gain kept, validity as high
+    assert veto[4] <= made[4] + 5 and veto[4] < tuned[4] - 5, f"veto {veto} vs pretrained {made}, tuned {tuned}"
+    assert veto[3] - made[3] > 0.5 * (tuned[3] - made[3]), f"most of the N/O gain should stay: {veto} vs {tuned}"
+    assert veto[0] > made[0] + 5 and abs(veto[0] - tuned[0]) <= 6, f"validity 'rises as much as before': {veto}"
+    # levels
+    assert number(r"training levels: (\d+)% playable", text) == 100
+    train_floor, train_route = number(r"floor (\d+)% of the tiles, mean route", text), \
+        number(r"training levels: .* mean route ([\d.]+) steps", text)
+    assert number(r"random tiles with the same floor share: ([\d.]+)% playable", text) == 0, "'none of the random tile maps'"
+    vae, floor, route = map(float, re.search(
+        r"VAE levels: (\d+)% playable, floor (\d+)% of the tiles, mean route ([\d.]+) steps", text).groups())
+    assert 35 <= vae <= 65, f"'about half of the VAE's levels are playable': {vae}%"
+    assert abs(floor - train_floor) <= 5, f"'about the training levels' share of floor': {floor} vs {train_floor}"
+    assert route < 22.5 and route <= train_route, f"'the playable ones take the direct route': {route} vs {train_route}"
+    copies = number(r"copies of a training level: ([\d.]+)%", text)
+    mine, held = map(float, re.search(r"VAE levels (\d+), held-out levels (\d+) \(medians\)", text).groups())
+    assert copies == 0 and 0.75 * held <= mine <= 1.33 * held, f"new levels, not copies: {copies}%, {mine} vs {held}"
+    walk = re.search(r"playable frames: ((?:(?:yes|no) ?)+)$", text, re.M).group(1).split()
+    assert walk[0] == walk[-1] == "yes" and "no" in walk[1:-1], f"'both ends playable, some frames between not': {walk}"
+
+
+@claim("14_who_owns_what_was_generated")
+def _lesson_14(text):
+    """Reproduction of protected training items with and without duplicates; the watermark and its edits."""
+    rows = {name: tuple(map(float, m)) for name, *m in re.findall(
+        r"^(once|25 copies) +(\d+)/20 +([\d.]+)% +(\d+) \(test (\d+)\) +([\d.]+) +([\d.]+)$", text, re.M)}
+    assert set(rows) == {"once", "25 copies"}, f"the lesson no longer prints the reproduction table: {rows}"
+    (once_x, once_copies, once_near, once_test, once_nll, once_nll_test) = rows["once"]
+    (dup_x, dup_copies, dup_near, dup_test, dup_nll, dup_nll_test) = rows["25 copies"]
+    # "emitted at most one of them exactly ... as close to the protected digits as to 20 test digits"
+    assert once_x == 1 and once_near <= once_test, f"protected once: {rows['once']}"
+    # "the one digit the first model did emit ... has identical twins among the other training digits"
+    twins = re.search(r"emitted exactly: \[(\d+)\], identical twins of each .*: \[(\d+)\]", text)
+    assert twins and int(twins.group(2)) >= 1, "the digit the 'once' model emitted should have twins in the data"
+    # "reproduced about half of them pixel for pixel ... most nearest samples are the protected digits"
+    assert 7 <= dup_x <= 14 and dup_near == 0 and dup_copies > once_copies, f"protected 25 times: {rows['25 copies']}"
+    # "their -log p is about half the test digits' value"; once: no such gap
+    assert 0.35 <= dup_nll / dup_nll_test <= 0.65 and once_nll > once_nll_test - 2, rows
+    aucs = dict(re.findall(r"protected (once|25 copies): AUC ([\d.]+)", text))
+    assert float(aucs["once"]) < 0.65 and float(aucs["25 copies"]) > 0.9, f"'a coin flip' vs 'almost perfectly': {aucs}"
+    # the watermark: "a few hundredths", flagged: every marked sample, none of the others
+    assert number(r"the mark changes a pixel by ([\d.]+) on average", text) < 0.05
+    flagged = dict(re.findall(r"(marked samples|unmarked samples|real digits|marked with another key) ([\d.]+)%", text))
+    assert float(flagged["marked samples"]) >= 99, flagged
+    assert max(float(flagged[k]) for k in ("unmarked samples", "real digits", "marked with another key")) <= 1, flagged
+    edits = {name.strip(): (float(z), float(d)) for name, z, d in re.findall(
+        r"^(none|noise \(std [\d.]+\)|3x3 blur|crop 1 px and resize) +median z +([-\d.]+), detected +([\d.]+)%$", text, re.M)}
+    assert len(edits) == 4, f"the lesson no longer prints the four edits: {edits}"
+    noise = next(v for k, v in edits.items() if k.startswith("noise"))
+    assert noise[1] >= 90, f"'the detector still flags nearly every image' after noise: {noise}"
+    assert edits["3x3 blur"][0] < 1 and edits["3x3 blur"][1] <= 1, f"'median z near zero, nothing detected': {edits}"
+    assert edits["crop 1 px and resize"][1] <= 1, f"the crop: 'also gone': {edits}"

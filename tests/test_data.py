@@ -150,7 +150,7 @@ def test_a_count_beyond_what_a_dataset_holds_or_should_make_is_refused_before_an
 
 def test_every_registered_dataset_loads_by_name_with_disjoint_splits():
     expected = {"ring", "grid", "moons", "spiral", "checkerboard", "digits", "sprites",
-                "patterns", "phantoms", "melodies", "market"}
+                "patterns", "phantoms", "melodies", "market", "levels", "molecules"}
     assert set(data.dataset_names()) == expected
     assert data.dataset_names("2d") == data.TOY2D_NAMES
     for name in expected:

@@ -68,6 +68,9 @@ def test_membership_threshold_moves_the_accusations():
     assert w.state["tpr"] <= 0.01 and w.state["fpr"] == 0.0 and w.image.value != png
     w.slider.value = w.slider.max
     assert w.state["tpr"] == 1.0 and w.state["fpr"] == 1.0
+    assert w.figure.axes[0].get_xlabel().startswith("score (-ELBO, nats)")
+    exact = MembershipThreshold(members, others, score_name="-log p, nats")
+    assert exact.figure.axes[0].get_xlabel().startswith("score (-log p, nats)"), "an exact likelihood is not an ELBO"
     with pytest.raises(ValueError, match="at least 2"):
         MembershipThreshold([1.0], [2.0, 3.0])
     with pytest.raises(ValueError, match="finite"):

@@ -1,6 +1,6 @@
 """Datasets: embedded (scikit-learn's digits) or generated (2D mixtures, sprites, patterns,
-phantoms, melodies, a market). Never downloaded. Every one is registered by name in
-:mod:`.registry` and loads with :func:`load`."""
+phantoms, melodies, a market, game levels, molecule strings). Never downloaded. Every one is
+registered by name in :mod:`.registry` and loads with :func:`load`."""
 
 from __future__ import annotations
 

@@ -17,8 +17,10 @@ from functools import partial
 
 from .._checks import check_choice, check_count, check_positive_int, check_seed
 from .digits import digits
+from .levels import levels
 from .market import market
 from .melodies import melodies
+from .molecules import molecules
 from .patterns import patterns
 from .phantoms import phantoms
 from .sprites import sprites
@@ -110,3 +112,7 @@ register(DatasetInfo("patterns", "image", _generated(patterns), "procedural 16x1
 register(DatasetInfo("phantoms", "image", _generated(phantoms), "random-ellipse 32x32 'scans', half with a lesion"))
 register(DatasetInfo("melodies", "image", _generated(melodies), "procedural melodies as 15x16 piano rolls"))
 register(DatasetInfo("market", "series", _generated(market), "windows of simulated daily returns (GARCH)"))
+register(DatasetInfo("levels", "image", _generated(levels), "procedural 12x12 game levels (rooms and corridors), "
+                     "all playable"))
+register(DatasetInfo("molecules", "series", _generated(molecules), "SMILES-like molecule strings (C, N, O, one "
+                     "ring digit) as 16 characters of 3 bits"))

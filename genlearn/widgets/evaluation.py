@@ -129,10 +129,12 @@ class MembershipThreshold(FigureWidget):
     """A membership-inference attack with a movable threshold: "member if score <= t".
 
     ``member_scores``/``nonmember_scores``: per-example scores (e.g. -ELBO from
-    :func:`genlearn.ethics.vae_membership_scores`; lower = "more likely a member").
+    :func:`genlearn.ethics.vae_membership_scores`; lower = "more likely a member");
+    ``score_name`` says which score it is on the x axis (e.g. "-log p, nats" for an exact likelihood).
     """
 
-    def __init__(self, member_scores, nonmember_scores, *, bins: int = 30, title: str | None = None):
+    def __init__(self, member_scores, nonmember_scores, *, bins: int = 30, title: str | None = None,
+                 score_name: str = "-ELBO, nats"):
         self.m = np.asarray(member_scores, float).ravel()
         self.o = np.asarray(nonmember_scores, float).ravel()
         if len(self.m) < 2 or len(self.o) < 2:
@@ -141,7 +143,7 @@ class MembershipThreshold(FigureWidget):
             raise ValueError("scores must be finite")
         if bins < 2:
             raise ValueError(f"bins must be >= 2, got {bins}")
-        self.bins = bins
+        self.bins, self.score_name = bins, str(score_name)
         self.summary = membership_attack(self.m, self.o)
         lo, hi = float(min(self.m.min(), self.o.min())), float(max(self.m.max(), self.o.max()))
         self.slider = W.FloatSlider(value=self.summary["threshold"], min=lo, max=hi,
@@ -157,7 +159,7 @@ class MembershipThreshold(FigureWidget):
         ax.hist(self.m, edges, alpha=0.6, label="members (training set)", color="tab:red")
         ax.hist(self.o, edges, alpha=0.6, label="non-members (unseen)", color="tab:blue")
         ax.axvline(t, color="k", ls="--")
-        ax.set_xlabel("score (-ELBO, nats): lower = model finds it more likely")
+        ax.set_xlabel(f"score ({self.score_name}): lower = model finds it more likely")
         ax.set_ylabel("candidates per bin")
         ax.set_title(f"accused: {tpr:.0%} of members, {fpr:.0%} of non-members  (AUC {self.summary['auc']:.2f})",
                      fontsize=9)
