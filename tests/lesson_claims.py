@@ -108,9 +108,9 @@ def _lesson_00(text, prose):
     says(prose, "the times we measured, and on which machine under what load, are in the lesson table of `benchmarks/README.md`")
     times, lessons = lesson_times(), sorted(p.stem for p in (ROOT / "lessons").glob("[0-9][0-9]_*.ipynb"))
     assert set(lessons) <= set(times), f"benchmarks/README.md has no time for {sorted(set(lessons) - set(times))}"
-    # the table's first column was measured on a busy machine (nice 19, other jobs running), where
-    # lessons take up to 2-5x their quiet time: "about a minute" there still means no lesson near 2
-    assert max(times[name] for name in lessons) <= 75, f"'about a minute', even on a busy machine: {times}"
+    # the table's first column is the quiet 2-core machine, the one the lessons' budget is about
+    # ("about a minute": none near 2); its second column shows what a busy machine gives
+    assert max(times[name] for name in lessons) <= 75, f"'about a minute' on the quiet machine: {times}"
 
 
 @claim("01_generative_modeling")
