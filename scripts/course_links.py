@@ -85,7 +85,7 @@ def badges(course: Course, path: str) -> str:
 def links_cell_source(course: Course, path: str) -> str:
     return (f"{badges(course, path)}\n\n"
             "*Running this on Google Colab?* Run the next cell first: it installs genlearn "
-            f"{course.version}, the course's version (about a minute; elsewhere it does nothing). "
+            f"{course.version}, the course's version from GitHub (so it needs the network; elsewhere it does nothing). "
             "Widgets work on Colab. Colab has no nbgrader **Validate** button: for an exercise, use "
             "*Runtime > Restart session and run all* and check that no cell above the last test shows "
             "an error, then *File > Download > Download .ipynb* to hand it in. Colab and Binder sessions "
