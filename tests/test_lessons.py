@@ -110,6 +110,47 @@ def test_lesson_prints_no_answer_key(path):
         ". Teach the idea and a different instance; point to genlearn's code after the assignment")
 
 
+# A duration in prose: "in a few seconds", "about 17 ms per step", "takes 2 minutes", "within a second".
+_UNIT = r"(?:ms|milliseconds?|seconds?|minutes?|min|hours?)"
+TIME_PHRASE = re.compile(
+    r"\b(?:in|within|under|about|takes?|took|taking|for|only|than|around|roughly|over|per)\s+"
+    rf"(?:(?:about|only|under)\s+)?(?:(?:a few|several|half an?|an?|one)\s+{_UNIT}|\d+(?:[.,]\d+)?(?:\s?-\s?\d+(?:[.,]\d+)?)?\s?(?:{_UNIT}|s))\b"
+    r"|\bin seconds\b|\bseconds each\b", re.I)
+# A time is never stated as a fact: it is printed, or said where it was measured.
+TIME_ATTRIBUTED = re.compile(r"print|measured|benchmarks/|train_seconds|your machine", re.I)
+# The study time under a lesson's title ("About 20 minutes.") is a plan for the reader, not a result.
+STUDY_TIME = re.compile(r"^about \d+ minutes\.$", re.I)
+
+
+def times_stated_as_facts(nb) -> list[str]:
+    found = []
+    for n, cell in enumerate(nb.cells):
+        if cell.cell_type != "markdown":
+            continue
+        for sentence in re.split(r"(?<=[.!?])\s+", " ".join(cell.source.split())):
+            match = TIME_PHRASE.search(sentence)
+            if match and not STUDY_TIME.match(sentence) and not TIME_ATTRIBUTED.search(sentence):
+                found.append(f"cell {n}: {match.group(0)!r} in {sentence[:120]!r}")
+    return found
+
+
+def test_time_phrases_are_found():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
+        "It trains in a few seconds. Each step takes about 17 ms. It redraws within a second. About 20 minutes. "
+        "The table prints how many seconds each took. We measured 2.5 s on the test machine. A second network.")])
+    assert [f.split(":")[1].strip() for f in times_stated_as_facts(nb)] == ["'in a few seconds' in 'It trains in a few seconds.'",
+                                                                            "'takes about 17 ms' in 'Each step takes about 17 ms.'",
+                                                                            "'within a second' in 'It redraws within a second.'"]
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
+def test_no_time_stated_as_fact(path):
+    """How long something takes depends on the machine and its load: a lesson prints the time, or says
+    where it was measured (benchmarks/README.md, a checkpoint's train_seconds), never states it as a fact."""
+    found = times_stated_as_facts(nbformat.read(path, as_version=4))
+    assert not found, f"{path.name}: " + "; ".join(found) + ". Print the time, or say what was measured where"
+
+
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
 def test_lesson_executes(path):
