@@ -111,6 +111,11 @@ def _lesson_00(text, prose):
     # the table's first column is the quiet 2-core machine, the one the lessons' budget is about
     # ("about a minute": none near 2); its second column shows what a busy machine gives
     assert max(times[name] for name in lessons) <= 75, f"'about a minute' on the quiet machine: {times}"
+    # "the picture should redraw promptly, and the line under it prints the time it was drawn":
+    # no redraw time is promised; the widget prints when it drew
+    assert not said(prose, "within a second"), "a redraw time stated as a fact, not a measurement"
+    says(prose, "the line under it prints the time it was drawn")
+    assert re.search(r"drawn at \d\d:\d\d:\d\d", text), "the sanity-check widget no longer prints when it drew"
 
 
 @claim("01_generative_modeling")
@@ -131,13 +136,19 @@ def _lesson_01(text, prose):
 
 @claim("02_autoencoders")
 def _lesson_02(text, prose):
-    # "Nonlinear autoencoders beat PCA (the best linear one) most clearly at small d"
+    # "Nonlinear autoencoders beat PCA (the best linear one) at every d we tried; in absolute error
+    # the gap is largest at small d and shrinks as d grows" (and c7: "in absolute error it is largest
+    # when the bottleneck is tight"). Absolute, not relative: here the autoencoder's error as a share
+    # of PCA's is smallest at d = 8 (0.81 / 1.58), so "most clearly at small d" was not true.
     rows = {int(d): (float(pca), float(ae), float(gap)) for d, pca, ae, gap in re.findall(
         r"^d = +(\d+): held-out squared error PCA ([\d.]+), autoencoder ([\d.]+), gap (-?[\d.]+)$", text, re.M)}
     assert set(rows) == {2, 4, 8, 16}, f"the lesson no longer prints PCA against the autoencoder: {rows}"
-    says(prose, "Nonlinear autoencoders beat PCA (the best linear one) most clearly at small $d$")
+    assert not said(prose, "most clearly at small"), "the relative advantage is not largest at small d"
+    says(prose, "at every $d$ we tried; in absolute error the gap is largest at small $d$ and shrinks as $d$ grows")
+    says(prose, "in absolute error it is largest when the bottleneck is tight")
     assert all(ae < pca for pca, ae, _ in rows.values()), f"the autoencoder should beat PCA at every d: {rows}"
-    assert rows[2][2] == max(gap for *_, gap in rows.values()), f"the gap should be largest at d = 2: {rows}"
+    gaps = [rows[d][2] for d in sorted(rows)]
+    assert all(a > b for a, b in zip(gaps, gaps[1:])), f"the gap should shrink as d grows: {rows}"
 
 
 @claim("03_variational_autoencoders")
