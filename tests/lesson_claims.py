@@ -158,6 +158,14 @@ def _lesson_03(text, prose):
     blur2, blur16 = numbers(r"sample blur \(nats per pixel\): 2D latent ([\d.]+), 16D latent ([\d.]+)", text)
     says(prose, "gives sharper samples (less blur")
     assert nelbo16 < nelbo2 and blur16 < blur2, f"16D vs 2D: -ELBO {nelbo16} vs {nelbo2}, blur {blur16} vs {blur2}"
+    # "The cell also prints how long each model took to train in this run": no time stated as a fact
+    assert not said(prose, "train in seconds"), "a training time stated as a fact, not printed"
+    says(prose, "The cell also prints how long each model took to train in this run")
+    t2, t16 = numbers(r"training time in this run: 2D latent ([\d.]+) s, 16D latent ([\d.]+) s", text)
+    assert t2 > 0 and t16 > 0, (t2, t16)
+    # Check-yourself 4 asks which clusters are neighbours in the student's own map: in this run the 4s
+    # and 9s were not neighbours, so "between a 4 and a 9" sent the student across other digits
+    assert not said(prose, 'between" a 4 and a 9'), "names two clusters that need not touch"
     # the tqdm bar's static text is its final state, not "0%| 0/1320"
     assert re.search(r"100%\|.*\| 1320/1320 \[", text), "the progress bar's saved text is not its final line"
     # "the reconstruction term starts near -64 log 2 ... and the KL term near 0"
