@@ -189,6 +189,62 @@ def _lesson_04(text, prose):
     # "In these two checkpoints the correlation scores are close"
     assert abs(score[4] - score[1]) <= 0.1, score
 
+    # c15 and Check-yourself 5: "3 of the 10 dimensions carry almost no information (KL below 0.1
+    # nats ...), where the beta = 1 model uses all 10"; "fewer nats, fewer used dimensions"
+    used = {int(b): (int(u), int(z)) for b, u, z in re.findall(
+        r"^beta=(\d): (\d+) of (\d+) dims used \(KL > 0\.1 nats\)$", text, re.M)}
+    assert set(used) == {1, 4}, f"the lesson no longer prints both models' used dimensions: {used}"
+    says(prose, r"With $\beta = 4$, 3 of the 10 dimensions carry almost no information (KL below 0.1 nats")
+    says(prose, r"where the $\beta = 1$ model uses all 10")
+    says(prose, "of the 7 used dimensions")
+    assert used[4] == (7, 10) and used[1] == (10, 10), f"used dimensions (used, of): {used}"
+    says(prose, "(fewer nats, fewer used dimensions)")
+    says(prose, "yet uses fewer dimensions")
+    assert used[4][0] < used[1][0] and runs[4][1] < runs[1][1], f"beta 4 vs 1: used {used}, (recon, KL) {runs}"
+    # "z1 follows scale, x and y at once, z2 and z5 two factors each, only z7 a single one, and z3, z8
+    # and z9 none that strongly (|corr| >= 0.3)": the rows c14 prints from the heat map's matrix
+    rows = re.findall(r"^  z(\d+) \(KL ([\d.]+)\): (.+)$", text, re.M)
+    follows = {int(j): set() if names == "none" else {item.rsplit(" ", 1)[0] for item in names.split(", ")}
+               for j, _, names in rows}
+    assert len(follows) == used[4][0], f"one row per used dimension: {follows}"
+    says(prose, "z1 follows scale, x and y at once, z2 and z5 two factors each, only z7 a single one, "
+                r"and z3, z8 and z9 none that strongly ($|\mathrm{corr}| \ge 0.3$)")
+    assert follows[1] == {"scale", "x", "y"}, follows
+    assert [j for j, f in follows.items() if len(f) == 2] == [2, 5], follows
+    assert [j for j, f in follows.items() if len(f) == 1] == [7], follows
+    assert [j for j, f in follows.items() if not f] == [3, 8, 9], follows
+    # "Position is spread the most, x over 4 dimensions and y over 2 ... (z1 and z2 each follow both)"
+    spread = {name: len(dims) for name, dims in re.findall(
+        r"'(\w+)': \[([^\]]*)\]", re.search(r"^beta=4: used dimensions following each factor: (.+)$", text, re.M).group(1))
+        for dims in [[d for d in dims.split(", ") if d]]}
+    says(prose, "Position is spread the most, x over 4 dimensions and y over 2")
+    assert spread["x"] == 4 and spread["y"] == 2, spread
+    assert spread["x"] > max(spread[f] for f in ("shape", "scale", "rotation")), spread
+    says(prose, "(z1 and z2 each follow both)")
+    assert {"x", "y"} <= follows[1] and {"x", "y"} <= follows[2], follows
+    # c16: the traversal's menu orders by KL "computed on the same 500 sprites as the panel above":
+    # its labels are the values c14 prints for the same dimensions
+    says(prose, "computed on the same 500 sprites as the panel above")
+    menu = dict(re.findall(r"'z(\d+) \(KL ([\d.]+)\)'", text))
+    printed_kl = {j: kl for j, kl, _ in rows}
+    assert printed_kl and all(menu.get(j) == kl for j, kl in printed_kl.items()), \
+        f"traversal menu {menu} vs the KL c14 printed {printed_kl}"
+    # c20: "try `test.x[A], test.x[B]`, two squares in opposite corners": the sprites' own factors
+    a, b = (int(i) for i in re.search(r"try `test\.x\[(\d+)\], test\.x\[(\d+)\]`, two squares in opposite corners",
+                                       prose).groups())
+    from genlearn.data import sprites
+    test = sprites(2000, seed=10_007)              # the lesson's held-out sprites (c6)
+    f = test.factors
+    lo, hi = f[:, 3:].min(0).values, f[:, 3:].max(0).values
+    where = (f[[a, b], 3:] - lo) / (hi - lo)       # (x, y) of each, 0..1 over the data's range
+    assert (f[[a, b], 0] == test.class_names.index("square")).all(), f"sprites {a}, {b}: shapes {f[[a, b], 0]}"
+    assert ((where < 0.25) | (where > 0.75)).all() and ((where[0] < 0.5) != (where[1] < 0.5)).all(), \
+        f"sprites {a}, {b} are not in opposite corners: (x, y) {where.tolist()} of the range"
+    # c20: "the cell prints how long training took in this run" (not "training takes a few seconds")
+    assert not said(prose, "training takes a few seconds"), "a training time stated as a fact, not printed"
+    says(prose, "the cell prints how long training took in this run")
+    assert number(r"conditional VAE: \d+ steps in ([\d.]+) s", text) > 0
+
 
 @claim("05_gans")
 def _lesson_05(text):
