@@ -172,10 +172,19 @@ def _lesson_04(text, prose):
 
 
 @claim("05_gans")
-def _lesson_05(text):
+def _lesson_05(text, prose):
     plain = [int(m) for m in re.findall(r"step +\d+: (\d)/8 modes, .*samples per mode", text)]
     assert len(plain) == 5 and max(plain) <= 1, f"the textbook GAN should collapse (<= 1 mode), got {plain}"
     assert number(r"final: (\d)/8 modes", text) == 8, "the R1 GAN should cover all 8 modes"
+    # "`kl_to_uniform` ... (0 is perfect, log 8 = 2.08 is one mode; with no high-quality sample at
+    # all it reports log 8 too). The last column below prints it."
+    says(prose, r"(0 is perfect, $\log 8 \approx 2.08$ is one mode; with no high-quality sample at all it reports $\log 8$ too)")
+    kl_plain = [float(k) for k in re.findall(r"step +\d+: \d/8 modes, .*KL to uniform ([\d.]+)$", text, re.M)]
+    assert len(kl_plain) == 5 and all(abs(k - 2.08) < 0.005 for k in kl_plain), f"one mode or none: log 8, got {kl_plain}"
+    # "The penalized GAN spreads over all 8 modes, about evenly (its KL to uniform is near 0)"
+    says(prose, "spreads over all 8 modes, about evenly (its KL to uniform is near 0)")
+    kl_r1 = number(r"final: 8/8 modes, .*KL to uniform ([\d.]+)", text)
+    assert kl_r1 < 0.1, f"the R1 GAN's KL to uniform: {kl_r1}"
 
 
 @claim("06_dcgan")
