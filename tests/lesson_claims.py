@@ -195,7 +195,7 @@ def _lesson_06(text, prose):
     # precision" (recall went either way between runs: 0.49 -> 0.42 in one, 0.36 -> 0.42 in another)
     raw_p = number(r"raw G: frechet_distance [\d.]+, precision ([\d.]+)", text)
     ema_p = number(r"EMA G: frechet_distance [\d.]+, precision ([\d.]+)", text)
-    says(prose, "after only 600 steps it pays for it in precision: fewer of its samples land near a real digit")
+    says(prose, "steps the EMA generator pays for it in precision: fewer of its samples land near a real digit")
     assert ema_p < raw_p - 0.05, f"EMA precision {ema_p} vs raw {raw_p}"
     # the training time is printed, not promised
     steps, seconds = numbers(r"^(\d+) steps in ([\d.]+) s", text)
@@ -208,7 +208,14 @@ def _lesson_06(text, prose):
     build_ms, live_ms = numbers(r"^time per step: (\d+) ms on the build machine, (\d+) ms in your training above", text)
     assert abs(live_ms - 1000 * seconds / steps) <= 1, f"the printed time per step {live_ms} ms is not this run's {seconds} s / {steps}"
     long = number(r"this run's samples: \{'frechet_distance': ([\d.]+)", text)
-    assert ema < raw, f"the EMA generator should score better than the raw one: {ema} vs {raw}"
+    # "Averaged over the last four checkpoints (the `mean` row), the EMA generator has the lower
+    # Frechet distance" (at step 600 alone the order flipped between runs of the same seed: raw 16.0
+    # vs EMA 17.0 in one, 34.1 vs 17.9 in another)
+    says(prose, "Averaged over the last four checkpoints (the `mean` row), the EMA generator has the lower Fréchet distance")
+    late = re.findall(r"^ *(\d+) \| +([\d.]+) \| +([\d.]+)$", text, re.M)
+    assert [int(s) for s, _, _ in late] == [450, 500, 550, 600], f"the last four checkpoints: {late}"
+    mean_raw, mean_ema = numbers(r"^mean \| +([\d.]+) \| +([\d.]+)$", text)
+    assert mean_ema < mean_raw, f"the EMA generator should score better on average: {mean_ema} vs {mean_raw}"
     # "after 600 steps the samples have a digit's ink and rough strokes, but most are not digits yet
     # ... a Frechet distance many times that of the 3,000-step model"
     says(prose, "after 600 steps the samples have a digit's ink and rough strokes, but most are not digits yet")
