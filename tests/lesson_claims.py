@@ -305,9 +305,46 @@ def _lesson_10(text, prose):
         f"the lesson no longer prints the detector table: {rows}"
     (dd, dd_caught), (dv, dv_caught) = rows["DCGAN"]
     (vd, _), (vv, _) = rows["VAE"]
-    # "catches nearly all of its samples, but calls nearly every VAE sample real: 50%, a coin flip"
+    # "catches 359 of its 360 test samples ..., but it calls every one of the 360 VAE samples real"
+    # (and the summary's "caught all but one ... called every VAE sample real"): it said "nearly all"
+    # while the table printed 100% and 0%, rounded; the counts printed under the table are exact
+    gan_fake, n_test, vae_fake = numbers(
+        r"the DCGAN detector calls fake (\d+)/(\d+) DCGAN samples and (\d+)/\d+ VAE samples", text)
+    caught, of = quoted(prose, r"the detector catches NUM of its NUM test samples")
+    says(prose, "it calls every one of the 360 VAE samples real")
+    says(prose, "a detector that caught all but one of the DCGAN's 360 test digits called every VAE sample real")
+    assert matches_quote(gan_fake, caught) and matches_quote(n_test, of), f"quoted {caught[0]}/{of[0]}: {gan_fake}/{n_test}"
+    assert n_test == 360 and gan_fake == n_test - 1 and vae_fake == 0, \
+        f"'all' and 'every': {gan_fake}/{n_test} DCGAN samples called fake, {vae_fake} VAE samples"
     assert dd >= 95 and dd_caught >= 95, f"the DCGAN detector on DCGAN fakes: {rows['DCGAN']}"
     assert dv_caught <= 5 and 45 <= dv <= 55, f"the DCGAN detector on the unseen VAE: {rows['DCGAN']}"
+    # the VAE's training time is printed, not promised ("in a few seconds" until issue 23)
+    if said(prose, "a small VAE we train here in a few seconds"):
+        raise AssertionError("'in a few seconds' is a time stated as a fact: print it")
+    number(r"VAE: 20 epochs in ([\d.]+) s", text)
+    # the traversal starts from a pattern the model redraws ("this small model redraws dots and checks
+    # far better than stripes and zigzags"; it started from a stripes pattern no frame showed)
+    first = number(r"the traversal starts from a \w+ pattern whose reconstruction gets (\d+)% of its pixels right", text)
+    kinds = {k: int(v) for k, v in re.findall(r"(stripes|checks|dots|zigzag) (\d+)%", text.split("per kind, over the first 50:", 1)[1].splitlines()[0])}
+    says(prose, "this small model redraws dots and checks far better than stripes and zigzags")
+    assert first >= 90, f"the traversal's start should be a pattern the model redraws: {first}%"
+    assert min(kinds["dots"], kinds["checks"]) >= max(kinds["stripes"], kinds["zigzag"]) + 10, f"redrawn per kind: {kinds}"
+    # the heat map: "one coordinate follows three factors at once (checks, dots and thickness), while
+    # frequency is split over two coordinates"; "stripes, zigzag and the angle light up nowhere"
+    # (it said "most rows of the matrix spread over several" and "frequency ... in one or two")
+    per_row = {z: set(fs.split("/")) - {"none"} for z, fs in re.findall(
+        r"(z\d+) ([\w/ ]+?)(?:;|$)", text.split("factors with |corr| > 0.3, per used coordinate: ", 1)[1].splitlines()[0])}
+    per_factor = {f: set(zs.split("/")) - {"none"} for f, zs in re.findall(
+        r"(stripes|checks|dots|zigzag|frequency|cos 2 angle|sin 2 angle|thickness) ([z\d/]+|none)",
+        text.split("coordinates with |corr| > 0.3, per factor: ", 1)[1].splitlines()[0])}
+    if said(prose, "most rows of the matrix spread over several"):
+        assert sum(len(fs) > 1 for fs in per_row.values()) > len(per_row) / 2, f"'most rows spread': {per_row}"
+    says(prose, "here one coordinate follows three factors at once (checks, dots and thickness), while frequency is split over two coordinates")
+    assert {"checks", "dots", "thickness"} in per_row.values(), f"one coordinate, three factors: {per_row}"
+    assert len(per_factor["frequency"]) == 2, f"frequency over two coordinates: {per_factor}"
+    says(prose, "here frequency, thickness and part of the kind; stripes, zigzag and the angle light up nowhere")
+    assert all(not per_factor[f] for f in ("stripes", "zigzag", "cos 2 angle", "sin 2 angle")), per_factor
+    assert per_factor["thickness"] and (per_factor["checks"] or per_factor["dots"]), per_factor
     # "easy to catch for a detector trained against them"; "happens to catch the DCGAN's samples too"
     assert vv >= 95 and vd >= 90, f"the VAE detector: {rows['VAE']}"
     assert min(a for a, _ in rows["both"]) >= 95, f"trained on both, it catches both: {rows['both']}"
