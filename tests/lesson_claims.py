@@ -360,10 +360,24 @@ def _lesson_10(text, prose):
 
 @claim("11_whats_next")
 def _lesson_11(text, prose):
-    d = {int(t): float(v) for t, v in re.findall(r"t = (\d+): ([\d.]+)", text.split("mean distance from a sample")[1])}
+    d = {int(t): float(v) for t, v in re.findall(r"t = (\d+): ([\d.]+)", text.split("mean distance from a sample")[1].splitlines()[0])}
     assert set(d) >= {100, 20, 0}, d
     # "falls most in the last fifth of the steps"
     assert d[20] - d[0] > d[100] - d[20], f"the last fifth should remove most of the distance: {d}"
+    # "before that, from t = 100 to 40, the cloud keeps its size (its root-mean-square radius stays at
+    # the ring's) and the radius stays as spread out as in pure noise" (it said the steps "shrink the
+    # cloud towards the ring's scale", but noise and ring have the same scale here)
+    if said(prose, "the steps mostly shrink the cloud towards the ring's scale"):
+        raise AssertionError("the cloud does not shrink from t = 100 to 40: see the printed radii")
+    says(prose, "the cloud keeps its size (its root-mean-square radius stays at the ring's, the second line)")
+    says(prose, "the radius stays as spread out as in pure noise")
+    radii = {int(t): (float(rms), float(spread)) for t, rms, spread in re.findall(
+        r"t = (\d+): ([\d.]+) \(([\d.]+)\)", text.split("radius of the samples, root mean square (spread):", 1)[1].splitlines()[0])}
+    ring_rms = number(r"root mean square \(spread\): ring ([\d.]+)", text)
+    assert all(abs(radii[t][0] - ring_rms) <= 0.1 * ring_rms for t in (100, 60, 40)), f"the cloud's size: {radii}, ring {ring_rms}"
+    says(prose, "the eight modes are still invisible")
+    assert d[100] - d[40] < 0.1, f"'still invisible': the distance to the data barely moves by t = 40: {d}"
+    assert radii[40][1] >= 0.85 * radii[100][1] and radii[0][1] < 0.5 * radii[40][1], f"the radius' spread: {radii}"
     # "covers every mode like the VAE, and its samples are sharp, here sharper than those of our
     # briefly trained GAN ... The price is at sampling time"
     rows = {name: (int(modes), float(sharp), float(ms)) for name, modes, sharp, ms in re.findall(
