@@ -446,9 +446,46 @@ def _lesson_10(text, prose):
         f"the lesson no longer prints the detector table: {rows}"
     (dd, dd_caught), (dv, dv_caught) = rows["DCGAN"]
     (vd, _), (vv, _) = rows["VAE"]
-    # "catches nearly all of its samples, but calls nearly every VAE sample real: 50%, a coin flip"
+    # "catches 359 of its 360 test samples ..., but it calls every one of the 360 VAE samples real"
+    # (and the summary's "caught all but one ... called every VAE sample real"): it said "nearly all"
+    # while the table printed 100% and 0%, rounded; the counts printed under the table are exact
+    gan_fake, n_test, vae_fake = numbers(
+        r"the DCGAN detector calls fake (\d+)/(\d+) DCGAN samples and (\d+)/\d+ VAE samples", text)
+    caught, of = quoted(prose, r"the detector catches NUM of its NUM test samples")
+    says(prose, "it calls every one of the 360 VAE samples real")
+    says(prose, "a detector that caught all but one of the DCGAN's 360 test digits called every VAE sample real")
+    assert matches_quote(gan_fake, caught) and matches_quote(n_test, of), f"quoted {caught[0]}/{of[0]}: {gan_fake}/{n_test}"
+    assert n_test == 360 and gan_fake == n_test - 1 and vae_fake == 0, \
+        f"'all' and 'every': {gan_fake}/{n_test} DCGAN samples called fake, {vae_fake} VAE samples"
     assert dd >= 95 and dd_caught >= 95, f"the DCGAN detector on DCGAN fakes: {rows['DCGAN']}"
     assert dv_caught <= 5 and 45 <= dv <= 55, f"the DCGAN detector on the unseen VAE: {rows['DCGAN']}"
+    # the VAE's training time is printed, not promised ("in a few seconds" until issue 23)
+    if said(prose, "a small VAE we train here in a few seconds"):
+        raise AssertionError("'in a few seconds' is a time stated as a fact: print it")
+    number(r"VAE: 20 epochs in ([\d.]+) s", text)
+    # the traversal starts from a pattern the model redraws ("this small model redraws dots and checks
+    # far better than stripes and zigzags"; it started from a stripes pattern no frame showed)
+    first = number(r"the traversal starts from a \w+ pattern whose reconstruction gets (\d+)% of its pixels right", text)
+    kinds = {k: int(v) for k, v in re.findall(r"(stripes|checks|dots|zigzag) (\d+)%", text.split("per kind, over the first 50:", 1)[1].splitlines()[0])}
+    says(prose, "this small model redraws dots and checks far better than stripes and zigzags")
+    assert first >= 90, f"the traversal's start should be a pattern the model redraws: {first}%"
+    assert min(kinds["dots"], kinds["checks"]) >= max(kinds["stripes"], kinds["zigzag"]) + 10, f"redrawn per kind: {kinds}"
+    # the heat map: "one coordinate follows three factors at once (checks, dots and thickness), while
+    # frequency is split over two coordinates"; "stripes, zigzag and the angle light up nowhere"
+    # (it said "most rows of the matrix spread over several" and "frequency ... in one or two")
+    per_row = {z: set(fs.split("/")) - {"none"} for z, fs in re.findall(
+        r"(z\d+) ([\w/ ]+?)(?:;|$)", text.split("factors with |corr| > 0.3, per used coordinate: ", 1)[1].splitlines()[0])}
+    per_factor = {f: set(zs.split("/")) - {"none"} for f, zs in re.findall(
+        r"(stripes|checks|dots|zigzag|frequency|cos 2 angle|sin 2 angle|thickness) ([z\d/]+|none)",
+        text.split("coordinates with |corr| > 0.3, per factor: ", 1)[1].splitlines()[0])}
+    if said(prose, "most rows of the matrix spread over several"):
+        assert sum(len(fs) > 1 for fs in per_row.values()) > len(per_row) / 2, f"'most rows spread': {per_row}"
+    says(prose, "here one coordinate follows three factors at once (checks, dots and thickness), while frequency is split over two coordinates")
+    assert {"checks", "dots", "thickness"} in per_row.values(), f"one coordinate, three factors: {per_row}"
+    assert len(per_factor["frequency"]) == 2, f"frequency over two coordinates: {per_factor}"
+    says(prose, "here frequency, thickness and part of the kind; stripes, zigzag and the angle light up nowhere")
+    assert all(not per_factor[f] for f in ("stripes", "zigzag", "cos 2 angle", "sin 2 angle")), per_factor
+    assert per_factor["thickness"] and (per_factor["checks"] or per_factor["dots"]), per_factor
     # "easy to catch for a detector trained against them"; "happens to catch the DCGAN's samples too"
     assert vv >= 95 and vd >= 90, f"the VAE detector: {rows['VAE']}"
     assert min(a for a, _ in rows["both"]) >= 95, f"trained on both, it catches both: {rows['both']}"
@@ -464,10 +501,24 @@ def _lesson_10(text, prose):
 
 @claim("11_whats_next")
 def _lesson_11(text, prose):
-    d = {int(t): float(v) for t, v in re.findall(r"t = (\d+): ([\d.]+)", text.split("mean distance from a sample")[1])}
+    d = {int(t): float(v) for t, v in re.findall(r"t = (\d+): ([\d.]+)", text.split("mean distance from a sample")[1].splitlines()[0])}
     assert set(d) >= {100, 20, 0}, d
     # "falls most in the last fifth of the steps"
     assert d[20] - d[0] > d[100] - d[20], f"the last fifth should remove most of the distance: {d}"
+    # "before that, from t = 100 to 40, the cloud keeps its size (its root-mean-square radius stays at
+    # the ring's) and the radius stays as spread out as in pure noise" (it said the steps "shrink the
+    # cloud towards the ring's scale", but noise and ring have the same scale here)
+    if said(prose, "the steps mostly shrink the cloud towards the ring's scale"):
+        raise AssertionError("the cloud does not shrink from t = 100 to 40: see the printed radii")
+    says(prose, "the cloud keeps its size (its root-mean-square radius stays at the ring's, the second line)")
+    says(prose, "the radius stays as spread out as in pure noise")
+    radii = {int(t): (float(rms), float(spread)) for t, rms, spread in re.findall(
+        r"t = (\d+): ([\d.]+) \(([\d.]+)\)", text.split("radius of the samples, root mean square (spread):", 1)[1].splitlines()[0])}
+    ring_rms = number(r"root mean square \(spread\): ring ([\d.]+)", text)
+    assert all(abs(radii[t][0] - ring_rms) <= 0.1 * ring_rms for t in (100, 60, 40)), f"the cloud's size: {radii}, ring {ring_rms}"
+    says(prose, "the eight modes are still invisible")
+    assert d[100] - d[40] < 0.1, f"'still invisible': the distance to the data barely moves by t = 40: {d}"
+    assert radii[40][1] >= 0.85 * radii[100][1] and radii[0][1] < 0.5 * radii[40][1], f"the radius' spread: {radii}"
     # "covers every mode like the VAE, and its samples are sharp, here sharper than those of our
     # briefly trained GAN ... The price is at sampling time"
     rows = {name: (int(modes), float(sharp), float(ms)) for name, modes, sharp, ms in re.findall(
@@ -517,8 +568,20 @@ def _lesson_09_applications(text, prose):
         assert syn_rough < real_rough, f"'smoother': synthetic roughness {syn_rough} vs real {real_rough}"
     says(prose, "so they vary *more* from pixel to pixel than real scans do (the roughness line above)")
     assert syn_rough > 1.1 * real_rough, f"rougher: synthetic {syn_rough} vs real {real_rough}"
-    says(prose, "the label it was given barely changes how often")
-    assert rates[1][1] - rates[0][1] < 30, f"the label should barely change the synthetic rate: {rates}"
+    # "the label it was given changes their rate only from 68% to 87%, against 8% to 100% in real
+    # scans" (it said "barely changes how often" until the real scans' 8% to 100% stood beside it)
+    if said(prose, "the label it was given barely changes how often"):
+        assert rates[1][1] - rates[0][1] < 10, f"'barely changes': synthetic {rates[0][1]}% -> {rates[1][1]}%"
+    syn0, syn1, real0, real1 = quoted(prose, r"changes their rate only from NUM% to NUM%, against NUM% to NUM% in real scans")
+    for quote, value in ((syn0, rates[0][1]), (syn1, rates[1][1]), (real0, rates[0][0]), (real1, rates[1][0])):
+        assert matches_quote(value, quote), f"quoted {quote[0]}%, printed {value}%: {rates}"
+    assert rates[1][1] - rates[0][1] < (rates[1][0] - rates[0][0]) / 2, f"'only': the label's effect, {rates}"
+    # the summary: "expect images that differ from the real thing: here blotchier than real scans
+    # (rougher, pixel to pixel), with findings the label did not ask for" (it said "smoother, less varied")
+    if said(prose, "expect smoother, less varied images"):
+        assert syn_rough < real_rough, f"'smoother': synthetic roughness {syn_rough} vs real {real_rough}"
+    says(prose, "here blotchier than real scans (rougher, pixel to pixel), with findings the label did not ask for")
+    assert syn_rough > real_rough and rates[0][1] > rates[0][0] + 20, f"rougher, invented findings: {syn_rough}, {rates}"
     trtr, tstr, tsts = map(float, re.search(r"TRTR ([\d.]+)%, TSTR ([\d.]+)%, TSTS ([\d.]+)%", text).groups())
     assert tstr < trtr - 2 and tsts > max(trtr, tstr) + 5, f"TRTR {trtr}, TSTR {tstr}, TSTS {tsts}"
     # "Both detectors are small MLPs on raw pixels, and not strong ones: the one-line bright-spot rule
@@ -531,6 +594,10 @@ def _lesson_09_applications(text, prose):
     shared = [int(v) for v in re.findall(r"(?:stripes|checks|dots|zigzag) (\d+)%", text.split(
         "pixels each board corner shares with its design:", 1)[-1].splitlines()[0])]
     says(prose, "counts the pixels each corner shares with its design")
+    if said(prose, "VAE learns them in a few seconds"):
+        raise AssertionError("'in a few seconds' is a time stated as a fact: print it")
+    says(prose, "learns them in 60 epochs (the cell below prints how many seconds that took on your machine)")
+    number(r"textile VAE: 60 epochs in ([\d.]+) s", text)
     assert len(shared) == 4 and min(shared) >= 90, f"each corner should redraw its design: {shared}% of pixels shared"
     auc, advantage = map(float, re.search(r"membership attack: AUC ([\d.]+), advantage ([\d.]+)", text).groups())
     assert 0.53 <= auc <= 0.67 and advantage > 0.05, f"'an AUC near 0.6, a small advantage': {auc}, {advantage}"
@@ -542,7 +609,7 @@ def _lesson_09_applications(text, prose):
     real, vae_raw, gan = facts("simulated market (real)"), facts("VAE on returns"), facts("GAN on returns (pretrained)")
     log_facts = facts("VAE on log|r| + random signs")
     # the summary: "modelling log|r| kept the fat tails and the scale but only part of the clustering"
-    if said(prose, "modelling $\log|r|$ kept most of them"):
+    if said(prose, r"modelling $\log|r|$ kept most of them"):
         assert log_facts[2] > 0.5 * real[2], f"'kept most of them': its clustering {log_facts[2]} vs {real[2]}"
     says(prose, "kept the fat tails and the scale but only part of the clustering")
     assert log_facts[0] > 0.7 * real[0] and abs(log_facts[3] - real[3]) < 0.1, f"tails and scale: {log_facts} vs {real}"
@@ -575,6 +642,17 @@ def _lesson_09_all(text, prose):
     for lerp_norm, slerp_norm, lerp_blur, slerp_blur in (map(float, p) for p in pairs):
         assert lerp_norm < slerp_norm and lerp_blur > slerp_blur, \
             f"lerp midpoints should be shorter and blurrier than slerp's: {pairs}"
+    # the summary: "interpolate on the sphere to stay on the shell where the encoded keyframes lie
+    # (their norms, printed, are near 2; a straight line's midpoint falls inside it)". It said "where
+    # p(z) has its mass", but that shell is near 4 (c4) and the keyframes' codes are near 2.
+    if said(prose, "interpolate on the sphere to stay where $p(z)$ has its mass"):
+        raise AssertionError("slerp stays on the keyframes' shell (norms near 2), not on the prior's (near 4)")
+    says(prose, "stay on the shell where the encoded keyframes lie (their norms, printed, are near 2;")
+    norms = [float(v) for v in re.search(r"keyframe norms: \[([\d., ]+)\]", text).group(1).split(",")]
+    assert len(norms) == 5 and all(1.5 <= v <= 3.0 for v in norms), f"'near 2': {norms}"
+    for (a, b), (lerp_norm, slerp_norm, _, _) in zip(zip(norms[:-1], norms[1:]), (map(float, p) for p in pairs)):
+        assert 0.95 * min(a, b) <= slerp_norm <= 1.05 * max(a, b) and lerp_norm < min(a, b), \
+            f"slerp's midpoint on the keyframes' shell, lerp's inside: ends {a}, {b}; lerp {lerp_norm}, slerp {slerp_norm}"
 
 
 @claim("12_beyond_vaes_and_gans")
