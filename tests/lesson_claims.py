@@ -513,7 +513,7 @@ def _percent_rows(text: str, names) -> dict:
 
 
 @claim("13_applications_you_can_run")
-def _lesson_13(text):
+def _lesson_13(text, prose):
     """Molecules (validity, novelty, reward fine-tuning and its exploit) and game levels (playability)."""
     rows = _percent_rows(text, ("training molecules", "random bits", "MADE samples", "tuned for N/O atoms",
                                 "tuned, hetero bonds penalized"))
@@ -534,7 +534,12 @@ def _lesson_13(text):
     assert counting > 0.5 * invalid, f"counting rules broken {counting} of {invalid}: {counts}"
     # fine-tuning: more N/O atoms, more valid, uniqueness kept, hetero bonds more than doubled
     assert tuned[3] > made[3] + 0.5 and tuned[0] > made[0] + 5, f"tuned {tuned} vs pretrained {made}"
+    says(prose, "The share of different molecules hardly moved. But")
     assert tuned[1] >= made[1] - 5, f"'the share of different molecules hardly moved': {tuned} vs {made}"
+    # no run here goes without the KL anchor (and lesson 12's no-KL run kept most samples distinct)
+    assert not said(prose, "the KL anchor kept the collapse"), "a reason no output of this lesson tests"
+    # Check-yourself 3 asks for another pair: the fingerprint is named where the answer used to be given
+    says(prose, "`generation_report` compares molecules by a **fingerprint**")
     assert tuned[4] > 2 * made[4], f"'more than doubled': hetero bonds {tuned[4]}% vs {made[4]}%"
     # the veto: hetero bonds back near the pretrained share, most of the N/O gain kept, validity as high
     assert veto[4] <= made[4] + 5 and veto[4] < tuned[4] - 5, f"veto {veto} vs pretrained {made}, tuned {tuned}"
