@@ -563,7 +563,7 @@ def _lesson_13(text, prose):
 
 
 @claim("14_who_owns_what_was_generated")
-def _lesson_14(text):
+def _lesson_14(text, prose):
     """Reproduction of protected training items with and without duplicates; the watermark and its edits."""
     rows = {name: tuple(map(float, m)) for name, *m in re.findall(
         r"^(once|25 copies) +(\d+)/20 +([\d.]+)% +(\d+) \(test (\d+)\) +([\d.]+) +([\d.]+)$", text, re.M)}
@@ -583,6 +583,13 @@ def _lesson_14(text):
     assert float(aucs["once"]) < 0.65 and float(aucs["25 copies"]) > 0.9, f"'a coin flip' vs 'almost perfectly': {aucs}"
     # the watermark: "a few hundredths", flagged: every marked sample, none of the others
     assert number(r"the mark changes a pixel by ([\d.]+) on average", text) < 0.05
+    # "hard to see on the strokes; on the black background it shows as a faint speckle that the
+    # unmarked samples lack": the background's pixel-to-pixel spread, before and after marking
+    says(prose, "on the black background it shows as a faint speckle that the unmarked samples lack")
+    says(prose, "neighbouring background pixels differ several times more than before (the second line)")
+    bg_unmarked, bg_marked = numbers(r"on the black background, a pixel differs from its right-hand neighbour by "
+                                     r"([\d.]+) unmarked, ([\d.]+) marked$", text)
+    assert bg_marked > 3 * bg_unmarked and bg_marked < 0.07, f"'several times more', the speckle: neighbour step {bg_unmarked} -> {bg_marked}"
     flagged = dict(re.findall(r"(marked samples|unmarked samples|real digits|marked with another key) ([\d.]+)%", text))
     assert float(flagged["marked samples"]) >= 99, flagged
     assert max(float(flagged[k]) for k in ("unmarked samples", "real digits", "marked with another key")) <= 1, flagged
