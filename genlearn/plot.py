@@ -184,11 +184,16 @@ _legend = legend   # for helpers whose `legend` argument shadows the function
 MARKER_REACH_POINTS = 6   # the radius of scatter2d's largest marker (the hollow centres), in points
 
 
-def figure_legend(fig, ax, **kw):
+def figure_legend(fig, *axes, **kw):
     """One legend for a figure of panels that draw the same kinds of things (scatter2d's data,
-    samples and centres), below the panels, built from ``ax``'s entries: a legend per panel
-    would shrink every panel or cover its data."""
-    handles, labels = ax.get_legend_handles_labels()
+    samples and centres), below the panels, built from the entries of ``axes`` (each label
+    once): a legend per panel would shrink every panel or cover its data."""
+    handles, labels = [], []
+    for ax in axes:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            if label not in labels:
+                handles.append(h)
+                labels.append(label)
     kw.setdefault("ncols", len(labels))
     kw["fontsize"] = max(kw.get("fontsize") or MIN_LEGEND_FONTSIZE, MIN_LEGEND_FONTSIZE)
     leg = fig.legend(handles, labels, loc="outside lower center", **kw)
