@@ -85,19 +85,40 @@ def tile(images, ncols: int | None = None, pad: int = 1) -> np.ndarray:
     return canvas[0] if c == 1 else canvas.transpose(1, 2, 0)
 
 
-def image_grid(images, ncols: int | None = None, *, ax=None, title: str | None = None, size: float = 4.0):
+def image_grid(images, ncols: int | None = None, *, ax=None, title: str | None = None, size: float = 4.0,
+               row_labels=None, col_labels=None, xlabel: str | None = None, ylabel: str | None = None):
     """Show a batch of images as one grid, ``ncols`` images per row (grey images in black and white).
 
     Each image is shown at least :data:`MIN_IMAGE_INCHES` on a side, in a figure at most
     :data:`MAX_FIGURE_INCHES` wide (see :func:`fit_image_grid`): the figure first grows (every
     panel in proportion) up to that width, then the grid wraps into fewer columns and more rows;
-    a grid that would still be taller than that shows its first images and says so in its title."""
+    a grid that would still be taller than that shows its first images and says so in its title.
+
+    ``row_labels`` / ``col_labels`` name each row / column (a traversal: which z_j, which
+    value), with ``xlabel`` / ``ylabel`` beside them; a labelled grid never wraps (its rows
+    and columns mean something), so its axes must be wide enough for its columns."""
     fig, ax = _fig_ax(ax, size)
     x = _np(images)
     tile(x[:1])                                            # the shape check, before any drawing
     ncols = min(ncols or int(np.ceil(np.sqrt(len(x)))), len(x))
-    ax.set_axis_off()
-    fit_image_grid(ax, x, ncols, title)
+    labelled = row_labels is not None or col_labels is not None
+    if labelled:
+        h, w = x.shape[-2:]
+        nrows = int(np.ceil(len(x) / ncols))
+        for labels, count, name in ((row_labels, nrows, "row_labels"), (col_labels, ncols, "col_labels")):
+            if labels is not None and len(labels) != count:
+                raise ValueError(f"{name} must name each of the {count} {name[:3]}s, got {len(labels)}")
+        ax.set_frame_on(False)
+        ax.tick_params(length=0)
+        ax.set_yticks([1 + r * (h + 1) + (h - 1) / 2 for r in range(nrows)] if row_labels is not None else [],
+                      row_labels if row_labels is not None else [])
+        ax.set_xticks([1 + c * (w + 1) + (w - 1) / 2 for c in range(ncols)] if col_labels is not None else [],
+                      col_labels if col_labels is not None else [])
+        ax.set_xlabel(xlabel or "")
+        ax.set_ylabel(ylabel or "")
+    else:
+        ax.set_axis_off()
+    fit_image_grid(ax, x, ncols, title, wrap=not labelled)
     # grids drawn earlier in this figure were fitted while this axes still had ticks and
     # labels taking room: give them the columns they asked for again, then wrap as needed
     for other in fig.axes:
@@ -128,7 +149,7 @@ def shown_image_inches(ax) -> float:
     return scale * min(grid["image_hw"]) / ax.figure.dpi
 
 
-def fit_image_grid(ax, x, ncols: int, title: str | None = None) -> None:
+def fit_image_grid(ax, x, ncols: int, title: str | None = None, *, wrap: bool = True) -> None:
     """Draw images ``x`` as a grid in ``ax`` and resize the figure (or wrap the grid) until each
     image is at least :data:`MIN_IMAGE_INCHES` on a side. Sizes are measured after layout
     (constrained layout's margins are fixed in inches, so growth is not exactly proportional):
@@ -141,7 +162,7 @@ def fit_image_grid(ax, x, ncols: int, title: str | None = None) -> None:
     shown, asked = n, (x, ncols, title)
     _draw_grid(ax, x, ncols, title, shown, asked)
     h, w = x.shape[-2:]
-    for _ in range(12):
+    for _ in range(16):
         side = shown_image_inches(ax)
         if side >= MIN_IMAGE_INCHES:
             return
@@ -154,6 +175,9 @@ def fit_image_grid(ax, x, ncols: int, title: str | None = None) -> None:
         ax_w = box.width * fw
         per_px = ax_w / (ncols * (w + 1) + 1)                 # inches per mosaic pixel, width-limited
         if per_px * min(h, w) < need and ncols > 1:         # too many columns: wrap
+            if not wrap:
+                raise ValueError(f"a labelled grid of {ncols} columns needs an axes at least "
+                                 f"{ncols * need * (w + 1) / min(h, w):.1f} in wide, this one is {ax_w:.1f} in")
             ncols = max(1, int((ax_w / need * min(h, w) - 1) // (w + 1)))
             rows = int(np.ceil(n / ncols))
             max_rows = max(1, int(MAX_FIGURE_INCHES // (need * (h + 1) / min(h, w))))

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from matplotlib.figure import Figure
 
 from genlearn import plot
 from genlearn.train import History
@@ -238,3 +239,19 @@ def test_figure_legend_gives_panels_of_the_same_things_one_legend_below_them():
     assert min(t.get_fontsize() for t in leg.get_texts()) >= plot.MIN_LEGEND_FONTSIZE
     fig.draw_without_rendering()
     assert leg.get_window_extent().y1 <= min(ax.get_window_extent().y0 for ax in axes), "below the panels"
+
+
+def test_a_labelled_grid_keeps_its_rows_and_columns_and_names_them():
+    fig = plot.image_grid(torch.rand(12, 1, 16, 16), 4, row_labels=["z1", "z2", "z3"],
+                          col_labels=["-1", "0", "1", "2"], xlabel="value", ylabel="dimension")
+    ax = fig.axes[0]
+    assert_readable_as_displayed(fig)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["z1", "z2", "z3"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["-1", "0", "1", "2"]
+    assert ax.genlearn_grid["ncols"] == 4
+    with pytest.raises(ValueError, match="row_labels must name each of the 3 rows"):
+        plot.image_grid(torch.rand(12, 1, 8, 8), 4, row_labels=["z1"])
+    fig = Figure(figsize=(plot.MAX_FIGURE_INCHES, 2))
+    ax = fig.subplots(1, 3)[0]
+    with pytest.raises(ValueError, match="labelled grid of 10 columns needs an axes"):
+        plot.image_grid(torch.rand(20, 1, 8, 8), 10, ax=ax, row_labels=["a", "b"])   # wrapping would mislabel

@@ -82,3 +82,20 @@ def test_beta_selector_switches_models():
         BetaSelector({}, s.x)
     with pytest.raises(ValueError, match="factor rows"):
         BetaSelector(models, s.x, s.factors[:5])
+
+
+def test_beta_selector_labels_its_traversal_rows_and_range_and_says_how_many_images_its_kl_used():
+    # lesson 04 c12: the traversal had no row labels and no statement of the -2.5..2.5 range, and
+    # its KL (on n_eval images) could order dimensions differently from c17's (200 images)
+    from test_plot import assert_readable_as_displayed
+    s = sprites(120, seed=5)
+    torch.manual_seed(0)
+    models = {1.0: VAE(x_shape=(1, 32, 32), arch="conv", latent_dim=6, base_channels=8).eval()}
+    w = BetaSelector(models, s.x, s.factors, s.factor_names, n_eval=100)
+    assert_readable_as_displayed(w.figure, "BetaSelector")
+    trav = [ax for ax in w.figure.axes if getattr(ax, "genlearn_grid", None)][0]
+    assert [t.get_text() for t in trav.get_yticklabels()] == [f"z{d + 1}" for d in w.state["dims"]]
+    cols = [t.get_text() for t in trav.get_xticklabels()]
+    assert cols[0] == "-2.5" and cols[-1] == "2.5" and len(cols) == 7
+    assert "-2.5 to 2.5" in trav.get_xlabel()
+    assert any("100 images" in ax.get_title() for ax in w.figure.axes), "the KL's image count"
