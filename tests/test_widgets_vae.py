@@ -99,3 +99,15 @@ def test_beta_selector_labels_its_traversal_rows_and_range_and_says_how_many_ima
     assert cols[0] == "-2.5" and cols[-1] == "2.5" and len(cols) == 7
     assert "-2.5 to 2.5" in trav.get_xlabel()
     assert any("100 images" in ax.get_title() for ax in w.figure.axes), "the KL's image count"
+
+
+def test_reconstruction_browser_keeps_each_image_above_its_reconstruction_readable(test_digits):
+    # wrapping the 2 x n_show grid to fit 9.5 in would put reconstructions under other images
+    from test_plot import assert_readable_as_displayed
+    torch.manual_seed(0)
+    w = ReconstructionBrowser({2: Autoencoder(latent_dim=2), 16: Autoencoder(latent_dim=16)},
+                              test_digits.x[:40], n_show=10)
+    assert_readable_as_displayed(w.figure, "ReconstructionBrowser")
+    grid = [ax for ax in w.figure.axes if getattr(ax, "genlearn_grid", None)][0]
+    assert grid.genlearn_grid["ncols"] == 10 and grid.genlearn_grid["nrows"] == 2
+    assert [t.get_text() for t in grid.get_yticklabels()] == ["x", "recon."]

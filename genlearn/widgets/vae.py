@@ -58,16 +58,20 @@ class ReconstructionBrowser(FigureWidget):
         recon = model.reconstruct(x.to(model.device)).cpu()
         self.state = {"model": self.which.value, "start": self.start.value,
                       "recon": recon.numpy(), "error": self.errors[self.which.value]}
-        fig = Figure(figsize=(8.4, 2.6), layout="constrained")
-        grid, curve = fig.subplots(1, 2, width_ratios=[2.3, 1])
-        plot.image_grid(torch.cat([x, recon]), ncols=self.n_show, ax=grid,
-                        title=f"top: x, bottom: reconstruction (z size {self.which.value})")
+        # the pairs above the error curve: side by side they needed more than the 9.5 in a
+        # notebook shows unscaled, and wrapping would separate each x from its reconstruction
+        fig = Figure(figsize=(9.5, 4.8), layout="constrained")
+        panel = fig.subplot_mosaic([["grid", "grid"], ["curve", "."]], height_ratios=[1.5, 2.3],
+                                   width_ratios=[1, 1.2])
+        grid, curve = panel["grid"], panel["curve"]
         labels = list(self.errors)
         curve.plot(range(len(labels)), list(self.errors.values()), "o-")
         curve.plot([labels.index(self.which.value)], [self.errors[self.which.value]], "o", c="r", ms=9)
         curve.set_xticks(range(len(labels)), [str(k) for k in labels])
         curve.set_xlabel("bottleneck size")
         curve.set_ylabel("squared error / image")
+        plot.image_grid(torch.cat([x, recon]), ncols=len(x), ax=grid, row_labels=["x", "recon."],
+                        title=f"top: x, bottom: reconstruction (z size {self.which.value})")
         return fig
 
 
