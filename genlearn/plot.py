@@ -97,6 +97,7 @@ def image_grid(images, ncols: int | None = None, *, ax=None, title: str | None =
     ``row_labels`` / ``col_labels`` name each row / column (a traversal: which z_j, which
     value), with ``xlabel`` / ``ylabel`` beside them; a labelled grid never wraps (its rows
     and columns mean something), so its axes must be wide enough for its columns."""
+    own = ax is None
     fig, ax = _fig_ax(ax, size)
     x = _np(images)
     tile(x[:1])                                            # the shape check, before any drawing
@@ -119,6 +120,13 @@ def image_grid(images, ncols: int | None = None, *, ax=None, title: str | None =
     else:
         ax.set_axis_off()
     fit_image_grid(ax, x, ncols, title, wrap=not labelled)
+    if own:   # a figure of its own: no blank band above and below a wide grid
+        fig.draw_without_rendering()
+        fw, fh = fig.get_size_inches()
+        spare = ax.get_position(original=True).height * fh - ax.images[0].get_window_extent().height / fig.dpi
+        if spare > 0.05:
+            fig.set_size_inches(fw, fh - spare)
+            fit_image_grid(ax, x, ax.genlearn_grid["ncols"], title, wrap=not labelled)
     # grids drawn earlier in this figure were fitted while this axes still had ticks and
     # labels taking room: give them the columns they asked for again, then wrap as needed
     for other in fig.axes:
