@@ -120,20 +120,30 @@ def image_grid(images, ncols: int | None = None, *, ax=None, title: str | None =
     else:
         ax.set_axis_off()
     fit_image_grid(ax, x, ncols, title, wrap=not labelled)
-    if own:   # a figure of its own: no blank band above and below a wide grid
-        fig.draw_without_rendering()
-        fw, fh = fig.get_size_inches()
-        spare = ax.get_position(original=True).height * fh - ax.images[0].get_window_extent().height / fig.dpi
-        if spare > 0.05:
-            fig.set_size_inches(fw, fh - spare)
-            fit_image_grid(ax, x, ax.genlearn_grid["ncols"], title, wrap=not labelled)
     # grids drawn earlier in this figure were fitted while this axes still had ticks and
     # labels taking room: give them the columns they asked for again, then wrap as needed
     for other in fig.axes:
         grid = getattr(other, "genlearn_grid", None)
         if other is not ax and grid and grid["ncols"] < grid["asked"][1]:
-            fit_image_grid(other, grid["asked"][0], grid["asked"][1], grid["asked"][2])
+            fit_image_grid(other, *grid["asked"][:3], wrap=grid["asked"][3])
+    grids = [a for a in fig.axes if getattr(a, "genlearn_grid", None)]
+    if own or len(grids) == len(fig.axes):
+        _trim_height(fig, grids)
     return fig
+
+
+def _trim_height(fig, grids) -> None:
+    """Take off the blank band above and below the grids of a figure that holds only grids
+    (growing it until the widest fitted left the others, and itself, taller than needed)."""
+    fig.draw_without_rendering()
+    fw, fh = fig.get_size_inches()
+    spare = min(a.get_position(original=True).height * fh - a.images[0].get_window_extent().height / fig.dpi
+                for a in grids)
+    if spare > 0.05:
+        fig.set_size_inches(fw, fh - spare)
+        for a in grids:
+            asked = a.genlearn_grid["asked"]
+            fit_image_grid(a, asked[0], a.genlearn_grid["ncols"], asked[2], wrap=asked[3])
 
 
 def _draw_grid(ax, x, ncols: int, title: str | None, shown: int, asked: tuple) -> None:
@@ -167,7 +177,7 @@ def fit_image_grid(ax, x, ncols: int, title: str | None = None, *, wrap: bool = 
        and the title says how many are shown."""
     fig, n = ax.figure, len(x)
     need = MIN_IMAGE_INCHES * 1.01
-    shown, asked = n, (x, ncols, title)
+    shown, asked = n, (x, ncols, title, wrap)
     _draw_grid(ax, x, ncols, title, shown, asked)
     h, w = x.shape[-2:]
     for _ in range(16):
