@@ -31,6 +31,10 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 
 # What every genlearn figure guarantees a reader, at any dpi (figures are sized in inches):
 MIN_IMAGE_INCHES = 0.65   # the side of one image in an image grid (65 px at the default 100 dpi)
+# The widest figure a helper makes. JupyterLab, the course site and GitHub scale a wider image
+# down to the output column (about 9-10 inches at the figure's dpi), and every size above would
+# shrink with it; within this width a figure is shown at the size it was drawn.
+MAX_FIGURE_INCHES = 9.5
 MIN_LEGEND_FONTSIZE = 8   # points; legends in 6-7 pt came out at about 5 px tall in saved figures
 
 
@@ -41,9 +45,11 @@ def _np(x) -> np.ndarray:
 
 
 def new_axes(*, nrows: int = 1, ncols: int = 1, size: float = 3.2, **kw):
-    """A figure with ``nrows`` x ``ncols`` square axes of side ``size`` inches, returned as
+    """A figure with ``nrows`` x ``ncols`` square axes of side ``size`` inches (smaller when
+    ``ncols`` of them would be wider than :data:`MAX_FIGURE_INCHES`), returned as
     ``(fig, axes)`` and squeezed like ``pyplot.subplots`` (one axes, or an array of them).
     Keywords only, so ``new_axes(ncols=3)`` (a row of three) cannot be read the wrong way."""
+    size = min(size, MAX_FIGURE_INCHES / ncols)   # never wider than a notebook shows unscaled
     fig = Figure(figsize=(size * ncols, size * nrows), layout="constrained")
     axes = fig.subplots(nrows, ncols, **kw)
     for ax in np.atleast_1d(axes).ravel():
@@ -79,39 +85,126 @@ def tile(images, ncols: int | None = None, pad: int = 1) -> np.ndarray:
     return canvas[0] if c == 1 else canvas.transpose(1, 2, 0)
 
 
-def image_grid(images, ncols: int | None = None, *, ax=None, title: str | None = None, size: float = 4.0):
+def image_grid(images, ncols: int | None = None, *, ax=None, title: str | None = None, size: float = 4.0,
+               row_labels=None, col_labels=None, xlabel: str | None = None, ylabel: str | None = None):
     """Show a batch of images as one grid, ``ncols`` images per row (grey images in black and white).
 
-    Each image is shown at least :data:`MIN_IMAGE_INCHES` on a side: where the axes is too
-    small for that many images, the whole figure grows (every panel in proportion)."""
+    Each image is shown at least :data:`MIN_IMAGE_INCHES` on a side, in a figure at most
+    :data:`MAX_FIGURE_INCHES` wide (see :func:`fit_image_grid`): the figure first grows (every
+    panel in proportion) up to that width, then the grid wraps into fewer columns and more rows;
+    a grid that would still be taller than that shows its first images and says so in its title.
+
+    ``row_labels`` / ``col_labels`` name each row / column (a traversal: which z_j, which
+    value), with ``xlabel`` / ``ylabel`` beside them; a labelled grid never wraps (its rows
+    and columns mean something), so its axes must be wide enough for its columns."""
+    own = ax is None
     fig, ax = _fig_ax(ax, size)
-    mosaic = tile(images, ncols)
-    n = len(images)
-    ncols = ncols or int(np.ceil(np.sqrt(n)))
-    ax.imshow(mosaic, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    ax.set_axis_off()
-    if title:
-        ax.set_title(title)
-    grow_for_images(ax, mosaic.shape[1] / ncols, mosaic.shape[0] / int(np.ceil(n / ncols)), mosaic.shape[:2])
+    x = _np(images)
+    tile(x[:1])                                            # the shape check, before any drawing
+    ncols = min(ncols or int(np.ceil(np.sqrt(len(x)))), len(x))
+    labelled = row_labels is not None or col_labels is not None
+    if labelled:
+        h, w = x.shape[-2:]
+        nrows = int(np.ceil(len(x) / ncols))
+        for labels, count, name in ((row_labels, nrows, "row_labels"), (col_labels, ncols, "col_labels")):
+            if labels is not None and len(labels) != count:
+                raise ValueError(f"{name} must name each of the {count} {name[:3]}s, got {len(labels)}")
+        ax.set_frame_on(False)
+        ax.tick_params(length=0)
+        ax.set_yticks([1 + r * (h + 1) + (h - 1) / 2 for r in range(nrows)] if row_labels is not None else [],
+                      row_labels if row_labels is not None else [])
+        ax.set_xticks([1 + c * (w + 1) + (w - 1) / 2 for c in range(ncols)] if col_labels is not None else [],
+                      col_labels if col_labels is not None else [])
+        ax.set_xlabel(xlabel or "")
+        ax.set_ylabel(ylabel or "")
+    else:
+        ax.set_axis_off()
+    fit_image_grid(ax, x, ncols, title, wrap=not labelled)
+    # grids drawn earlier in this figure were fitted while this axes still had ticks and
+    # labels taking room: give them the columns they asked for again, then wrap as needed
+    for other in fig.axes:
+        grid = getattr(other, "genlearn_grid", None)
+        if other is not ax and grid and grid["ncols"] < grid["asked"][1]:
+            fit_image_grid(other, *grid["asked"][:3], wrap=grid["asked"][3])
+    grids = [a for a in fig.axes if getattr(a, "genlearn_grid", None)]
+    if own or len(grids) == len(fig.axes):
+        _trim_height(fig, grids)
     return fig
 
 
-def grow_for_images(ax, image_w: float, image_h: float, mosaic_hw) -> None:
-    """Enlarge ``ax``'s figure until one ``image_w`` x ``image_h`` (pixels of the mosaic) tile is
-    drawn at least :data:`MIN_IMAGE_INCHES` on its shorter side. The axes' share of the figure
-    is read from its subplot position before layout; constrained layout only gives the axes
-    more room than that (its margins are tighter than the default subplot parameters), and
-    a margin of 15% covers titles."""
-    fig = ax.figure
-    box = ax.get_position()
-    width_in, height_in = fig.get_size_inches()
-    ax_w, ax_h = box.width * width_in, box.height * height_in
-    rows_px, cols_px = mosaic_hw
-    scale = min(ax_w / cols_px, ax_h / rows_px)            # inches per mosaic pixel (aspect kept)
-    shown = scale * min(image_w, image_h)
-    need = 1.15 * MIN_IMAGE_INCHES
-    if shown < need:
-        fig.set_size_inches(width_in * need / shown, height_in * need / shown)
+def _trim_height(fig, grids) -> None:
+    """Take off the blank band above and below the grids of a figure that holds only grids
+    (growing it until the widest fitted left the others, and itself, taller than needed)."""
+    fig.draw_without_rendering()
+    fw, fh = fig.get_size_inches()
+    spare = min(a.get_position(original=True).height * fh - a.images[0].get_window_extent().height / fig.dpi
+                for a in grids)
+    if spare > 0.05:
+        fig.set_size_inches(fw, fh - spare)
+        for a in grids:
+            asked = a.genlearn_grid["asked"]
+            fit_image_grid(a, asked[0], a.genlearn_grid["ncols"], asked[2], wrap=asked[3])
+
+
+def _draw_grid(ax, x, ncols: int, title: str | None, shown: int, asked: tuple) -> None:
+    for im in list(ax.images):
+        im.remove()
+    ax.imshow(tile(x[:shown], ncols), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    note = f"first {shown} of {len(x)}" if shown < len(x) else ""
+    if title or note:
+        ax.set_title(f"{title} ({note})" if title and note else title or note)
+    ax.genlearn_grid = {"ncols": ncols, "nrows": int(np.ceil(shown / ncols)), "shown": shown,
+                        "image_hw": tuple(x.shape[-2:]), "asked": asked}
+
+
+def shown_image_inches(ax) -> float:
+    """The shorter side, in inches, at which an :func:`image_grid` in ``ax`` draws one image."""
+    ax.figure.draw_without_rendering()
+    grid = ax.genlearn_grid
+    extent = ax.images[0].get_window_extent()
+    rows_px, cols_px = ax.images[0].get_array().shape[:2]
+    scale = min(extent.width / cols_px, extent.height / rows_px)   # display pixels per image pixel
+    return scale * min(grid["image_hw"]) / ax.figure.dpi
+
+
+def fit_image_grid(ax, x, ncols: int, title: str | None = None, *, wrap: bool = True) -> None:
+    """Draw images ``x`` as a grid in ``ax`` and resize the figure (or wrap the grid) until each
+    image is at least :data:`MIN_IMAGE_INCHES` on a side. Sizes are measured after layout
+    (constrained layout's margins are fixed in inches, so growth is not exactly proportional):
+    1. grow the whole figure in proportion while it is narrower than :data:`MAX_FIGURE_INCHES`;
+    2. at that width, use fewer columns if the axes is too narrow for them, else grow the height;
+    3. keep the grid at most as tall as the maximum width: the rest of the images are left out
+       and the title says how many are shown."""
+    fig, n = ax.figure, len(x)
+    need = MIN_IMAGE_INCHES * 1.01
+    shown, asked = n, (x, ncols, title, wrap)
+    _draw_grid(ax, x, ncols, title, shown, asked)
+    h, w = x.shape[-2:]
+    for _ in range(16):
+        side = shown_image_inches(ax)
+        if side >= MIN_IMAGE_INCHES:
+            return
+        fw, fh = fig.get_size_inches()
+        if fw < MAX_FIGURE_INCHES - 1e-6:
+            grow = min(need / side * 1.03, MAX_FIGURE_INCHES / fw)   # margins stay: a little more
+            fig.set_size_inches(fw * grow, fh * grow)
+            continue
+        box = ax.get_position(original=True)
+        ax_w = box.width * fw
+        per_px = ax_w / (ncols * (w + 1) + 1)                 # inches per mosaic pixel, width-limited
+        if per_px * min(h, w) < need and ncols > 1:         # too many columns: wrap
+            if not wrap:
+                raise ValueError(f"a labelled grid of {ncols} columns needs an axes at least "
+                                 f"{ncols * need * (w + 1) / min(h, w):.1f} in wide, this one is {ax_w:.1f} in")
+            ncols = max(1, int((ax_w / need * min(h, w) - 1) // (w + 1)))
+            rows = int(np.ceil(n / ncols))
+            max_rows = max(1, int(MAX_FIGURE_INCHES // (need * (h + 1) / min(h, w))))
+            shown = min(n, max_rows * ncols) if rows > max_rows else n
+            _draw_grid(ax, x, ncols, title, shown, asked)
+        else:                                                # wide enough: grow the height
+            fig.set_size_inches(fw, fh * need / side * 1.02)
+    raise RuntimeError(f"could not fit {n} images of {h}x{w} at {MIN_IMAGE_INCHES} in each "
+                       f"into a figure {MAX_FIGURE_INCHES} in wide")
 
 
 def legend(ax, *args, fontsize: float | None = None, outside: bool | None = None, **kw):
@@ -133,11 +226,16 @@ _legend = legend   # for helpers whose `legend` argument shadows the function
 MARKER_REACH_POINTS = 6   # the radius of scatter2d's largest marker (the hollow centres), in points
 
 
-def figure_legend(fig, ax, **kw):
+def figure_legend(fig, *axes, **kw):
     """One legend for a figure of panels that draw the same kinds of things (scatter2d's data,
-    samples and centres), below the panels, built from ``ax``'s entries: a legend per panel
-    would shrink every panel or cover its data."""
-    handles, labels = ax.get_legend_handles_labels()
+    samples and centres), below the panels, built from the entries of ``axes`` (each label
+    once): a legend per panel would shrink every panel or cover its data."""
+    handles, labels = [], []
+    for ax in axes:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            if label not in labels:
+                handles.append(h)
+                labels.append(label)
     kw.setdefault("ncols", len(labels))
     kw["fontsize"] = max(kw.get("fontsize") or MIN_LEGEND_FONTSIZE, MIN_LEGEND_FONTSIZE)
     leg = fig.legend(handles, labels, loc="outside lower center", **kw)

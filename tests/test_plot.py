@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from matplotlib.figure import Figure
 
 from genlearn import plot
 from genlearn.train import History
@@ -59,26 +60,93 @@ def test_scatter2d_shows_data_samples_and_centres_apart_with_a_legend():
 
 # ------------------------------------------------------------- what every figure guarantees a reader
 
-def shown_image_inches(ax, ncols, image_px, pad=1):
-    """The side, in inches, at which one image of an image_grid in ``ax`` is drawn."""
-    ax.figure.draw_without_rendering()
-    extent = ax.images[0].get_window_extent()
-    mosaic_w = ncols * (image_px + pad) + pad
-    return extent.width * image_px / mosaic_w / ax.figure.dpi
+def drawn_texts(artist):
+    """The texts a figure draws: visible ones, not the ticks of a hidden axis or out of view."""
+    from matplotlib.axes import Axes
+    from matplotlib.axis import Axis
+    from matplotlib.text import Text
+    if not artist.get_visible():
+        return []
+    if isinstance(artist, Text):
+        return [artist]
+    if isinstance(artist, Axis):
+        ticks = artist._update_ticks()                   # the ticks drawn: those in view
+        labels = [lab for t in ticks for lab in (t.label1, t.label2) if t.get_visible() and lab.get_visible()]
+        return labels + [t for t in (artist.label, artist.offsetText) if t.get_visible()]
+    children = artist.get_children()
+    if isinstance(artist, Axes) and not artist.axison:
+        children = [c for c in children if not isinstance(c, Axis)]
+    return [t for c in children for t in drawn_texts(c)]
 
 
-@pytest.mark.parametrize("n, ncols, px, size", [(16, 8, 32, 3.6), (40, 10, 8, 4.5), (60, 12, 16, 5.0), (4, 2, 16, 3.6)])
-def test_image_grid_draws_every_image_at_least_the_minimum_size(n, ncols, px, size):
+def assert_readable_as_displayed(fig, what=""):
+    """What a reader sees once JupyterLab, the site or GitHub scale the figure to the output
+    column: a figure no wider than MAX_FIGURE_INCHES is shown at its own size, so every image
+    of a grid at least MIN_IMAGE_INCHES and every text at least 8 pt, all inside the figure."""
+    from matplotlib.text import Text
+    width, _ = fig.get_size_inches()
+    assert width <= plot.MAX_FIGURE_INCHES + 1e-6, f"{what}: {width:.2f} in wide, shown scaled down"
+    fig.draw_without_rendering()
+    for ax in fig.axes:
+        if getattr(ax, "genlearn_grid", None):
+            assert plot.shown_image_inches(ax) >= plot.MIN_IMAGE_INCHES, (what, ax.get_title())
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    canvas = FigureCanvasAgg(fig)          # as it is saved to PNG
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    fig_box = fig.bbox
+    for text in drawn_texts(fig):
+        if text.get_text().strip():
+            assert text.get_fontsize() >= plot.MIN_LEGEND_FONTSIZE, (what, text.get_text())
+            box = text.get_window_extent(renderer)
+            assert (box.x0 >= fig_box.x0 - 1 and box.x1 <= fig_box.x1 + 1 and box.y0 >= fig_box.y0 - 1
+                    and box.y1 <= fig_box.y1 + 1), f"{what}: text {text.get_text()!r} is cut off at the edge"
+
+
+@pytest.mark.parametrize("n, ncols, px, size, panels", [
+    (16, 8, 32, 3.6, 2), (40, 10, 8, 4.5, 2), (60, 12, 16, 5.0, 2), (4, 2, 16, 3.6, 2),
+    (32, 8, 16, 3.0, 3),        # lesson 12 c14: three panels of 4 x 8 grew to 26 inches
+    (36, 6, 16, 3.2, 3),        # lesson 10 c12: 19.7 inches
+    (80, 8, 16, 4.5, 0),        # a figure of its own, rows with a meaning (07: y = 0..9)
+    (144, 12, 16, 5.0, 0)])
+def test_image_grid_draws_every_image_at_least_the_minimum_size_in_a_figure_shown_unscaled(n, ncols, px, size, panels):
     # lesson 09's phantom strip (two panels of 2 x 8 images on a 7.2-inch-wide figure) drew
-    # each image 40 pixels wide; the grid now grows the figure instead
-    fig, axes = plot.new_axes(ncols=2, size=size)
-    for ax in axes:
-        plot.image_grid(torch.rand(n, 1, px, px), ncols, ax=ax, title="a title")
-    for ax in axes:
-        assert shown_image_inches(ax, ncols, px) >= plot.MIN_IMAGE_INCHES, fig.get_size_inches()
+    # each image 40 pixels wide; growing the figure to fix that made figures up to 26 inches
+    # wide, which the notebook scales down again: the grid now wraps within the maximum width
+    if panels:
+        fig, axes = plot.new_axes(ncols=panels, size=size)
+        for ax in axes:
+            plot.image_grid(torch.rand(n, 1, px, px), ncols, ax=ax, title="a title")
+    else:
+        fig = plot.image_grid(torch.rand(n, 1, px, px), ncols, size=size, title="a title")
+    assert_readable_as_displayed(fig, (n, ncols, px, size, panels))
+    grids = [ax.genlearn_grid for ax in fig.axes]
+    assert all(g["shown"] == n for g in grids), "every image is shown"
+    assert len({g["ncols"] for g in grids}) == 1, "panels of the same images wrap alike"
+    if not panels:
+        assert grids[0]["ncols"] == ncols, "a figure of its own keeps its columns (they may mean something)"
+    rows_inches = max(g["nrows"] for g in grids) * plot.shown_image_inches(fig.axes[0]) * (px + 1) / px
+    assert fig.get_size_inches()[1] < rows_inches + 0.8, "no blank band above and below the grids"
     # a grid that is already large enough keeps its size
     fig = plot.image_grid(torch.rand(4, 1, 8, 8), 2, size=4.0)
     assert tuple(fig.get_size_inches()) == (4.0, 4.0)
+
+
+def test_a_grid_too_tall_even_wrapped_shows_its_first_images_and_says_so():
+    fig = plot.image_grid(torch.rand(400, 1, 8, 8), 40, title="many")
+    assert_readable_as_displayed(fig)
+    grid = fig.axes[0].genlearn_grid
+    assert grid["shown"] < 400 and fig.axes[0].get_title() == f"many (first {grid['shown']} of 400)"
+
+
+def test_helpers_never_make_a_figure_wider_than_the_maximum():
+    fig, axes = plot.new_axes(ncols=4, size=3.0)        # lesson 10 c6 asked for 12 inches
+    assert fig.get_size_inches()[0] <= plot.MAX_FIGURE_INCHES
+    hist = History(records=[{"step": 1, "loss": 3.0}, {"step": 2, "loss": 2.0}])
+    for fig in [plot.scatter2d(torch.randn(100, 2), reference=torch.randn(100, 2), centers=torch.zeros(1, 2)),
+                plot.surface(lambda p: p[:, 0], lim=1, n=5, label="D(x)"),
+                plot.latent_scatter(torch.randn(100, 2), torch.arange(100) % 10), plot.curves(hist, "loss")]:
+        assert_readable_as_displayed(fig)
 
 
 def legend_box(ax):
@@ -173,3 +241,19 @@ def test_figure_legend_gives_panels_of_the_same_things_one_legend_below_them():
     assert min(t.get_fontsize() for t in leg.get_texts()) >= plot.MIN_LEGEND_FONTSIZE
     fig.draw_without_rendering()
     assert leg.get_window_extent().y1 <= min(ax.get_window_extent().y0 for ax in axes), "below the panels"
+
+
+def test_a_labelled_grid_keeps_its_rows_and_columns_and_names_them():
+    fig = plot.image_grid(torch.rand(12, 1, 16, 16), 4, row_labels=["z1", "z2", "z3"],
+                          col_labels=["-1", "0", "1", "2"], xlabel="value", ylabel="dimension")
+    ax = fig.axes[0]
+    assert_readable_as_displayed(fig)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["z1", "z2", "z3"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["-1", "0", "1", "2"]
+    assert ax.genlearn_grid["ncols"] == 4
+    with pytest.raises(ValueError, match="row_labels must name each of the 3 rows"):
+        plot.image_grid(torch.rand(12, 1, 8, 8), 4, row_labels=["z1"])
+    fig = Figure(figsize=(plot.MAX_FIGURE_INCHES, 2))
+    ax = fig.subplots(1, 3)[0]
+    with pytest.raises(ValueError, match="labelled grid of 10 columns needs an axes"):
+        plot.image_grid(torch.rand(20, 1, 8, 8), 10, ax=ax, row_labels=["a", "b"])   # wrapping would mislabel

@@ -111,3 +111,13 @@ def test_fit_mixture_is_sklearns_gaussian_mixture():
     ref = GaussianMixture(4, reg_covar=1e-4, random_state=1).fit(x)
     assert isinstance(gmm, GaussianMixture) and gmm.n_components == 4
     assert gmm.score(x) == pytest.approx(ref.score(x), rel=1e-6)
+
+
+def test_mixture_density_labels_every_axis():
+    # lesson 01 c14: the fitted-density panel had no x1/x2 labels (the samples panel had them)
+    w = MixtureDensity(dataset="moons", n_components=3, n_samples=200)
+    for ax in w.figure.axes:
+        if ax.get_label() == "<colorbar>":
+            assert ax.get_ylabel(), "the colour bar says what its colours mean"
+        else:
+            assert ax.get_xlabel() and ax.get_ylabel(), f"{ax.get_title()!r}: an axis without a label"

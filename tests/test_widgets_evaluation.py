@@ -77,3 +77,22 @@ def test_membership_threshold_moves_the_accusations():
         MembershipThreshold([1.0, np.inf], [2.0, 3.0])
     with pytest.raises(ValueError, match="bins"):
         MembershipThreshold([1.0, 2.0], [2.0, 3.0], bins=1)
+
+
+def test_evaluation_figures_are_readable_as_displayed(digit_sets):
+    # lesson 08 c13: samples beside six lines of 9 pt text made a 1527 px wide figure that a
+    # notebook showed scaled down; lesson 14: the threshold figure cut its title and x label off
+    # at the right and its overlapping translucent histograms mixed a colour no legend entry had
+    from matplotlib.patches import Polygon
+    from test_plot import assert_readable_as_displayed
+    train, test = digit_sets
+    w = ModelComparison({"copies": train[:60]}, test[:100], train=train[:200], n=60, extra={"copies": {"test -ELBO": 50.0}})
+    assert_readable_as_displayed(w.figure, "ModelComparison")
+    shown = "\n".join(t.get_text() for ax in w.figure.axes for t in ax.texts)
+    assert "precision" in shown and "test -ELBO: 50" in shown, "the metrics are in the picture, under the samples"
+    rng = np.random.default_rng(0)
+    m = MembershipThreshold(rng.normal(10, 2, 200), rng.normal(14, 2, 200), score_name="exact -log p, nats")
+    assert_readable_as_displayed(m.figure, "MembershipThreshold")
+    assert "AUC" in m.figure.axes[0].get_title()
+    hists = [p for p in m.figure.axes[0].patches if isinstance(p, Polygon)]
+    assert len(hists) == 2 and all(not p.get_fill() for p in hists), "outlines: no mixed colours"

@@ -122,13 +122,69 @@ def test_playground_legend_names_every_line_of_the_loss_panel():
     # lesson 05's playground drew the modes-covered curve (dashed, on a twin axis) without an entry
     pg = small_playground()
     pg.train_button.click()
-    legends = [ax.get_legend() for ax in pg.figure.axes if ax.get_legend() is not None]
+    legends = [ax.get_legend() for ax in pg.figure.axes if ax.get_legend() is not None] + pg.figure.legends
     entries = [t.get_text() for leg in legends for t in leg.get_texts()]
     assert {"loss_d", "loss_g", "modes covered (right axis)"} <= set(entries), entries
     assert all(t.get_fontsize() >= 8 for leg in legends for t in leg.get_texts())
 
 
+def assert_legends_clear(fig):
+    """No legend lies on a tick label, an axis label or anything a panel plots."""
+    from test_plot import drawn_texts
+    from genlearn.plot import covers_data
+    fig.draw_without_rendering()
+    legends = fig.legends + [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+    assert legends
+    for leg in legends:
+        box = leg.get_window_extent()
+        for ax in fig.axes:
+            for text in drawn_texts(ax.xaxis) + drawn_texts(ax.yaxis):
+                if text.get_text().strip():
+                    assert not text.get_window_extent().overlaps(box), f"the legend hides {text.get_text()!r}"
+            if ax.get_label() != "<colorbar>":
+                assert not covers_data(ax, leg) or not ax.get_window_extent().overlaps(box), \
+                    f"the legend covers what {ax.get_title()!r} plots"
+
+
+def test_playground_figure_is_labelled_readable_and_its_legend_hides_nothing():
+    # lessons 05 c20 and 07 c16: the middle legend covered the mode centre at (0, -2), the right
+    # one lay on the twin axis's tick labels, and the D(x) panel and its colour bar had no labels
+    from test_plot import assert_readable_as_displayed
+    for loss in ("nonsaturating", "wgan-gp"):
+        pg = small_playground(loss=loss)
+        pg.train(20)
+        fig = pg.figure
+        assert_readable_as_displayed(fig, loss)
+        assert_legends_clear(fig)
+        panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+        for ax in panels:
+            twin = any(o is not ax and o.get_position().bounds == ax.get_position().bounds for o in panels[:3])
+            assert ax.get_ylabel() and (twin or ax.get_xlabel()), f"{ax.get_title()!r}: an axis without a label"
+        colourbars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+        assert len(colourbars) == 1 and colourbars[0].get_ylabel(), "the colour bar says what its colours mean"
+        assert "high quality" in panels[1].get_title() and "good" not in panels[1].get_title()
+
+
 # ----------------------------------------------------------------------------- monitor
+
+
+def test_monitor_colours_its_losses_as_the_playground_does_within_the_maximum_width():
+    # lesson 06 c7 drew loss_d / loss_g in matplotlib's default blue / orange, lesson 05 in
+    # genlearn's palette the other way round (and orange is the playground's samples)
+    from test_plot import assert_readable_as_displayed
+    from matplotlib.colors import to_hex
+    mon = GanTrainingMonitor(image_gan(), n=32)
+    for step in (10, 20):
+        mon.take_snapshot({"step": step, "loss_d": 1.0 / step, "loss_g": 2.0 / step})
+    mon.refresh()
+    assert_readable_as_displayed(mon.figure, "monitor")
+    pg = small_playground()
+    pg.train(10)
+    colours = lambda fig: {ln.get_label(): to_hex(ln.get_color()) for ax in fig.axes for ln in ax.lines  # noqa: E731
+                           if ln.get_label() in ("loss_d", "loss_g")}
+    assert colours(mon.figure) == colours(pg.figure) and len(colours(pg.figure)) == 2
+    samples = [c for c in pg.figure.axes[1].collections if c.get_label() == "samples"][0]
+    assert to_hex(samples.get_facecolor()[0]) not in colours(pg.figure).values(), "orange means samples"
 
 def test_monitor_snapshots_during_training_and_slider_scrubs():
     gan = image_gan()

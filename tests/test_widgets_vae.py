@@ -82,3 +82,32 @@ def test_beta_selector_switches_models():
         BetaSelector({}, s.x)
     with pytest.raises(ValueError, match="factor rows"):
         BetaSelector(models, s.x, s.factors[:5])
+
+
+def test_beta_selector_labels_its_traversal_rows_and_range_and_says_how_many_images_its_kl_used():
+    # lesson 04 c12: the traversal had no row labels and no statement of the -2.5..2.5 range, and
+    # its KL (on n_eval images) could order dimensions differently from c17's (200 images)
+    from test_plot import assert_readable_as_displayed
+    s = sprites(120, seed=5)
+    torch.manual_seed(0)
+    models = {1.0: VAE(x_shape=(1, 32, 32), arch="conv", latent_dim=6, base_channels=8).eval()}
+    w = BetaSelector(models, s.x, s.factors, s.factor_names, n_eval=100)
+    assert_readable_as_displayed(w.figure, "BetaSelector")
+    trav = [ax for ax in w.figure.axes if getattr(ax, "genlearn_grid", None)][0]
+    assert [t.get_text() for t in trav.get_yticklabels()] == [f"z{d + 1}" for d in w.state["dims"]]
+    cols = [t.get_text() for t in trav.get_xticklabels()]
+    assert cols[0] == "-2.5" and cols[-1] == "2.5" and len(cols) == 7
+    assert "-2.5 to 2.5" in trav.get_xlabel()
+    assert any("100 images" in ax.get_title() for ax in w.figure.axes), "the KL's image count"
+
+
+def test_reconstruction_browser_keeps_each_image_above_its_reconstruction_readable(test_digits):
+    # wrapping the 2 x n_show grid to fit 9.5 in would put reconstructions under other images
+    from test_plot import assert_readable_as_displayed
+    torch.manual_seed(0)
+    w = ReconstructionBrowser({2: Autoencoder(latent_dim=2), 16: Autoencoder(latent_dim=16)},
+                              test_digits.x[:40], n_show=10)
+    assert_readable_as_displayed(w.figure, "ReconstructionBrowser")
+    grid = [ax for ax in w.figure.axes if getattr(ax, "genlearn_grid", None)][0]
+    assert grid.genlearn_grid["ncols"] == 10 and grid.genlearn_grid["nrows"] == 2
+    assert [t.get_text() for t in grid.get_yticklabels()] == ["x", "recon."]

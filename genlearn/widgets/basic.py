@@ -168,6 +168,8 @@ class MixtureDensity(FigureWidget):
         fig.colorbar(im, ax=a, shrink=0.8, label=r"$\log p(x)$")
         a.scatter(train[:, 0], train[:, 1], s=3, c="w", alpha=0.6)
         a.scatter(gmm.means_[:, 0], gmm.means_[:, 1], marker="x", c="r", s=25)
+        a.set_xlabel("$x_1$")
+        a.set_ylabel("$x_2$")
         a.set_title(f"fitted density, K={self.k.value}, N={self.n.value}")
         plot.scatter2d(samples, reference=test, ax=b, lim=lim,
                        title=f"avg log p: train {self.state['train_ll']:.2f}, "

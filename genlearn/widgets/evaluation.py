@@ -1,7 +1,7 @@
 """Widgets for evaluating generative models (lesson 08) and auditing them (lesson 10).
 
 * :class:`ModelComparison`: pick a model (or a set of samples) from a dropdown and see its
-  samples beside its metrics: Frechet distance, precision, recall, nearest-neighbour
+  samples above its metrics: Frechet distance, precision, recall, nearest-neighbour
   distances to the training set, and mode coverage on 2D mixtures.
 * :class:`MembershipThreshold`: move the threshold of a membership-inference attack and
   watch who gets accused: score histograms of members and non-members, TPR and FPR.
@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipywidgets as W
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 
 from .. import plot
 from .._checks import check_choice
@@ -109,17 +110,26 @@ class ModelComparison(FigureWidget):
     def draw(self):
         name = self.choice.value
         samples, metrics = self.evaluate(name)
-        fig, (ax_s, ax_m) = plot.new_axes(ncols=2, size=3.6)
+        keys = [k for k in metrics if isinstance(metrics[k], (int, float))]
+        # the numbers go under the samples, in the figure (so a saved copy keeps them): a text
+        # panel beside them made the figure twice as wide, and a notebook scaled it down
+        lines = [f"{METRIC_HELP.get(k, k)}: {metrics[k]:.3g}" for k in keys]
+        ncol = 1 if self.feature_space is None else 2     # a square scatter: one narrow column
+        per_col = -(-len(lines) // ncol)
+        text_h = 0.3 + 0.2 * per_col
         if self.feature_space is None:
+            fig = Figure(figsize=(5.2, 4.6 + text_h), layout="constrained")
+            ax_s, ax_m = fig.subplots(2, 1, height_ratios=[4.6, text_h])
             plot.scatter2d(samples, reference=self.real, centers=self.centers, ax=ax_s, title=name)
         else:
-            plot.image_grid(samples[:64], 8, ax=ax_s, title=name)
-        keys = [k for k in metrics if isinstance(metrics[k], (int, float))]
+            fig = Figure(figsize=(9.0, 3.4 + text_h), layout="constrained")   # 12 x 4 images
+            ax_s, ax_m = fig.subplots(2, 1, height_ratios=[3.4, text_h])
+            plot.image_grid(samples[:48], 12, ax=ax_s, title=f"{name}: 48 of its {len(samples)} samples")
         ax_m.set_axis_off()
-        lines = [f"{METRIC_HELP.get(k, k)}:  {metrics[k]:.3g}" for k in keys]
-        ax_m.text(0.0, 0.95, "\n".join(lines), va="top", ha="left", fontsize=9, family="monospace",
-                  transform=ax_m.transAxes, wrap=True)
-        ax_m.set_title("metrics")
+        for col in range(ncol):
+            chunk = lines[col * per_col:(col + 1) * per_col]
+            ax_m.text(col / ncol, 1.0, "\n".join(chunk), va="top", ha="left", fontsize=9,
+                      transform=ax_m.transAxes)
         self.state = {"name": name, "metrics": dict(metrics), "n_samples": len(samples),
                       "sample_mean": float(samples.float().mean())}
         return fig
@@ -154,15 +164,18 @@ class MembershipThreshold(FigureWidget):
     def draw(self):
         t = float(self.slider.value)
         tpr, fpr = float((self.m <= t).mean()), float((self.o <= t).mean())
-        fig, ax = plot.new_axes(size=4.2)
+        fig = Figure(figsize=(5.4, 4.8), layout="constrained")
+        ax = fig.subplots()
         edges = np.histogram_bin_edges(np.concatenate([self.m, self.o]), self.bins)
-        ax.hist(self.m, edges, alpha=0.6, label="members (training set)", color="tab:red")
-        ax.hist(self.o, edges, alpha=0.6, label="non-members (unseen)", color="tab:blue")
-        ax.axvline(t, color="k", ls="--")
-        ax.set_xlabel(f"score ({self.score_name}): lower = model finds it more likely")
+        # outlines, not translucent fills: overlapping fills mix into a colour no legend entry has
+        ax.hist(self.m, edges, histtype="step", lw=2.0, label="members (training set)", color=plot.PALETTE[4])
+        ax.hist(self.o, edges, histtype="step", lw=2.0, ls=(0, (4, 1.5)), label="non-members (unseen)",
+                color=plot.PALETTE[3])
+        ax.axvline(t, color="k", ls=":", lw=1.2, label="threshold")
+        ax.set_xlabel(f"score ({self.score_name})\nlower = the model finds it more likely")
         ax.set_ylabel("candidates per bin")
-        ax.set_title(f"accused: {tpr:.0%} of members, {fpr:.0%} of non-members  (AUC {self.summary['auc']:.2f})",
-                     fontsize=9)
-        plot.legend(ax)
+        ax.set_title(f"accused: {tpr:.0%} of members, {fpr:.0%} of non-members\n"
+                     f"(AUC {self.summary['auc']:.2f})", fontsize=10)
+        plot.figure_legend(fig, ax, ncols=2)   # below: inside, it would cover a histogram
         self.state = {"threshold": t, "tpr": tpr, "fpr": fpr, "accuracy": 0.5 * (tpr + 1 - fpr)}
         return fig

@@ -28,11 +28,14 @@ from ..latent import interpolate
 from ..metrics import mode_coverage
 from ..models import GAN, GANConfig
 from ..models.gan_losses import LOSSES
-from ..plot import image_grid, legend, new_axes, scatter2d, tile
+from ..plot import PALETTE, figure_legend, image_grid, legend, new_axes, scatter2d, tile
 from ..train import GanStepper
 from .base import FigureWidget
 
 MIXTURES = ("ring", "grid")
+# The losses' colours, the same in the playground and the training monitor, and apart from what
+# the playground's scatter uses (blue data, orange samples, black mode centres).
+LOSS_COLOURS = {"loss_d": PALETTE[2], "loss_g": PALETTE[5]}
 
 
 # ============================================================================ 2D playground
@@ -159,36 +162,43 @@ class GanPlayground(FigureWidget):
         values = (torch.sigmoid(d) if prob else d).cpu().numpy().reshape(n, n)
         im = ax_d.imshow(values, origin="lower", extent=(-lim, lim, -lim, lim), cmap="RdBu_r",
                          vmin=0 if prob else None, vmax=1 if prob else None)
-        fig.colorbar(im, ax=ax_d, shrink=0.75)
+        fig.colorbar(im, ax=ax_d, shrink=0.75, label="D(x): probability 'real'" if prob else "critic d(x)")
         ref = ds.x[:1000]
         ax_d.scatter(ref[:, 0], ref[:, 1], s=1, c="0.3", alpha=0.4)
         ax_d.scatter(samples[:, 0], samples[:, 1], s=1, c="tab:orange", alpha=0.5)
         ax_d.set_xlim(-lim, lim)
         ax_d.set_ylim(-lim, lim)
-        ax_d.set_title("D(x) (red: 'real')" if prob else "critic d(x)", fontsize=9)
-        scatter2d(samples, reference=ref, centers=ds.centers, ax=ax_s, lim=lim)
+        ax_d.set_xlabel("$x_1$")
+        ax_d.set_ylabel("$x_2$")
+        ax_d.set_title("D(x) (red: 'real'), data grey" if prob else "critic d(x), data grey", fontsize=9)
+        scatter2d(samples, reference=ref, centers=ds.centers, ax=ax_s, lim=lim, legend=False)
         ax_s.set_title(f"step {self.stepper.steps}: {stats['modes_covered']}/{stats['modes_total']} "
-                       f"modes, {stats['high_quality_fraction']:.0%} good", fontsize=9)
+                       f"modes, {stats['high_quality_fraction']:.0%} high quality", fontsize=9)
         log = self.log
+        legend_axes = [ax_s]
         if log:
             steps = np.array([r["step"] for r in log])
             for key in ("loss_d", "loss_g"):
                 vals = np.array([r[key] for r in log])
                 k = max(1, len(vals) // 100)  # a running mean, so the curve is readable
                 smooth = np.convolve(vals, np.ones(k) / k, mode="valid")
-                ax_c.plot(steps[k - 1:], smooth, label=key)
+                ax_c.plot(steps[k - 1:], smooth, label=key, color=LOSS_COLOURS[key])
             ax_c.set_xlabel("step")
             ax_c.set_ylabel("loss")
             ax_m = ax_c.twinx()
             ax_m.plot([h["step"] for h in self.history], [h["modes_covered"] for h in self.history],
                       "k.--", label="modes covered (right axis)")
             ax_m.set_ylim(0, ds.n_modes + 0.5)
-            ax_m.set_ylabel("modes covered", fontsize=8)
-            (lines, names), (more, more_names) = ax_c.get_legend_handles_labels(), ax_m.get_legend_handles_labels()
-            legend(ax_m, lines + more, names + more_names)   # one legend: every line has an entry
+            ax_m.set_ylabel("modes covered")
+            legend_axes += [ax_c, ax_m]
         else:
             ax_c.text(0.5, 0.5, "press Train", ha="center", va="center", transform=ax_c.transAxes)
+            ax_c.set_xlabel("step")
+            ax_c.set_ylabel("loss")
         ax_c.set_title("losses and modes covered", fontsize=9)
+        # one legend below the panels: in a panel it covered a mode centre, and beside the
+        # curves it lay on the right axis's tick labels
+        figure_legend(fig, *legend_axes, ncols=3)
         fig.suptitle(f"{ds.name} | loss={loss} | lr G {self.lr_g.value:.1e}, lr D {self.lr_d.value:.1e}"
                      f" | R1 {self.r1.value:g} | {self.steps.value} steps/click", fontsize=9)
         self.state = {"data": ds.name, "loss": loss, "lr_g": self.lr_g.value, "lr_d": self.lr_d.value,
@@ -196,7 +206,7 @@ class GanPlayground(FigureWidget):
                       "step": self.stepper.steps, "samples": samples.numpy(),
                       "d_surface": values, **{k: v for k, v in stats.items() if k != "counts"}}
         self.status.value = (f"step {self.stepper.steps}: {stats['modes_covered']}/{stats['modes_total']}"
-                             f" modes covered, {stats['high_quality_fraction']:.0%} high-quality samples")
+                             f" modes covered, {stats['high_quality_fraction']:.0%} high-quality samples (within 3 std of a mode)")
         return fig
 
 
@@ -250,18 +260,20 @@ class GanTrainingMonitor(FigureWidget):
 
     def draw(self):
         snap = self.snapshots[min(self.snapshot.value, len(self.snapshots) - 1)]
-        fig = Figure(figsize=(9.0, 3.4), layout="constrained")
-        ax_i, ax_c = fig.subplots(1, 2, width_ratios=[1.6, 1])
-        image_grid(snap["images"], ncols=8, ax=ax_i, title=f"step {snap['step']}")
+        fig = Figure(figsize=(9.5, 3.6), layout="constrained")   # within plot.MAX_FIGURE_INCHES
+        ax_i, ax_c = fig.subplots(1, 2, width_ratios=[2.4, 1])   # room for 8 columns of images
         steps = [s["step"] for s in self.snapshots if s["loss_d"] is not None]
         if steps:
             for key in ("loss_d", "loss_g"):
-                ax_c.plot(steps, [s[key] for s in self.snapshots if s["loss_d"] is not None], label=key)
+                ax_c.plot(steps, [s[key] for s in self.snapshots if s["loss_d"] is not None], label=key,
+                          color=LOSS_COLOURS[key])   # the playground's colours
             ax_c.axvline(snap["step"], color="k", lw=0.8, ls=":")
             ax_c.set_xlabel("step")
             ax_c.set_ylabel("loss")
             legend(ax_c)
         ax_c.set_title("losses", fontsize=9)
+        # the grid last: it sizes itself after the layout the curves' labels need
+        image_grid(snap["images"], ncols=8, ax=ax_i, title=f"step {snap['step']}")
         self.state = {"snapshot": self.snapshot.value, "step": snap["step"],
                       "images": snap["images"].numpy(), "n_snapshots": len(self.snapshots)}
         return fig

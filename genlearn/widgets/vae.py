@@ -58,16 +58,20 @@ class ReconstructionBrowser(FigureWidget):
         recon = model.reconstruct(x.to(model.device)).cpu()
         self.state = {"model": self.which.value, "start": self.start.value,
                       "recon": recon.numpy(), "error": self.errors[self.which.value]}
-        fig = Figure(figsize=(8.4, 2.6), layout="constrained")
-        grid, curve = fig.subplots(1, 2, width_ratios=[2.3, 1])
-        plot.image_grid(torch.cat([x, recon]), ncols=self.n_show, ax=grid,
-                        title=f"top: x, bottom: reconstruction (z size {self.which.value})")
+        # the pairs above the error curve: side by side they needed more than the 9.5 in a
+        # notebook shows unscaled, and wrapping would separate each x from its reconstruction
+        fig = Figure(figsize=(9.5, 4.8), layout="constrained")
+        panel = fig.subplot_mosaic([["grid", "grid"], ["curve", "."]], height_ratios=[1.5, 2.3],
+                                   width_ratios=[1, 1.2])
+        grid, curve = panel["grid"], panel["curve"]
         labels = list(self.errors)
         curve.plot(range(len(labels)), list(self.errors.values()), "o-")
         curve.plot([labels.index(self.which.value)], [self.errors[self.which.value]], "o", c="r", ms=9)
         curve.set_xticks(range(len(labels)), [str(k) for k in labels])
         curve.set_xlabel("bottleneck size")
         curve.set_ylabel("squared error / image")
+        plot.image_grid(torch.cat([x, recon]), ncols=len(x), ax=grid, row_labels=["x", "recon."],
+                        title=f"top: x, bottom: reconstruction (z size {self.which.value})")
         return fig
 
 
@@ -157,6 +161,7 @@ class BetaSelector(FigureWidget):
             [] if factors is None else [f"f{i}" for i in range(factors.shape[1])])
         self.n_rows, self.n_steps, self.span = n_rows, n_steps, span
         sub = x[:n_eval]
+        self.n_eval = len(sub)          # the KL's sorting depends on it: the title says how many
         self.kl = {b: kl_per_dimension(m, sub) for b, m in self.models.items()}
         self.corr = ({b: factor_correlations(m, sub, factors[:n_eval]) for b, m in self.models.items()}
                      if factors is not None else {})
@@ -176,20 +181,30 @@ class BetaSelector(FigureWidget):
         images = traverse(model, z0, dims, values)
         self.state = {"beta": beta, "index": i, "dims": dims, "kl": kl, "images": images.numpy(),
                       "corr": self.corr.get(beta)}
-        ncols = 3 if self.corr else 2
-        fig = Figure(figsize=(3.2 * ncols + 1.5, 3.4), layout="constrained")
-        axes = fig.subplots(1, ncols, width_ratios=[1, 1.6] + ([1.1] if self.corr else []))
-        axes[0].bar(range(1, len(kl) + 1), kl)
-        axes[0].set_xlabel("latent dimension j")
-        axes[0].set_ylabel("KL(q(z_j|x) || N(0,1)), nats")
-        axes[0].set_title(f"beta = {beta:g}: {int((kl > 0.1).sum())} dims used")
-        plot.image_grid(images.flatten(0, 1), ncols=self.n_steps, ax=axes[1],
-                        title="traversals, most used dims first")
+        # traversals on the left, full height; KL (and correlations) stacked on the right:
+        # a row of three panels was 11 in wide, and a notebook scaled it down
+        fig = Figure(figsize=(9.5, 6.4 if self.corr else 4.2), layout="constrained")
+        mosaic = [["trav", "kl"], ["trav", "corr"]] if self.corr else [["trav", "kl"]]
+        panel = fig.subplot_mosaic(mosaic, width_ratios=[2.1, 1])
+        used = int((kl > 0.1).sum())
+        panel["kl"].bar(range(1, len(kl) + 1), kl)
+        panel["kl"].set_xlabel("latent dimension j")
+        panel["kl"].xaxis.get_major_locator().set_params(integer=True)
+        panel["kl"].set_ylabel("KL(q(z_j|x) || N(0,1)), nats")
+        panel["kl"].set_title(f"beta = {beta:g}: {used} dims used\n(KL averaged over {self.n_eval} images)",
+                              fontsize=10)
         if self.corr:
             c = self.corr[beta][dims]
-            im = axes[2].imshow(c, vmin=0, vmax=1, cmap="magma")
-            axes[2].set_yticks(range(len(dims)), [f"z{d + 1}" for d in dims])
-            axes[2].set_xticks(range(len(self.factor_names)), self.factor_names, rotation=45)
-            axes[2].set_title("|corr(mu_j, factor)|")
-            fig.colorbar(im, ax=axes[2], shrink=0.8)
+            im = panel["corr"].imshow(c, vmin=0, vmax=1, cmap="magma")
+            panel["corr"].set_yticks(range(len(dims)), [f"z{d + 1}" for d in dims])
+            panel["corr"].set_xticks(range(len(self.factor_names)), self.factor_names, rotation=45)
+            panel["corr"].set_ylabel("latent dimension")
+            panel["corr"].set_xlabel("factor of the data")
+            panel["corr"].set_title(f"|corr(mu_j, factor)| on {self.n_eval} images", fontsize=10)
+            fig.colorbar(im, ax=panel["corr"], shrink=0.8, label="|correlation|")
+        plot.image_grid(images.flatten(0, 1), ncols=self.n_steps, ax=panel["trav"],
+                        title=f"traversals of image {i}, most used dims first",
+                        row_labels=[f"z{d + 1}" for d in dims], col_labels=[f"{round(v, 1) + 0.0:g}" for v in values.tolist()],
+                        xlabel=f"value of z_j, from {-self.span:g} to {self.span:g} (other dims: the image's code)",
+                        ylabel="dimension changed")
         return fig
