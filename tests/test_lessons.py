@@ -1,12 +1,15 @@
 """Every lesson is executed top to bottom, and follows the course's lesson structure."""
 
+import base64
 import json
 import re
+import struct
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from genlearn.plot import MAX_FIGURE_INCHES
 from lesson_claims import CLAIMS, check_claims
 from notebook_runner import execute, outputs
 
@@ -23,6 +26,31 @@ TQDM_TEXT = re.compile(r"\|\s*\d+/\d+ \[")
 def has_static_fallback(display: dict) -> bool:
     data = display["data"]
     return "image/png" in data or bool(TQDM_TEXT.search(data.get("text/plain", "")))
+
+
+def png_inches(data: bytes) -> tuple[float, float]:
+    """A PNG's width and height in inches, at the resolution matplotlib wrote in it (pHYs)."""
+    width, height = struct.unpack(">II", data[16:24])
+    at = data.find(b"pHYs")
+    if at < 0:
+        raise AssertionError("a figure without its resolution (no pHYs chunk)")
+    per_metre_x, per_metre_y, unit = struct.unpack(">IIB", data[at + 4:at + 13])
+    assert unit == 1, "pHYs in unknown units"
+    return width / (per_metre_x * 0.0254), height / (per_metre_y * 0.0254)
+
+
+def too_wide(nb, limit: float) -> list[str]:
+    """Figures wider than ``limit`` inches as saved: a notebook, the site and GitHub scale them down to
+    the output column, shrinking their text and images below what genlearn.plot guarantees."""
+    found = []
+    for n, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            png = out.get("data", {}).get("image/png")
+            if png:
+                w, h = png_inches(base64.b64decode(png))
+                if w > limit:
+                    found.append(f"cell {n}: {w:.1f} x {h:.1f} in")
+    return found
 
 
 def test_there_are_lessons():
@@ -162,6 +190,9 @@ def test_lesson_executes(path):
     bare = [w["data"].get("text/plain", "")[:80] for w in widgets if not has_static_fallback(w)]
     assert not bare, f"{path.name}: widgets without a static fallback (PNG, or a tqdm text bar): {bare}"
     assert len(outputs(nb, mime="image/png")) >= 2, f"{path.name} shows too few figures"
+    # the saved picture may carry a tight bounding box's padding (0.1 in a side) beyond the figure
+    wide = too_wide(nb, MAX_FIGURE_INCHES + 0.25)
+    assert not wide, f"{path.name}: figures wider than {MAX_FIGURE_INCHES} in, shrunk where shown: {wide}"
     for cell in nb.cells:
         for out in cell.get("outputs", []):
             text = out.get("text", "") if out.get("output_type") == "stream" else ""
