@@ -32,6 +32,19 @@ def test_latent_explorer_sliders_move_z_and_the_decoded_image(test_digits):
     assert "image/png" in w._repr_mimebundle_()
 
 
+
+def test_latent_explorer_says_what_its_grey_levels_mean(test_digits):
+    """The decoded image comes with a labelled scale (lesson 13 asks which tiles are above one
+    half, and the grid's mid-grey frame looked like a pixel at 0.5), and stays readable as shown."""
+    from test_plot import assert_readable_as_displayed
+
+    w = LatentExplorer(vae(latent_dim=2), test_digits)
+    fig = w.draw()
+    bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert len(bars) == 1 and "E[x|z]" in bars[0].get_ylabel(), [ax.get_label() for ax in fig.axes]
+    assert bars[0].get_ylim() == (0.0, 1.0)
+    assert_readable_as_displayed(fig, "LatentExplorer")
+
 def test_latent_explorer_caps_sliders_and_follows_the_label():
     model = vae(latent_dim=12, n_classes=10)
     w = LatentExplorer(model, n_sliders=4)

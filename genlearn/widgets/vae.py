@@ -129,6 +129,10 @@ class LatentExplorer(FigureWidget):
         fig, axes = plot.new_axes(ncols=panels, size=3.2)
         axes = np.atleast_1d(axes)
         plot.image_grid(image[None], ncols=1, ax=axes[0], title="decoded x = E[x|z]")
+        # the grey levels are the decoder's pixel values (a probability for Bernoulli pixels):
+        # the scale says which are above one half, and that the grid's frame is not a pixel
+        bar = fig.colorbar(axes[0].images[0], ax=axes[0], fraction=0.046, pad=0.04)
+        bar.set_label("pixel value E[x|z]")
         if self.map is not None:
             codes, labels, names = self.map
             plot.latent_scatter(codes, labels, ax=axes[1], title="encoded data (mu)",
