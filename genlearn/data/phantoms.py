@@ -43,7 +43,7 @@ def _ellipses(params: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def phantoms(n: int = 2_000, seed: int = 0, *, size: int = 32, lesion_rate: float = 0.5,
-             chunk: int = 1_000) -> ImageDataset:
+             chunk: int = 128) -> ImageDataset:
     """``n`` grey phantoms (N, 1, size, size) in [0, 1]; ``y`` = 1 where a lesion is drawn.
 
     ``factors`` columns: lesion (0/1), number of internal structures, head rotation

@@ -41,6 +41,8 @@ from .blocks import ConvDown, ConvUp, MaskedLinear, check_common_fields, mlp, on
 
 LOG_2PI = math.log(2 * math.pi)
 
+SAMPLE_CHUNK = 256  # images decoded at once by VAE.sample
+
 
 @dataclass
 class VAEConfig:
@@ -226,7 +228,10 @@ class VAE(nn.Module):
         z = temperature * torch.randn(n, self.config.latent_dim, generator=generator, device=device)
         if y is not None:
             y = torch.as_tensor(y, device=device).expand(n) if torch.as_tensor(y).dim() == 0 else y
-        out = self.decode(z, y)
+        # decoded SAMPLE_CHUNK at a time: a conv decoder's activations for thousands of images at
+        # once cost hundreds of MB (lesson 09's 2,000 phantoms: +200 MB at the peak, on Binder's 1 GB)
+        out = torch.cat([self.decode(z[i:i + SAMPLE_CHUNK], None if y is None else y[i:i + SAMPLE_CHUNK])
+                         for i in range(0, n, SAMPLE_CHUNK)])
         if not mean and self.pixel_links is not None:
             return self._pixel_by_pixel(out, generator, draw=True)
         x = self.mean(out)
