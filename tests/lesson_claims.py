@@ -266,12 +266,6 @@ def _lesson_05(text, prose):
 def _lesson_06(text, prose):
     raw = number(r"raw G: frechet_distance ([\d.]+)", text)
     ema = number(r"EMA G: frechet_distance ([\d.]+)", text)
-    # "The EMA generator has the lower Frechet distance, but after only 600 steps it pays for it in
-    # precision" (recall went either way between runs: 0.49 -> 0.42 in one, 0.36 -> 0.42 in another)
-    raw_p = number(r"raw G: frechet_distance [\d.]+, precision ([\d.]+)", text)
-    ema_p = number(r"EMA G: frechet_distance [\d.]+, precision ([\d.]+)", text)
-    says(prose, "steps the EMA generator pays for it in precision: fewer of its samples land near a real digit")
-    assert ema_p < raw_p - 0.05, f"EMA precision {ema_p} vs raw {raw_p}"
     # the training time is printed, not promised
     steps, seconds = numbers(r"^(\d+) steps in ([\d.]+) s", text)
     if said(prose, "600 steps take 10-20 s"):
@@ -283,14 +277,22 @@ def _lesson_06(text, prose):
     build_ms, live_ms = numbers(r"^time per step: (\d+) ms on the build machine, (\d+) ms in your training above", text)
     assert abs(live_ms - 1000 * seconds / steps) <= 1, f"the printed time per step {live_ms} ms is not this run's {seconds} s / {steps}"
     long = number(r"this run's samples: \{'frechet_distance': ([\d.]+)", text)
-    # "Averaged over the last four checkpoints (the `mean` row), the EMA generator has the lower
-    # Frechet distance" (at step 600 alone the order flipped between runs of the same seed: raw 16.0
-    # vs EMA 17.0 in one, 34.1 vs 17.9 in another)
-    says(prose, "Averaged over the last four checkpoints (the `mean` row), the EMA generator has the lower Fréchet distance")
-    late = re.findall(r"^ *(\d+) \| +([\d.]+) \| +([\d.]+)$", text, re.M)
-    assert [int(s) for s, _, _ in late] == [450, 500, 550, 600], f"the last four checkpoints: {late}"
-    mean_raw, mean_ema = numbers(r"^mean \| +([\d.]+) \| +([\d.]+)$", text)
-    assert mean_ema < mean_raw, f"the EMA generator should score better on average: {mean_ema} vs {mean_raw}"
+    # "The EMA generator's samples change far less from one checkpoint to the next than the raw G's
+    # ...: less than half as much" (an average moved 1% per step cannot jitter like G's weights)
+    late = re.findall(r"^ *(\d+) +([\d.]+) +([\d.]+) +([\d.]+) +([\d.]+) +(?:-|[\d.]+) +(?:-|[\d.]+)$", text, re.M)
+    assert [int(row[0]) for row in late] == [450, 500, 550, 600], f"the last four checkpoints: {late}"
+    says(prose, "The EMA generator's samples change far less from one checkpoint to the next than the raw $G$'s")
+    says(prose, "less than half as much, because each step moves the average only 1% of the way towards $G$")
+    change_raw, change_ema, share = numbers(r"^mean change since the previous checkpoint: raw G ([\d.]+), EMA G ([\d.]+) "
+                                            r"\(the EMA's is ([\d.]+) of the raw G's\)$", text)
+    assert change_ema < 0.5 * change_raw and share < 0.5, f"the EMA's samples should change less than half as much: {share}"
+    # "Whether it also samples better, four checkpoints of one short run cannot say: both generators'
+    # Frechet distances jump by several units from one checkpoint to the next" (the order reversing
+    # with another thread count is about other runs: CONTRIBUTING.md lists it as unchecked)
+    says(prose, "both generators' Fréchet distances jump by several units from one checkpoint to the next")
+    for i, name in ((1, "raw G"), (2, "EMA G")):
+        fd = [float(row[i]) for row in late]
+        assert max(fd) - min(fd) >= 3, f"the {name}'s Frechet distance over the last checkpoints: {fd}"
     # "after 600 steps the samples have a digit's ink and rough strokes, but most are not digits yet
     # ... a Frechet distance many times that of the 3,000-step model"
     says(prose, "after 600 steps the samples have a digit's ink and rough strokes, but most are not digits yet")

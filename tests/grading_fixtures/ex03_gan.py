@@ -76,7 +76,7 @@ SUBMISSIONS = {
             "    opt_g.step()\n"
             "    return {\"d_loss\": d_l.item(), \"g_loss\": g_l.item()}\n")},
         "fails": {"test_train_step": "Detach them for D's loss",
-                  "test_train_gan": "the target is at least 7 modes"},  # G aims at the score 1/2: a hidden ring is not covered
+                  "test_train_gan": "the target is at least 7 modes"},  # G aims at the score 1/2: a ring is not covered (the visible one on some machines, a hidden one on others)
     },
     "step-no-zero-grad-d": {
         "mistake": "no opt_d.zero_grad(): the generator's backward leaves gradients in D that the next D update adds in",
@@ -98,8 +98,11 @@ SUBMISSIONS = {
             "    d_l.backward()\n"
             "    opt_d.step()\n"
             "    return {\"d_loss\": d_l.item(), \"g_loss\": g_l.item()}\n")},
-        "fails": {"test_train_step": "G was updated before D",
-                  "test_train_gan": "the target is at least 7 modes"},  # a hidden ring is not covered in time
+        "fails": {"test_train_step": "G was updated before D"},
+        # G first is a schedule that trains too: the hidden ring of seed 12 ends at the threshold
+        # (7/8 modes with 27% high quality on one machine against 7 and 20%; below it on the machine
+        # the fixture was written on, where it was listed in 'fails')
+        "may_fail": {"test_train_gan": "seed 12's ring: 7/8 modes, 27% high quality (threshold 7, 20%)"},
     },
     "train-textbook-settings": {
         "mistake": "lesson 05's textbook settings (Adam 2e-4, betas (0.5, 0.999)), made for thousands of steps",
