@@ -31,6 +31,8 @@ from pathlib import Path
 
 import torch
 
+from ._cpus import _allowed_cpus, _cgroup_quota, cpu_quota  # noqa: F401 (re-exported)
+
 ENV_DEVICE = "GENLEARN_DEVICE"
 ENV_THREADS = "GENLEARN_NUM_THREADS"
 PROC_STAT = Path("/proc/stat")
@@ -224,46 +226,6 @@ class _ThreadState:
 
 
 _threads = _ThreadState()
-
-
-def _cgroup_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
-    """CPUs allowed by the cgroup (v2 ``cpu.max`` or v1 ``cfs_quota_us``), or None."""
-    try:
-        quota, period = (root / "cpu.max").read_text().split()[:2]
-        if quota != "max":
-            return int(quota) / int(period)
-        return None
-    except (OSError, ValueError):
-        pass
-    try:
-        quota = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
-        period = int((root / "cpu" / "cpu.cfs_period_us").read_text())
-        if quota > 0 and period > 0:
-            return quota / period
-    except (OSError, ValueError):
-        pass
-    return None
-
-
-def _allowed_cpus() -> set[int] | None:
-    try:
-        return set(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return None
-
-
-def cpu_quota(cgroup_root: Path | str = "/sys/fs/cgroup") -> int:
-    """The number of CPUs this process may really use (at least 1).
-
-    The smallest of the CPU affinity mask and the cgroup quota (rounded up), because
-    ``os.cpu_count()`` reports the host's cores inside containers.
-    """
-    allowed = _allowed_cpus()
-    cpus = len(allowed) if allowed else (os.cpu_count() or 1)
-    quota = _cgroup_quota(Path(cgroup_root))
-    if quota is not None:
-        cpus = min(cpus, max(1, math.ceil(quota)))
-    return max(1, cpus)
 
 
 def _busy_jiffies(proc_stat: Path, cpus: set[int] | None) -> tuple[int, int]:

@@ -216,6 +216,42 @@ def test_parallel_autograde_loses_no_row(graded):
     assert {p.stem for p in (course / "logs" / "autograde" / AID).glob("*.log")} == set(CLASS)
 
 
+@pytest.mark.parametrize("quota, workers, threads", [(2, 2, "1"), (2, 1, "2"), (8, 3, "2"), (2, 5, "1"), (16, 4, "4")])
+def test_grading_kernels_share_the_cpus_out(quota, workers, threads):
+    env = parallel.kernel_threads({"PATH": "/bin"}, workers, quota=quota)
+    assert env == {"PATH": "/bin", "GENLEARN_NUM_THREADS": threads, "OMP_NUM_THREADS": threads}
+
+
+@pytest.mark.parametrize("set_by_instructor", [{"GENLEARN_NUM_THREADS": "3"}, {"OMP_NUM_THREADS": "2"}])
+def test_grading_kernels_keep_the_instructors_thread_count(set_by_instructor):
+    assert parallel.kernel_threads(dict(set_by_instructor), 2, quota=8) == set_by_instructor
+
+
+@pytest.mark.grading
+def test_workers_get_a_fixed_thread_count(graded, monkeypatch):
+    """Each worker (and so each kernel it starts, see sandbox._kernel_env) gets the CPU quota
+    shared out: before, each kernel chose from the load it saw, so two could take every core."""
+    course, _, _ = graded
+    seen = []
+
+    class Recorder:
+        def __init__(self, course_dir, assignment, db_url, env, log_path):
+            seen.append({k: env.get(k) for k in parallel.THREAD_VARS})
+
+        def grade(self, student, force, timeout):
+            return True, ""
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(parallel, "GRADERS", {**parallel.GRADERS, "api": Recorder})
+    for var in parallel.THREAD_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(parallel, "cpu_quota", lambda: 4)
+    parallel.autograde_class(course, AID, ["alovelace", "cbabbage"], workers=2)
+    assert seen and all(s == {"GENLEARN_NUM_THREADS": "2", "OMP_NUM_THREADS": "2"} for s in seen), seen
+
+
 @pytest.mark.grading
 def test_class_scores_and_late_penalties(graded):
     course, _, points = graded

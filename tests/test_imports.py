@@ -19,7 +19,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "genlearn"
 ALLOWED: dict[str, set[str]] = {
     "_checks": set(),
     "atomic": set(),
-    "device": {"_checks"},
+    "_cpus": set(),
+    "device": {"_checks", "_cpus"},
     "audio": {"_checks"},
     "plot": {"_checks"},
     "data": {"_checks"},
@@ -39,7 +40,7 @@ ALLOWED: dict[str, set[str]] = {
     # checks.own_work guards are named by string and looked up only when a check runs).
     "grading": set(),
     # The instructor's command line: nbgrader and the OS, plus the CLI's parser and checks.
-    "course": {"_checks", "cli"},
+    "course": {"_checks", "cli", "_cpus"},
     "__init__": {"device"},
 }
 # Never imported by the library: the course material and the tests.

@@ -42,9 +42,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._cpus import cpu_quota
 from .config import load_course, nbgrader_env
 
 LOCKED = "database is locked"
+THREAD_VARS = ("GENLEARN_NUM_THREADS", "OMP_NUM_THREADS")
 
 
 @dataclass
@@ -240,6 +242,23 @@ def verify(coursedir, assignment: str, students) -> tuple[int, list]:
     return rows, lost
 
 
+def kernel_threads(env: dict, workers: int, quota: int | None = None) -> dict[str, str]:
+    """``env`` with each grading kernel's CPU threads fixed: the CPU quota shared out among the
+    ``workers`` (at least 1 each).
+
+    Left to itself, a kernel chooses its threads from the load it sees, so two workers could
+    each choose every core (torch's threads then stall each other: 2-5x slower, per
+    benchmarks/README.md) and a submission's training tests ran with whatever count the
+    machine's load gave them that second. Fixed, the workers share the cores and the same
+    submission is graded with the same arithmetic however busy the machine is. A count the
+    instructor set (``GENLEARN_NUM_THREADS`` or ``OMP_NUM_THREADS``) is kept as it is.
+    """
+    if any(var in env for var in THREAD_VARS):
+        return dict(env)
+    n = max(1, (cpu_quota() if quota is None else quota) // workers)
+    return {**env, **{var: str(n) for var in THREAD_VARS}}
+
+
 def autograde_class(course_dir, assignment: str, students=None, workers: int = 2, force: bool = False,
                     retries: int = 2, busy_timeout: float = 60.0, timeout: float = 1800.0,
                     log_dir=None, progress=None, mode: str = "api") -> ClassRun:
@@ -259,7 +278,7 @@ def autograde_class(course_dir, assignment: str, students=None, workers: int = 2
     students = [sid for sid in students if sid not in broken]
     prepare_gradebook(coursedir, assignment, students)
     db_url = _with_busy_timeout(coursedir.db_url, busy_timeout)
-    env = nbgrader_env()
+    env = kernel_threads(nbgrader_env(), workers)
     log_dir = Path(log_dir) if log_dir else course_dir / "logs" / "autograde" / assignment
     (log_dir / "workers").mkdir(parents=True, exist_ok=True)
     stop, local, graders, numbers = threading.Event(), threading.local(), [], itertools.count()
