@@ -10,23 +10,34 @@ run started (sampled every 0.2 s: the grading processes and their kernels; RSS c
 libraries once per process, so it overestimates), gradebook rows for the assignment, and
 that every student got the score their submission deserves (the same for both modes).
 
+Also per run: the CPU seconds it used (its own and every process it waited for, kernels in
+their sandboxes included) and, from each submission's grading report, where the time went
+(kernel start, guard and bridge, the student's cells, the grader's cells; medians).
+
 A run can be split into chunks so that each fits a short quiet window; the chunks of one
-run grade into the same course folder and gradebook, and the table adds their times:
+run grade into the same course folder and gradebook, and the table adds their times. With
+``--code CHECKOUT`` the grading (workers, nbgrader's config, the kernels) runs another
+checkout's genlearn, so that today's code and a change can be measured side by side, chunk
+by chunk in turns (the machine's speed drifts):
 
     python benchmarks/class_scale.py ex01_likelihood --workers 2 --chunk 1/2   # students 0-99
     python benchmarks/class_scale.py ex01_likelihood --workers 2 --chunk 2/2   # 100-199, then checks all 200
+    python benchmarks/class_scale.py ex01_likelihood --workers 2 --chunk 1/4 --code /tmp/main  # another checkout
     python benchmarks/class_scale.py ex01_likelihood --serial --students 40    # plain nbgrader on 40
     python benchmarks/class_scale.py --report                                  # the table
 
 Courses live in benchmarks/results/tmp/class_scale/ (ignored by git); results in
-benchmarks/results/class_scale.json.
+benchmarks/results/class_scale.json (``--out`` for another file).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import threading
@@ -39,11 +50,40 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
 WORK = RESULTS / "tmp" / "class_scale"
+sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
+
+
+def _code_from_argv() -> Path:
+    """The checkout whose genlearn grades (``--code``, read before genlearn is imported)."""
+    for i, arg in enumerate(sys.argv):
+        if arg == "--code" and i + 1 < len(sys.argv):
+            return Path(sys.argv[i + 1]).resolve()
+        if arg.startswith("--code="):
+            return Path(arg.split("=", 1)[1]).resolve()
+    return ROOT
+
+
+CODE = _code_from_argv()
+if CODE != ROOT:
+    if not (CODE / "genlearn" / "__init__.py").is_file():
+        sys.exit(f"--code {CODE}: not a checkout of genlearn (no genlearn/__init__.py)")
+    sys.path.insert(0, str(CODE))
+    # nbgrader's workers inherit it; each kernel imports the genlearn its worker runs
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(CODE), os.environ.get("PYTHONPATH")]))
 import grading_tools as gt  # noqa: E402
 from genlearn.course import create, parallel  # noqa: E402
 from genlearn.course.config import load_course, nbgrader_env  # noqa: E402
+
+assert Path(parallel.__file__).resolve().is_relative_to(CODE), parallel.__file__
+
+
+def code_label(checkout: Path = CODE) -> str:
+    """The commit the grading code is at, with '+' when the checkout has uncommitted changes."""
+    def git(*args):
+        return subprocess.run(["git", "-C", str(checkout), *args], capture_output=True, text=True).stdout.strip()
+    return git("rev-parse", "--short", "HEAD") + ("+" if git("status", "--porcelain", "--", "genlearn") else "")
 
 N = 200
 BLOCK = ["correct"] * 12 + ["wrong"] * 5 + ["crash"] * 2 + ["loop"]
@@ -127,13 +167,32 @@ def scores(course: Path, aid: str, students) -> dict:
     return out
 
 
+def cpu_seconds() -> float:
+    own, waited = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + waited.ru_utime + waited.ru_stime
+
+
+def phases(course: Path, aid: str, students) -> dict:
+    """Median seconds per grading phase over the students' grading reports (sandboxed grading)."""
+    timings = []
+    for sid in students:
+        for path in (course / "grading_reports" / aid / sid).glob("*.json"):
+            report = json.loads(path.read_text())
+            timings.append({"whole notebook": report.get("seconds", 0.0), **report.get("timings", {})})
+    keys = sorted({k for t in timings for k in t})
+    return {k: round(statistics.median(t.get(k, 0.0) for t in timings), 2) for k in keys} if timings else {}
+
+
 def run(aid: str, workers: int | None, chunk: tuple[int, int], students_n: int, grader: str = "api") -> dict:
     k, of = chunk
     indices = list(range(students_n))
     part = indices[(k - 1) * len(indices) // of: k * len(indices) // of]
-    mode = f"{workers} workers ({grader})" if workers else "nbgrader autograde"
-    course = prepare(aid, f"{workers or 0}-{grader}-{students_n}", part)
+    code = code_label()
+    mode = (f"{workers} workers ({grader})" if workers else "nbgrader autograde") + f" @ {code}"
+    course = prepare(aid, f"{workers or 0}-{grader}-{students_n}-{code}", part)
     ids = [student(i) for i in part]
+    load_before = round(os.getloadavg()[0], 2)
+    cpu0 = cpu_seconds()
     start = time.perf_counter()
     with PeakRSS() as mem:
         if workers:
@@ -144,11 +203,13 @@ def run(aid: str, workers: int | None, chunk: tuple[int, int], students_n: int, 
                                   env=nbgrader_env(), capture_output=True, text=True)
             failed, locked = ([] if proc.returncode == 0 else ["(exit %d)" % proc.returncode]), 0
     seconds = time.perf_counter() - start
+    cpu = cpu_seconds() - cpu0
     everyone = [student(i) for i in range(students_n)]
     rows, lost = parallel.verify(load_course(course)[1], aid, everyone[: k * len(everyone) // of])
     got = scores(course, aid, ids)
     return {"assignment": aid, "mode": mode, "students": students_n, "chunk": f"{k}/{of}", "graded": len(ids),
-            "seconds": round(seconds, 1), "peak_mb": round(mem.peak / 2**20), "rows_so_far": rows,
+            "seconds": round(seconds, 1), "cpu_s": round(cpu, 1), "load_before": load_before,
+            "phases": phases(course, aid, ids), "peak_mb": round(mem.peak / 2**20), "rows_so_far": rows,
             "lost": lost, "failed": failed, "locked_retries": locked, "scores": got,
             "kinds": {sid: KINDS[int(sid[1:]) % len(KINDS)] for sid in ids}}
 
@@ -157,8 +218,9 @@ def report(results: list) -> str:
     groups = {}
     for r in results:
         groups.setdefault((r["assignment"], r["mode"], r["students"]), []).append(r)
-    lines = ["| assignment | mode | submissions graded | wall s | s / submission | peak MB | rows | lost | failed | 200 extrapolated, min |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| assignment | mode @ code | submissions graded | wall s | s / submission | CPU s / submission | peak MB "
+             "| rows | lost | failed | 200 extrapolated, min |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for (aid, mode, n), chunks in sorted(groups.items()):
         graded = sum(c["graded"] for c in chunks)
         seconds = sum(c["seconds"] for c in chunks)
@@ -167,14 +229,27 @@ def report(results: list) -> str:
         lost = sum(len(c["lost"]) for c in chunks)
         failed = sum(len(c["failed"]) for c in chunks)
         extrapolated = f"{per * N / 60:.1f}" + ("" if graded == N else " (extrapolated)")
+        cpu = (f"{sum(c['cpu_s'] for c in chunks) / graded:.2f}" if all("cpu_s" in c for c in chunks) else "")
         lines.append(f"| {aid} | {mode} ({len(chunks)} chunk{'s' * (len(chunks) > 1)}) | {graded} | {seconds:.0f} | "
-                     f"{per:.2f} | {max(c['peak_mb'] for c in chunks)} | {rows} | {lost} | {failed} | {extrapolated} |")
+                     f"{per:.2f} | {cpu} | {max(c['peak_mb'] for c in chunks)} | {rows} | {lost} | {failed} | {extrapolated} |")
     # The same submission must get the same score whichever way it was graded.
     by_student = {}
     for r in results:
         for sid, score in r["scores"].items():
             by_student.setdefault((r["assignment"], sid), set()).add(score)
     disagree = sorted(k for k, v in by_student.items() if len(v) > 1)
+    # Where a submission's time went, from the grading reports (median per phase, over each chunk's
+    # submissions; a run's chunks are weighted by their sizes)
+    timed = {key: chunks for key, chunks in groups.items() if any(c.get("phases") for c in chunks)}
+    if timed:
+        names = sorted({p for chunks in timed.values() for c in chunks for p in c.get("phases", {})},
+                       key=lambda p: (p == "whole notebook", p))
+        lines += ["", "Median seconds per submission, by phase (grading reports):", "",
+                  "| assignment | mode @ code | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+        for (aid, mode, n), chunks in sorted(timed.items()):
+            total = sum(c["graded"] for c in chunks if c.get("phases"))
+            cells = [sum(c["phases"].get(p, 0.0) * c["graded"] for c in chunks if c.get("phases")) / total for p in names]
+            lines.append(f"| {aid} | {mode} | " + " | ".join(f"{v:.2f}" for v in cells) + " |")
     lines.append("")
     lines.append(f"Scores of submissions graded in more than one mode: {len(disagree)} disagree"
                  + (f" ({disagree[:5]})" if disagree else ""))
@@ -190,9 +265,11 @@ def main():
     ap.add_argument("--grader", choices=("api", "cli"), default="api", help="how each worker grades (see genlearn.course.parallel)")
     ap.add_argument("--students", type=int, default=N, help="grade the first K of the 200 (a multiple of 20)")
     ap.add_argument("--chunk", default="1/1", help="k/n: grade the k-th of n equal parts")
+    ap.add_argument("--code", type=Path, default=ROOT, help="the checkout whose genlearn grades (default: this one)")
+    ap.add_argument("--out", type=Path, default=RESULTS / "class_scale.json", help="the results file (JSON)")
     ap.add_argument("--report", action="store_true")
     args = ap.parse_args()
-    path = RESULTS / "class_scale.json"
+    path = args.out
     results = json.loads(path.read_text()) if path.exists() else []
     if not args.report:
         if not args.assignment or not (args.workers or args.serial):
