@@ -10,8 +10,8 @@ run started (sampled every 0.2 s: the grading processes and their kernels; RSS c
 libraries once per process, so it overestimates), gradebook rows for the assignment, and
 that every student got the score their submission deserves (the same for both modes).
 
-Also per run: the CPU seconds it used (its own and every process it waited for, kernels in
-their sandboxes included) and, from each submission's grading report, where the time went
+Also per run: how busy the machine's CPUs were (from /proc/stat, so on a quiet machine) and,
+from each submission's grading report, where the time went
 (kernel start, guard and bridge, the student's cells, the grader's cells; medians).
 
 A run can be split into chunks so that each fits a short quiet window; the chunks of one
@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -167,9 +166,12 @@ def scores(course: Path, aid: str, students) -> dict:
     return out
 
 
-def cpu_seconds() -> float:
-    own, waited = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + waited.ru_utime + waited.ru_stime
+def machine_busy_seconds() -> float:
+    """CPU-seconds the whole machine spent busy so far (/proc/stat: everything but idle and iowait).
+    Per run, the difference says how much of the CPUs grading used: the kernels run in sandboxes
+    whose processes the runner never waits for, so its own rusage cannot see them."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def phases(course: Path, aid: str, students) -> dict:
@@ -192,7 +194,7 @@ def run(aid: str, workers: int | None, chunk: tuple[int, int], students_n: int, 
     course = prepare(aid, f"{workers or 0}-{grader}-{students_n}-{code}", part)
     ids = [student(i) for i in part]
     load_before = round(os.getloadavg()[0], 2)
-    cpu0 = cpu_seconds()
+    busy0 = machine_busy_seconds()
     start = time.perf_counter()
     with PeakRSS() as mem:
         if workers:
@@ -203,12 +205,12 @@ def run(aid: str, workers: int | None, chunk: tuple[int, int], students_n: int, 
                                   env=nbgrader_env(), capture_output=True, text=True)
             failed, locked = ([] if proc.returncode == 0 else ["(exit %d)" % proc.returncode]), 0
     seconds = time.perf_counter() - start
-    cpu = cpu_seconds() - cpu0
+    busy = machine_busy_seconds() - busy0
     everyone = [student(i) for i in range(students_n)]
     rows, lost = parallel.verify(load_course(course)[1], aid, everyone[: k * len(everyone) // of])
     got = scores(course, aid, ids)
     return {"assignment": aid, "mode": mode, "students": students_n, "chunk": f"{k}/{of}", "graded": len(ids),
-            "seconds": round(seconds, 1), "cpu_s": round(cpu, 1), "load_before": load_before,
+            "seconds": round(seconds, 1), "machine_busy_s": round(busy, 1), "cpus": os.cpu_count(), "load_before": load_before,
             "phases": phases(course, aid, ids), "peak_mb": round(mem.peak / 2**20), "rows_so_far": rows,
             "lost": lost, "failed": failed, "locked_retries": locked, "scores": got,
             "kinds": {sid: KINDS[int(sid[1:]) % len(KINDS)] for sid in ids}}
@@ -218,7 +220,7 @@ def report(results: list) -> str:
     groups = {}
     for r in results:
         groups.setdefault((r["assignment"], r["mode"], r["students"]), []).append(r)
-    lines = ["| assignment | mode @ code | submissions graded | wall s | s / submission | CPU s / submission | peak MB "
+    lines = ["| assignment | mode @ code | submissions graded | wall s | s / submission | CPUs busy | peak MB "
              "| rows | lost | failed | 200 extrapolated, min |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for (aid, mode, n), chunks in sorted(groups.items()):
@@ -229,7 +231,9 @@ def report(results: list) -> str:
         lost = sum(len(c["lost"]) for c in chunks)
         failed = sum(len(c["failed"]) for c in chunks)
         extrapolated = f"{per * N / 60:.1f}" + ("" if graded == N else " (extrapolated)")
-        cpu = (f"{sum(c['cpu_s'] for c in chunks) / graded:.2f}" if all("cpu_s" in c for c in chunks) else "")
+        # how busy the machine was (all of it, grading or not): blank for chunks measured before this was recorded
+        cpu = (f"{100 * sum(c['machine_busy_s'] for c in chunks) / sum(c['seconds'] * c['cpus'] for c in chunks):.0f}%"
+               if all("machine_busy_s" in c for c in chunks) else "")
         lines.append(f"| {aid} | {mode} ({len(chunks)} chunk{'s' * (len(chunks) > 1)}) | {graded} | {seconds:.0f} | "
                      f"{per:.2f} | {cpu} | {max(c['peak_mb'] for c in chunks)} | {rows} | {lost} | {failed} | {extrapolated} |")
     # The same submission must get the same score whichever way it was graded.
