@@ -293,6 +293,8 @@ def _lesson_06(text, prose):
     for i, name in ((1, "raw G"), (2, "EMA G")):
         fd = [float(row[i]) for row in late]
         assert max(fd) - min(fd) >= 3, f"the {name}'s Frechet distance over the last checkpoints: {fd}"
+    # the table's step-600 row is the trained model on the same noise as the lines above it
+    assert abs(float(late[-1][1]) - raw) <= 0.05 and abs(float(late[-1][2]) - ema) <= 0.05, (late[-1], raw, ema)
     # "after 600 steps the samples have a digit's ink and rough strokes, but most are not digits yet
     # ... a Frechet distance many times that of the 3,000-step model"
     says(prose, "after 600 steps the samples have a digit's ink and rough strokes, but most are not digits yet")
