@@ -16,8 +16,11 @@ kernel: each page links to the lesson on Binder and Colab). Accessibility (WCAG 
 * pages have a language, a title, landmarks, a skip link, headings in order and high-contrast
   colours; ``tests/test_site.py`` runs axe-core over them in Chromium.
 
-Writes ``OUT/index.html`` (the table of contents), ``OUT/lessons/NN_name.html`` and
-``OUT/site.json`` (what was built, seconds per lesson, the figures and their alt texts). Links
+Writes ``OUT/index.html`` (the table of contents), ``OUT/lessons/NN_name.html``,
+``OUT/site.json`` (what was built, seconds per lesson, the figures and their alt texts) and
+``OUT/executed/NN_name.ipynb``: each lesson as executed, stamped with :func:`lesson_digest` of
+its source, so that the lesson tests and claims read these outputs instead of running every
+lesson again (CI executes each lesson once: tests/notebook_runner.py). Links
 from a lesson to files that are not pages (exercises, code) point at the course repository.
 """
 
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
 import html
 import json
 import re
@@ -111,6 +115,16 @@ footer { color: #4a4a4a; border-top: 1px solid #767676; margin-top: 2rem; }
 """
 
 
+def lesson_digest(nb) -> str:
+    """What an executed copy of a lesson must have been run from: a hash of the lesson's own cells
+    (type and source; not the course-links cells, which the build leaves out and rewrites)."""
+    h = hashlib.sha256()
+    for cell in nb.cells:
+        if not owned(cell):
+            h.update(f"{cell.cell_type}\0{cell.source}\0".encode())
+    return h.hexdigest()
+
+
 def select_lessons(course: Course, wanted: list[str]) -> list[Path]:
     lessons = course.lessons()
     if not wanted:
@@ -125,6 +139,7 @@ def select_lessons(course: Course, wanted: list[str]) -> list[Path]:
 def execute(path: Path, timeout: int) -> tuple[nbformat.NotebookNode, float]:
     """Run a lesson without this script's course-links cells, after the alt-text setup."""
     nb = nbformat.read(path, as_version=4)
+    digest = lesson_digest(nb)
     nb.cells = [nbformat.v4.new_code_cell(ALT_TEXT_SETUP)] + [c for c in nb.cells if not owned(c)]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp) / "lessons"
@@ -134,6 +149,7 @@ def execute(path: Path, timeout: int) -> tuple[nbformat.NotebookNode, float]:
                        resources={"metadata": {"path": str(work)}}).execute()
         seconds = time.perf_counter() - start
     nb.cells = nb.cells[1:]
+    nb.metadata["genlearn_executed"] = {"lesson_digest": digest, "seconds": round(seconds, 1)}
     return nb, seconds
 
 
@@ -236,11 +252,13 @@ def page(title: str, body: str, base: str, nav: str, version: str) -> str:
 
 def build(out: Path, lessons: list[Path], course: Course, timeout: int) -> dict:
     (out / "lessons").mkdir(parents=True, exist_ok=True)
+    (out / "executed").mkdir(exist_ok=True)
     (out / "style.css").write_text(CSS)
     pages = {p.stem for p in lessons}
     report, figures, titles, problems = {"lessons": []}, [], {}, []
     for i, path in enumerate(lessons):
         nb, seconds = execute(path, timeout)
+        nbformat.write(nb, str(out / "executed" / path.name))
         bad, controls = unlabelled_controls(nb), len(widget_controls(nb))
         if bad:
             problems.append(f"{path.stem}: widget controls without a label (description or tooltip): {bad}")
