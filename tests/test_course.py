@@ -150,6 +150,7 @@ def test_setup_makes_course_exchange_and_gradebook(tmp_path):
     assert out["exchange"] is None and "c.Exchange.root" not in block
 
 
+@pytest.mark.slow  # genlearn-course subprocesses: seconds each, kept out of the fast tier
 def test_setup_refuses_unknown_assignments_and_bad_dates(tmp_path):
     proc = _cli("setup", str(tmp_path / "c"), "--source", str(gt.ROOT), "--exchange", str(tmp_path / "x"),
                 "--assignment", "ex99_nothing")
@@ -439,6 +440,7 @@ def test_collector_refuses_ambiguous_names(tmp_path):
 # ----------------------------------------------------------------------------- issue 21: what an instructor met
 
 
+@pytest.mark.slow  # genlearn-course subprocesses: seconds each, kept out of the fast tier
 def test_setup_changes_no_mode_of_files_it_did_not_make(tmp_path):
     """Pointed at a checkout (the course folder *is* the repository), setup used to chmod the
     whole tree to 0700/0600: hub/install, hub/start, .ci/run lost their execute bit."""

@@ -398,6 +398,7 @@ def test_gradients_a_model_already_holds_cross_with_it(pair):
     assert torch.allclose(model.weight, reference.weight) and torch.allclose(model.weight.grad, reference.weight.grad)
 
 
+@pytest.mark.slow  # waits out the accept deadline (6 s)
 def test_connections_that_never_say_hello_cannot_hold_the_bridge(monkeypatch):
     """Student code may connect to the bridge's socket itself (the path is no secret): a
     connection without the cell's nonce is dropped, and the wait has one deadline."""

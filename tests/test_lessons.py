@@ -11,7 +11,7 @@ import pytest
 
 from genlearn.plot import MAX_FIGURE_INCHES
 from lesson_claims import CLAIMS, check_claims
-from notebook_runner import execute, outputs
+from notebook_runner import executed_lesson, outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = sorted((ROOT / "lessons").glob("[0-9][0-9]_*.ipynb"))
@@ -182,7 +182,7 @@ def test_no_time_stated_as_fact(path):
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
 def test_lesson_executes(path):
-    nb, _ = execute(path)
+    nb = executed_lesson(path)  # executed here, or by the site build under CI (notebook_runner)
     errors = outputs(nb, "error")
     assert not errors, f"{path.name}: {errors[0]['ename']}: {errors[0]['evalue']}"
     widgets = outputs(nb, mime=WIDGET_MIME)
@@ -199,3 +199,27 @@ def test_lesson_executes(path):
             assert "Traceback" not in text, f"{path.name}: a traceback was printed:\n{text[:500]}"
     if path.stem in CLAIMS:  # what the prose says about the outputs (tests/lesson_claims.py)
         check_claims(path.stem, nb)
+
+
+def test_an_executed_copy_from_another_source_is_refused(tmp_path, monkeypatch):
+    """Under GENLEARN_SITE the lesson tests read the site build's executed copies: a copy run from
+    another version of the lesson fails instead of testing outputs that the lesson no longer makes."""
+    import build_site
+    from notebook_runner import StaleExecution
+
+    path = LESSONS[0]
+    nb = nbformat.read(path, as_version=4)
+    (tmp_path / "executed").mkdir()
+    copy = tmp_path / "executed" / path.name
+    monkeypatch.setenv("GENLEARN_SITE", str(tmp_path))
+    with pytest.raises(StaleExecution, match="holds no executed copy"):
+        executed_lesson(path)
+    nb.metadata["genlearn_executed"] = {"lesson_digest": build_site.lesson_digest(nb)}
+    nbformat.write(nb, str(copy))
+    assert executed_lesson(path).metadata["genlearn_executed"] == nb.metadata["genlearn_executed"]
+    edited = nbformat.read(path, as_version=4)
+    edited.cells[-1].source += "\n"  # one character more in the lesson
+    edited.metadata["genlearn_executed"] = {"lesson_digest": build_site.lesson_digest(edited)}
+    nbformat.write(edited, str(copy))
+    with pytest.raises(StaleExecution, match="another version"):
+        executed_lesson(path)
