@@ -190,20 +190,20 @@ def _make(split, seed, n):
 
 @pytest.mark.parametrize("fields, error, message", [
     # the mistake the old zip(TOY2D_NAMES, descriptions) dropped silently: a name without a description
-    (("pinwheel", "2d", _make, ""), ValueError, "description of dataset 'pinwheel' is missing"),
-    (("pinwheel", "2d", _make, None), TypeError, "description of dataset 'pinwheel' must be a non-empty string"),
-    (("pinwheel", None, _make, "arms"), ValueError, r"unknown kind \(of dataset 'pinwheel'\) None: expected one of '2d'"),
-    (("pinwheel", "2d", None, "arms"), TypeError, "make of dataset 'pinwheel' must be callable"),
+    (("half-done", "2d", _make, ""), ValueError, "description of dataset 'half-done' is missing"),
+    (("half-done", "2d", _make, None), TypeError, "description of dataset 'half-done' must be a non-empty string"),
+    (("half-done", None, _make, "arms"), ValueError, r"unknown kind \(of dataset 'half-done'\) None: expected one of '2d'"),
+    (("half-done", "2d", None, "arms"), TypeError, "make of dataset 'half-done' must be callable"),
     (("", "2d", _make, "arms"), ValueError, "a dataset's name is missing"),
 ])
 def test_an_incomplete_registration_fails_loudly_and_registers_nothing(fields, error, message):
     with pytest.raises(error, match=message):
         data.register(data.DatasetInfo(*fields))
-    assert "pinwheel" not in data.DATASETS and "" not in data.DATASETS
+    assert "half-done" not in data.DATASETS and "" not in data.DATASETS
     with pytest.raises(TypeError, match="register takes a DatasetInfo"):
-        data.register(("pinwheel", "2d", _make, "arms"))
+        data.register(("half-done", "2d", _make, "arms"))
     with pytest.raises(TypeError, match="missing 1 required positional argument: 'description'"):
-        data.DatasetInfo("pinwheel", "2d", _make)
+        data.DatasetInfo("half-done", "2d", _make)
 
 
 def test_a_registered_2d_dataset_is_seen_wherever_2d_datasets_are_listed(monkeypatch):

@@ -26,7 +26,8 @@ def test_recipes_name_registered_kinds_and_datasets_and_build_their_models():
             assert isinstance(model, MODEL_KINDS[kind].model)
             assert recipes.RECIPES[kind].budget in settings["train"], f"{kind}/{name} has no length"
     # every registered 2D dataset (read from the registry) has both recipes; images only where written down
-    assert recipes.dataset_names() == dataset_names("2d") + ("digits", "sprites")
+    with_recipes = set(dataset_names("2d")) | {"digits", "sprites"}
+    assert recipes.dataset_names() == tuple(n for n in dataset_names() if n in with_recipes)  # registry order
     assert recipes.dataset_names("vae") == recipes.dataset_names("gan") == recipes.dataset_names()
 
 
