@@ -225,3 +225,19 @@ def argparse_type(check: Callable, name: str, parse: Callable[[str], object] = i
 
     convert.__name__ = name  # argparse names the type in some messages
     return convert
+
+
+def check_text(name: str, value) -> str:
+    """A non-empty string (a name, a description): ``None`` or ``""`` is something left out."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a non-empty string, got {value!r}")
+    if not value.strip():
+        raise ValueError(f"{name} is missing: expected a non-empty string, got {value!r}")
+    return value
+
+
+def check_callable(name: str, value) -> Callable:
+    """Something to call (a function, a class, a ``functools.partial``)."""
+    if not callable(value):
+        raise TypeError(f"{name} must be callable, got {type(value).__name__} {value!r}")
+    return value

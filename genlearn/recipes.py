@@ -6,6 +6,11 @@ setting that works is written down once. The numbers behind each choice are meas
 the scripts in ``benchmarks/`` (see ``benchmarks/README.md``). :data:`RECIPES` says, per
 model kind of :data:`genlearn.models.MODEL_KINDS`, which function trains it, how its length
 is counted, and the settings for each dataset of :data:`genlearn.data.DATASETS`.
+
+The dataset registry is the only list of datasets: every dataset of kind ``"2d"`` gets the 2D
+recipes below (read with ``dataset_names("2d")``, so a new 2D dataset trains by name and is
+trained by ``tests/test_recipes.py``), and a recipe for a name the registry does not hold, or
+one without its model settings or length, is refused when this module is imported.
 """
 
 from __future__ import annotations
@@ -17,12 +22,17 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ._checks import check_choice, check_positive_int, check_seed
+from ._checks import check_callable, check_choice, check_positive_int, check_seed
 from . import data as datasets
 from .features import feature_space_of, image_scores
 from .metrics import iwae_bound, mode_coverage, negative_elbo
 from .models import VAE, model_kind
 from .train import History, train_gan, train_vae
+
+def _every_2d_dataset(settings: dict) -> dict[str, dict]:
+    """The same settings for every registered 2D dataset (the registry says which they are)."""
+    return {name: settings for name in datasets.dataset_names("2d")}
+
 
 _VAE_2D = {"model": dict(x_shape=(2,), arch="mlp", latent_dim=2, hidden=(128, 128),
                          likelihood="gaussian"),
@@ -41,7 +51,7 @@ VAE_RECIPES: dict[str, dict] = {
     "sprites": {"model": dict(x_shape=(1, 32, 32), arch="conv", latent_dim=10, base_channels=16,
                               likelihood="bernoulli"),
                 "train": dict(epochs=8, batch_size=128, lr=3e-3)},
-    **{name: _VAE_2D for name in datasets.TOY2D_NAMES},
+    **_every_2d_dataset(_VAE_2D),
 }
 
 # The GAN defaults for 2D data: non-saturating loss + R1 penalty on D every 4th step, a
@@ -65,7 +75,7 @@ _GAN_GRID = {"model": _GAN_MIXTURE_MODEL,
              "train": {**_GAN_2D["train"], "steps": 5000, "lr_g": 1e-3, "lr_d": 1e-3}}
 
 GAN_RECIPES: dict[str, dict] = {
-    **{name: _GAN_2D for name in datasets.TOY2D_NAMES},
+    **_every_2d_dataset(_GAN_2D),
     "ring": {"model": _GAN_MIXTURE_MODEL, "train": _GAN_2D["train"]},
     "grid": _GAN_GRID,
     # Digits upsampled to 16x16 grey levels look like digits after ~500 DCGAN steps on a CPU.
@@ -90,6 +100,29 @@ class KindRecipes:
     budget: str                                # "epochs" or "steps"
     by_data: dict[str, dict]                   # dataset -> {"model": ..., "train": ..., "data": ...}
     prepare: Callable | None = None
+
+    def __post_init__(self):
+        check_callable("train", self.train)
+        check_choice("budget", self.budget, ("epochs", "steps"))
+        for name, settings in self.by_data.items():
+            check_recipe(name, settings, self.budget)
+
+
+def check_recipe(data_name: str, settings, budget: str) -> dict:
+    """One dataset's recipe, complete: a registered dataset, ``model`` and ``train`` settings,
+    the length ``budget`` among the latter, and nothing but ``model``, ``train`` and ``data``."""
+    check_choice("dataset of a recipe (register it in genlearn/data/registry.py first)", data_name,
+                 datasets.dataset_names())
+    if not isinstance(settings, dict):
+        raise TypeError(f"the recipe for {data_name!r} must be a dict, got {type(settings).__name__}")
+    missing = [key for key in ("model", "train") if not isinstance(settings.get(key), dict)]
+    unknown = sorted(set(settings) - {"model", "train", "data"})
+    if missing or unknown:
+        raise ValueError(f"the recipe for {data_name!r} needs dicts 'model' and 'train' (and optionally "
+                         f"'data'); missing: {missing or 'none'}, unknown: {unknown or 'none'}")
+    if budget not in settings["train"]:
+        raise ValueError(f"the recipe for {data_name!r} must say how long it trains: 'train' has no {budget!r}")
+    return settings
 
 
 def _start_at_the_mean_image(model, train_set) -> None:

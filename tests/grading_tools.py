@@ -102,12 +102,40 @@ def pasted_twice(nb, grade_ids):
     return nb
 
 
+def fixture_path(aid: str) -> Path:
+    """Where one assignment's wrong submissions live: tests/grading_fixtures/<aid>.py."""
+    return FIXTURES / f"{aid}.py"
+
+
+def missing_fixture_message(aid: str) -> str:
+    return (f"solutions/{aid} has no fixture module: write {fixture_path(aid).relative_to(ROOT)} with SUBMISSIONS "
+            "(3 or more plausible wrong submissions) and ROBUSTNESS (CONTRIBUTING.md, 'Add an assignment'; "
+            "tests/grading_fixtures/README.md)")
+
+
+def load_all_fixtures(assignments=None) -> tuple[dict, dict]:
+    """({aid: fixture module} for the assignments that have one, {aid: why not} for the others),
+    so that one assignment without fixtures fails its own test instead of stopping collection."""
+    loaded, missing = {}, {}
+    for aid in ASSIGNMENTS if assignments is None else assignments:
+        if fixture_path(aid).is_file():
+            loaded[aid] = load_fixtures(aid)
+        else:
+            missing[aid] = missing_fixture_message(aid)
+    return loaded, missing
+
+
 def load_fixtures(aid: str) -> dict:
     """The fixture module for one assignment: SUBMISSIONS (wrong answers) and ROBUSTNESS."""
-    path = FIXTURES / f"{aid}.py"
+    path = fixture_path(aid)
+    if not path.is_file():
+        raise FileNotFoundError(missing_fixture_message(aid))
     spec = importlib.util.spec_from_file_location(f"grading_fixture_{aid}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    absent = [name for name in ("SUBMISSIONS", "ROBUSTNESS") if not hasattr(module, name)]
+    if absent:
+        raise AttributeError(f"{path.relative_to(ROOT)} must define {' and '.join(absent)} (tests/grading_fixtures/README.md)")
     return module
 
 

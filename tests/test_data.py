@@ -11,8 +11,15 @@ import importlib
 
 sprites_mod = importlib.import_module("genlearn.data.sprites")
 
+# Every registered dataset and its kind. CONTRIBUTING.md, "Add a dataset": add yours here.
+EXPECTED_DATASETS = {
+    "ring": "2d", "grid": "2d", "moons": "2d", "spiral": "2d", "checkerboard": "2d",
+    "digits": "image", "sprites": "image", "patterns": "image", "phantoms": "image", "melodies": "image",
+    "market": "series", "levels": "image", "molecules": "series",
+}
 
-@pytest.mark.parametrize("name", data.TOY2D_NAMES)
+
+@pytest.mark.parametrize("name", data.dataset_names("2d"))
 def test_toy2d_is_deterministic_by_seed(name):
     a, b, c = data.toy2d(name, 500, seed=1), data.toy2d(name, 500, seed=1), data.toy2d(name, 500, seed=2)
     assert a.x.shape == (500, 2) and a.y.shape == (500,)
@@ -39,7 +46,7 @@ def test_grid_matches_the_papers():
 
 
 def test_unknown_toy_name_is_clear():
-    with pytest.raises(ValueError, match="unknown 2D dataset 'rings'.*ring, grid"):
+    with pytest.raises(ValueError, match="unknown 2D dataset 'rings'.*'ring', 'grid'"):
         data.toy2d("rings")
     with pytest.raises(ValueError, match="n must be >= 1"):
         data.toy2d("ring", 0)
@@ -149,11 +156,13 @@ def test_a_count_beyond_what_a_dataset_holds_or_should_make_is_refused_before_an
 
 
 def test_every_registered_dataset_loads_by_name_with_disjoint_splits():
-    expected = {"ring", "grid", "moons", "spiral", "checkerboard", "digits", "sprites",
-                "patterns", "phantoms", "melodies", "market", "levels", "molecules"}
-    assert set(data.dataset_names()) == expected
-    assert data.dataset_names("2d") == data.TOY2D_NAMES
-    for name in expected:
+    registered = {name: info.kind for name, info in data.DATASETS.items()}
+    assert registered == EXPECTED_DATASETS, (
+        "tests/test_data.py's EXPECTED_DATASETS must list every registered dataset with its kind "
+        f"(CONTRIBUTING.md, 'Add a dataset'); the registry holds {registered}")
+    # TOY2D_NAMES is read from the registry (kind "2d"), in registration order: no second list
+    assert data.TOY2D_NAMES == data.dataset_names("2d") == tuple(n for n, k in registered.items() if k == "2d")
+    for name in EXPECTED_DATASETS:
         info = data.dataset_info(name)
         train, test = data.load(name, "train", n=20), data.load(name, "test", n=20)
         assert len(train) == len(test) == 20, name
@@ -169,7 +178,45 @@ def test_every_registered_dataset_loads_by_name_with_disjoint_splits():
 def test_the_registry_refuses_duplicates_and_unknown_kinds():
     with pytest.raises(ValueError, match="already registered"):
         data.register(data.DatasetInfo("ring", "2d", lambda split, seed, n: None, "again"))
-    with pytest.raises(ValueError, match="dataset kind"):
+    with pytest.raises(ValueError, match=r"unknown kind \(of dataset 'cube'\) '3d': expected one of '2d', 'image'"):
         data.DatasetInfo("cube", "3d", lambda split, seed, n: None, "no such kind")
     with pytest.raises(ValueError, match="unknown dataset 'mnist'"):
         data.dataset_info("mnist")
+
+
+def _make(split, seed, n):
+    return data.toy2d("ring", n or 10, seed)
+
+
+@pytest.mark.parametrize("fields, error, message", [
+    # the mistake the old zip(TOY2D_NAMES, descriptions) dropped silently: a name without a description
+    (("half-done", "2d", _make, ""), ValueError, "description of dataset 'half-done' is missing"),
+    (("half-done", "2d", _make, None), TypeError, "description of dataset 'half-done' must be a non-empty string"),
+    (("half-done", None, _make, "arms"), ValueError, r"unknown kind \(of dataset 'half-done'\) None: expected one of '2d'"),
+    (("half-done", "2d", None, "arms"), TypeError, "make of dataset 'half-done' must be callable"),
+    (("", "2d", _make, "arms"), ValueError, "a dataset's name is missing"),
+])
+def test_an_incomplete_registration_fails_loudly_and_registers_nothing(fields, error, message):
+    with pytest.raises(error, match=message):
+        data.register(data.DatasetInfo(*fields))
+    assert "half-done" not in data.DATASETS and "" not in data.DATASETS
+    with pytest.raises(TypeError, match="register takes a DatasetInfo"):
+        data.register(("half-done", "2d", _make, "arms"))
+    with pytest.raises(TypeError, match="missing 1 required positional argument: 'description'"):
+        data.DatasetInfo("half-done", "2d", _make)
+
+
+def test_a_registered_2d_dataset_is_seen_wherever_2d_datasets_are_listed(monkeypatch):
+    """The registry is the only list: toy2d, dataset_names("2d") and the widgets read it."""
+    from genlearn.widgets.basic import SanityCheck
+
+    info = data.DatasetInfo("ring-again", "2d", data.dataset_info("ring").make, "2D: the ring, registered twice")
+    monkeypatch.setitem(data.DATASETS, info.name, info)
+    assert data.dataset_names("2d")[-1] == "ring-again" and "ring-again" not in data.dataset_names("image")
+    assert torch.equal(data.toy2d("ring-again", 30, seed=4).x, data.toy2d("ring", 30, seed=4).x)
+    assert torch.equal(data.load("ring-again", "test", n=30).x,
+                       data.toy2d("ring", 30, seed=data.TEST_SEED_OFFSET).x)
+    widget = SanityCheck(dataset="ring-again", n=100)
+    assert "ring-again" in widget.dataset.options and widget.state["x"].shape == (100, 2)
+    with pytest.raises(ValueError, match="unknown 2D dataset 'digits'"):
+        data.toy2d("digits")

@@ -20,6 +20,7 @@ instructor would), and the assignments are graded two at a time.
 
 from __future__ import annotations
 
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,11 +30,14 @@ import pytest
 
 import grading_tools as gt
 
-pytestmark = pytest.mark.grading
+# The static checks below (no nbgrader) are in the fast tier; every test that grades is marked.
+grading = pytest.mark.grading
 
-FIXTURES = {aid: gt.load_fixtures(aid) for aid in gt.ASSIGNMENTS}
-WRONG = [(aid, name) for aid in gt.ASSIGNMENTS for name in FIXTURES[aid].SUBMISSIONS]
-ROBUST = [(aid, case) for aid in gt.ASSIGNMENTS
+# An assignment without its fixture module fails test_every_assignment_has_its_fixture_module
+# (naming the file); it must not stop the collection of every other test.
+FIXTURES, MISSING_FIXTURES = gt.load_all_fixtures()
+WRONG = [(aid, name) for aid in FIXTURES for name in FIXTURES[aid].SUBMISSIONS]
+ROBUST = [(aid, case) for aid in FIXTURES
           for case in gt.robustness_submissions(FIXTURES[aid].ROBUSTNESS)]
 
 
@@ -45,6 +49,8 @@ def _submissions(aid: str, source_nb, release_nb) -> dict:
     """student id -> (notebook, spec) for every submission of one assignment."""
     solved = gt.student_notebook(source_nb, release_nb)
     subs = {"solution": (source_nb, {}), "release": (release_nb, {}), "solved": (solved, {})}
+    if aid not in FIXTURES:  # failed by test_every_assignment_has_its_fixture_module
+        return subs
     for name, spec in FIXTURES[aid].SUBMISSIONS.items():
         subs[_student_id("wrong", name)] = (gt.apply_edits(solved, spec, release_nb), spec)
     for name, spec in gt.robustness_submissions(FIXTURES[aid].ROBUSTNESS).items():
@@ -115,7 +121,10 @@ def test_assignment_is_well_formed(aid):
     manual = [m for m in metas if m.get("grade") and m.get("solution")]
     assert manual, f"{aid} has no manually graded written answer"
     assert len(gt.test_cells(source)) >= 3
-    assert "lessons/" in source.cells[0].source, "the intro names the matching lesson"
+    intro = source.cells[0].source
+    assert "lessons/" in intro, "the intro names the matching lesson"
+    for part in (f"**Points: {points} in all.**", "**How to work.**", "**Grading rules.**", "checked("):
+        assert part in intro, f"{aid}: the intro must say {part!r} (CONTRIBUTING.md, 'Add an assignment')"
     hidden = [c for c in source.cells if "### BEGIN HIDDEN TESTS" in c.source]
     assert hidden, f"{aid} has no hidden tests"
     stubs = [c for c in release.cells if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"]
@@ -123,9 +132,34 @@ def test_assignment_is_well_formed(aid):
     assert not any("BEGIN HIDDEN TESTS" in c.source or "BEGIN SOLUTION" in c.source for c in release.cells)
 
 
+def _points(aid: str) -> tuple[int, int]:
+    """(all points, autograded points) of one source notebook."""
+    nb = nbformat.read(gt.SOURCE / aid / f"{aid}.ipynb", 4)
+    return sum(c.metadata.get("nbgrader", {}).get("points", 0) for c in nb.cells), sum(gt.test_cells(nb).values())
+
+
+def test_the_guides_list_every_assignment_with_its_points():
+    """docs/instructors.md's and docs/students.md's assignment tables name exactly the folders of
+    solutions/, with each one's points (CONTRIBUTING.md, 'Add an assignment': add a row to each)."""
+    docs = gt.ROOT / "docs"
+    instructors = {m[0]: (int(m[1]), int(m[2]), int(m[3])) for m in re.findall(
+        r"^\| `(ex\d\d_\w+)`:.*\| (\d+) \((\d+) \+ (\d+)\) \|$", (docs / "instructors.md").read_text(), re.M)}
+    students = {m[0]: int(m[1]) for m in re.findall(
+        r"^\|[^|]*\| `exercises/(ex\d\d_\w+)/\1\.ipynb` \| (\d+) \|$", (docs / "students.md").read_text(), re.M)}
+    assert sorted(instructors) == gt.ASSIGNMENTS, (
+        f"docs/instructors.md's table lists {sorted(instructors)}; solutions/ holds {gt.ASSIGNMENTS}")
+    assert sorted(students) == gt.ASSIGNMENTS, (
+        f"docs/students.md's table lists {sorted(students)}; solutions/ holds {gt.ASSIGNMENTS}")
+    for aid in gt.ASSIGNMENTS:
+        total, auto = _points(aid)
+        assert instructors[aid] == (total, auto, total - auto), f"docs/instructors.md: {aid} has {total} ({auto} + {total - auto})"
+        assert students[aid] == total, f"docs/students.md: {aid} has {total} points"
+
+
 # ----------------------------------------------------------------------------- nbgrader
 
 
+@grading
 @pytest.mark.parametrize("aid", gt.ASSIGNMENTS)
 def test_release_is_generated_from_solutions(graded, aid):
     fresh = gt.normalized(graded[aid]["released"])
@@ -134,6 +168,7 @@ def test_release_is_generated_from_solutions(graded, aid):
                                 "run `python scripts/release_exercises.py` and commit the result")
 
 
+@grading
 @pytest.mark.parametrize("aid", gt.ASSIGNMENTS)
 def test_whole_batch_is_graded(graded, aid):
     r = graded[aid]
@@ -141,6 +176,7 @@ def test_whole_batch_is_graded(graded, aid):
     assert set(r["scores"]) == set(r["subs"]), f"not graded: {set(r['subs']) - set(r['scores'])}"
 
 
+@grading
 @pytest.mark.parametrize("aid", gt.ASSIGNMENTS)
 @pytest.mark.parametrize("student", ["solution", "solved"])
 def test_solution_gets_full_marks(graded, aid, student):
@@ -149,6 +185,7 @@ def test_solution_gets_full_marks(graded, aid, student):
     assert got == r["tests"], f"{student}: {got} (expected {r['tests']})\n{_log(r)}"
 
 
+@grading
 @pytest.mark.parametrize("aid", gt.ASSIGNMENTS)
 def test_untouched_release_gets_zero(graded, aid):
     r = graded[aid]
@@ -184,6 +221,7 @@ def _points_lost(r, sid, spec) -> tuple[int, int]:
             sum(r["tests"][g] for g, part in caught.items() if part == "hidden"))
 
 
+@grading
 @pytest.mark.parametrize("aid,name", WRONG, ids=[f"{a}-{n}" for a, n in WRONG])
 def test_wrong_submission_loses_points_and_is_told_why(graded, aid, name):
     spec, sid = FIXTURES[aid].SUBMISSIONS[name], _student_id("wrong", name)
@@ -217,7 +255,8 @@ def _fixture_rows(aid, r) -> list[str]:
     return rows
 
 
-@pytest.mark.parametrize("aid", gt.ASSIGNMENTS)
+@grading
+@pytest.mark.parametrize("aid", sorted(FIXTURES))
 def test_instructor_guide_lists_what_each_mistake_loses(graded, aid):
     guide = " ".join((gt.ROOT / "docs" / "instructors.md").read_text().split())
     rows = _fixture_rows(aid, graded[aid])
@@ -227,6 +266,11 @@ def test_instructor_guide_lists_what_each_mistake_loses(graded, aid):
 
 
 @pytest.mark.parametrize("aid", gt.ASSIGNMENTS)
+def test_every_assignment_has_its_fixture_module(aid):
+    assert aid not in MISSING_FIXTURES, MISSING_FIXTURES.get(aid)
+
+
+@pytest.mark.parametrize("aid", sorted(FIXTURES))
 def test_enough_wrong_submissions(aid):
     subs = FIXTURES[aid].SUBMISSIONS
     assert len(subs) >= 3
@@ -234,13 +278,15 @@ def test_enough_wrong_submissions(aid):
         f"{aid} needs one wrong submission that copies the nearest lesson code ('lesson_copy': True)")
 
 
+@grading
 @pytest.mark.parametrize("aid,case", ROBUST, ids=[f"{a}-{c}" for a, c in ROBUST])
 def test_broken_submission_is_graded_and_others_cells_keep_marks(graded, aid, case):
     spec = gt.robustness_submissions(FIXTURES[aid].ROBUSTNESS)[case]
     _check_submission(graded[aid], _student_id("robust", case), spec)
 
 
-@pytest.mark.parametrize("aid", gt.ASSIGNMENTS)
+@grading
+@pytest.mark.parametrize("aid", sorted(FIXTURES))
 def test_infinite_loop_is_interrupted(graded, aid):
     nb = graded[aid]["feedback_nb"]["robust_infinite_loop"]
     answer = FIXTURES[aid].ROBUSTNESS["answer"]

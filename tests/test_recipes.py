@@ -1,12 +1,15 @@
 """genlearn.recipes: the tested defaults, read from the model-kind and dataset registries."""
 
+import numpy as np
 import pytest
 import torch
 
 from genlearn import recipes
-from genlearn.data import DATASETS
+from genlearn.data import DATASETS, dataset_names
 from genlearn.models import GAN, MODEL_KINDS, VAE
 from genlearn.train import train_gan, train_vae
+
+_RING = {"model": {}, "train": {"steps": 1}}
 
 
 def test_recipes_name_registered_kinds_and_datasets_and_build_their_models():
@@ -22,7 +25,34 @@ def test_recipes_name_registered_kinds_and_datasets_and_build_their_models():
             model = recipes.build(kind, name)
             assert isinstance(model, MODEL_KINDS[kind].model)
             assert recipes.RECIPES[kind].budget in settings["train"], f"{kind}/{name} has no length"
-    assert recipes.dataset_names() == ("ring", "grid", "moons", "spiral", "checkerboard", "digits", "sprites")
+    # every registered 2D dataset (read from the registry) has both recipes; images only where written down
+    with_recipes = set(dataset_names("2d")) | {"digits", "sprites"}
+    assert recipes.dataset_names() == tuple(n for n in dataset_names() if n in with_recipes)  # registry order
+    assert recipes.dataset_names("vae") == recipes.dataset_names("gan") == recipes.dataset_names()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", dataset_names("2d"))
+def test_every_2d_dataset_trains_with_both_recipes(name):
+    """The 2D recipes every 2D dataset gets: a few steps of each train, stay finite and are evaluated."""
+    gan = recipes.fit("gan", name, steps=20, progress=False, n_eval=200)
+    assert gan.metrics["stopped"] == "finished" and gan.samples.shape == (200, 2)
+    assert torch.isfinite(gan.samples).all() and len(gan.history.series("loss_d")) > 0 and np.isfinite(gan.history.series("loss_d")).all()
+    vae = recipes.fit("vae", name, epochs=1, progress=False, n_eval=200)
+    assert vae.metrics["stopped"] == "finished" and vae.samples.shape == (200, 2)
+    assert 0 < vae.metrics["test_iwae_nats"] <= vae.metrics["test_nelbo_nats"] + 0.5
+
+
+@pytest.mark.parametrize("by_data, error, message", [
+    ({"mnist": _RING}, ValueError, r"unknown dataset of a recipe \(register it in genlearn/data/registry.py first\) 'mnist'"),
+    ({"ring": {"model": {}}}, ValueError, r"the recipe for 'ring' needs dicts 'model' and 'train'.*missing: \['train'\]"),
+    ({"ring": {**_RING, "steps": 3}}, ValueError, r"unknown: \['steps'\]"),
+    ({"ring": {"model": {}, "train": {"epochs": 3}}}, ValueError, "must say how long it trains: 'train' has no 'steps'"),
+    ({"ring": None}, TypeError, "the recipe for 'ring' must be a dict"),
+])
+def test_an_incomplete_recipe_is_refused_with_what_is_missing(by_data, error, message):
+    with pytest.raises(error, match=message):
+        recipes.KindRecipes(train_gan, "steps", by_data)
 
 
 def test_recipe_is_a_copy_and_unknown_names_are_clear():

@@ -66,6 +66,17 @@ def test_mixture_density_overfits_few_points():
     assert w.image.value != png
 
 
+def test_the_2d_widgets_list_the_registrys_2d_datasets_and_hold_out_its_test_split():
+    from genlearn.data import dataset_names, load
+
+    w = MixtureDensity(dataset="ring", n_components=2, n_samples=50)
+    assert tuple(w.dataset.options) == tuple(SanityCheck().dataset.options) == dataset_names("2d")
+    gmm, train, test = w.fit()
+    assert np.array_equal(train, load("ring", "train", n=50).x.numpy())
+    assert np.array_equal(test, load("ring", "test", n=2000).x.numpy())   # seed + TEST_SEED_OFFSET
+    assert not np.array_equal(test[:50], train)
+
+
 def test_mixture_density_validates():
     with pytest.raises(ValueError, match="n_samples"):
         MixtureDensity(n_samples=123)

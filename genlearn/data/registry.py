@@ -2,10 +2,11 @@
 
 Data loading (:func:`load`), the recipes, the feature spaces of the image metrics and the
 command line all read this table; adding a dataset is one :func:`register` call here (see
-CONTRIBUTING.md). Each entry's ``make(split, seed, n, **options)`` builds the data:
+CONTRIBUTING.md). An incomplete entry (no name, description, known kind or ``make``) is refused
+when it is registered, with a message that says what is missing. Each entry's ``make(split, seed, n, **options)`` builds the data:
 
-* generated datasets draw the test split from another seed (``seed + 10_007``), so train and
-  test never share a point; ``n`` defaults to the generator's own default;
+* generated datasets draw the test split from another seed (``seed +`` :data:`TEST_SEED_OFFSET`),
+  so train and test never share a point; ``n`` defaults to the generator's own default;
 * ``digits`` has a fixed split of the embedded scikit-learn digits (``seed`` is unused).
 """
 
@@ -13,9 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 
-from .._checks import check_choice, check_count, check_positive_int, check_seed
+from .._checks import check_callable, check_choice, check_count, check_positive_int, check_seed, check_text
 from .digits import digits
 from .levels import levels
 from .market import market
@@ -24,7 +24,7 @@ from .molecules import molecules
 from .patterns import patterns
 from .phantoms import phantoms
 from .sprites import sprites
-from .toy2d import TOY2D_NAMES, toy2d
+from .toy2d import checkerboard, grid, moons, ring, spiral
 
 KINDS = ("2d", "image", "series")
 TEST_SEED_OFFSET = 10_007
@@ -46,7 +46,13 @@ class DatasetInfo:
     feature_space: str | None = None
 
     def __post_init__(self):
-        check_choice("dataset kind", self.kind, KINDS)
+        check_text("a dataset's name", self.name)
+        what = f"dataset {self.name!r}"
+        check_choice(f"kind (of {what})", self.kind, KINDS)
+        check_callable(f"make of {what}", self.make)
+        check_text(f"description of {what}", self.description)
+        if self.feature_space is not None:
+            check_text(f"feature_space of {what}", self.feature_space)
 
 
 DATASETS: dict[str, DatasetInfo] = {}
@@ -54,6 +60,8 @@ DATASETS: dict[str, DatasetInfo] = {}
 
 def register(info: DatasetInfo) -> DatasetInfo:
     """Add a dataset to the registry (names are unique)."""
+    if not isinstance(info, DatasetInfo):
+        raise TypeError(f"register takes a DatasetInfo(name, kind, make, description), got {type(info).__name__}")
     if info.name in DATASETS:
         raise ValueError(f"a dataset named {info.name!r} is already registered")
     DATASETS[info.name] = info
@@ -83,6 +91,13 @@ def load(name: str, split: str = "train", *, seed: int = 0, n: int | None = None
     return info.make(split, seed, n, **options)
 
 
+def toy2d(name: str, n: int = 10_000, seed: int = 0):
+    """``n`` points of the registered 2D dataset ``name``, the same points for the same seed
+    (its train split: ``load(name, "train", seed=seed, n=n)``)."""
+    check_choice("2D dataset", name, dataset_names("2d"))
+    return load(name, "train", seed=seed, n=n)
+
+
 def _generated(make_n_seed: Callable, test_n: int | None = None) -> Callable:
     """``make(split, seed, n)`` for a generator ``f(n, seed=...)``: test data from another seed."""
     def make(split, seed, n, **options):
@@ -99,10 +114,12 @@ def _digits(split, seed, n, **options):
     return data.subset(check_count("n", n, len(data), f"the images of the digits' {split} split"))
 
 
-for _name, _what in zip(TOY2D_NAMES, ("8 Gaussians on a circle", "25 Gaussians on a 5x5 grid",
-                                      "two interleaved half circles", "a two-armed spiral",
-                                      "points on the black squares of a 4x4 board")):
-    register(DatasetInfo(_name, "2d", _generated(partial(toy2d, _name)), f"2D: {_what} (10,000 points)"))
+register(DatasetInfo("ring", "2d", _generated(ring), "2D: 8 Gaussians on a circle (10,000 points)"))
+register(DatasetInfo("grid", "2d", _generated(grid), "2D: 25 Gaussians on a 5x5 grid (10,000 points)"))
+register(DatasetInfo("moons", "2d", _generated(moons), "2D: two interleaved half circles (10,000 points)"))
+register(DatasetInfo("spiral", "2d", _generated(spiral), "2D: a two-armed spiral (10,000 points)"))
+register(DatasetInfo("checkerboard", "2d", _generated(checkerboard),
+                     "2D: points on the black squares of a 4x4 board (10,000 points)"))
 register(DatasetInfo("digits", "image", _digits, "scikit-learn's 8x8 digits, embedded: 1,437 train / 360 test, "
                      "binarized (binarize=False: grey; size=16: upsampled)", feature_space="digits"))
 register(DatasetInfo("sprites", "image", _generated(sprites, test_n=2_000),

@@ -4,6 +4,10 @@
 papers: their mode centres are known, so mode coverage can be measured exactly
 (:func:`genlearn.metrics.mode_coverage`). ``moons``, ``spiral`` and ``checkerboard`` have
 no discrete modes (``centers is None``) and are for looking at.
+
+Each is a function ``name(n, seed=0)`` like every dataset of the package, registered by name
+in :mod:`.registry`: ``genlearn.data.toy2d(name, n, seed)`` and ``genlearn.data.load`` find it
+there, as they find any other 2D dataset registered there.
 """
 
 from __future__ import annotations
@@ -15,8 +19,6 @@ from torch.utils.data import Dataset
 
 from .._checks import check_seed
 from .base import check_n
-
-TOY2D_NAMES = ("ring", "grid", "moons", "spiral", "checkerboard")
 
 
 def ring_centers(n_modes: int = 8, radius: float = 2.0) -> torch.Tensor:
@@ -93,18 +95,32 @@ def _checkerboard(n, gen, size=4, extent=4.0):
     return Toy2D("checkerboard", x, cell)
 
 
-def toy2d(name: str, n: int = 10_000, seed: int = 0) -> Toy2D:
-    """``n`` points of the named toy distribution, the same points for the same seed."""
-    if name not in TOY2D_NAMES:
-        raise ValueError(f"unknown 2D dataset {name!r}: expected one of {', '.join(TOY2D_NAMES)}")
-    n = check_n("n", n, (2,))
-    gen = torch.Generator().manual_seed(check_seed("seed", seed))
-    if name == "ring":
-        return _mixture("ring", ring_centers(8, 2.0), 0.02, n, gen)
-    if name == "grid":
-        return _mixture("grid", grid_centers(), 0.05, n, gen)
-    if name == "moons":
-        return _moons(n, gen)
-    if name == "spiral":
-        return _spiral(n, gen)
-    return _checkerboard(n, gen)
+def _points(n, seed) -> tuple[int, torch.Generator]:
+    return check_n("n", n, (2,)), torch.Generator().manual_seed(check_seed("seed", seed))
+
+
+def ring(n: int = 10_000, seed: int = 0) -> Toy2D:
+    """8 Gaussians (std 0.02) evenly spaced on a circle of radius 2."""
+    n, gen = _points(n, seed)
+    return _mixture("ring", ring_centers(8, 2.0), 0.02, n, gen)
+
+
+def grid(n: int = 10_000, seed: int = 0) -> Toy2D:
+    """25 Gaussians (std 0.05) on the 5x5 grid {-4, -2, 0, 2, 4}^2."""
+    n, gen = _points(n, seed)
+    return _mixture("grid", grid_centers(), 0.05, n, gen)
+
+
+def moons(n: int = 10_000, seed: int = 0) -> Toy2D:
+    """Two interleaved half circles, centred (``y``: the moon)."""
+    return _moons(*_points(n, seed))
+
+
+def spiral(n: int = 10_000, seed: int = 0) -> Toy2D:
+    """A two-armed spiral of radius 3 (``y``: the arm)."""
+    return _spiral(*_points(n, seed))
+
+
+def checkerboard(n: int = 10_000, seed: int = 0) -> Toy2D:
+    """Uniform points on the black squares of a 4x4 board on [-4, 4]^2 (``y``: the square)."""
+    return _checkerboard(*_points(n, seed))

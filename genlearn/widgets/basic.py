@@ -20,27 +20,33 @@ import torch
 
 from .. import plot
 from .._checks import check_choice, check_range
-from ..data import TOY2D_NAMES, toy2d
+from ..data import dataset_names, load
 from ..device import CPU, choose_device, describe, synchronize
 from .base import FigureWidget
+
+
+def toy_dataset_dropdown(dataset: str, description: str) -> W.Dropdown:
+    """A Dropdown of the registry's 2D datasets (kind "2d"), ``dataset`` chosen."""
+    names = dataset_names("2d")
+    check_choice("2D dataset", dataset, names)
+    return W.Dropdown(options=list(names), value=dataset, description=description)
 
 
 class SanityCheck(FigureWidget):
     """Move the slider: if the points change, widgets work in this browser and kernel."""
 
     def __init__(self, dataset: str = "moons", n: int = 500, seed: int = 0):
-        check_choice("dataset", dataset, TOY2D_NAMES)
+        self.dataset = toy_dataset_dropdown(dataset, "dataset")
         check_range("n", n, 10, 5000)
         self.seed = seed
-        self.dataset = W.Dropdown(options=list(TOY2D_NAMES), value=dataset, description="dataset")
         self.n = W.IntSlider(value=int(n), min=10, max=5000, step=10, description="points",
                              continuous_update=False)
         super().__init__([self.dataset, self.n], title="Widget sanity check")
 
     def draw(self):
-        data = toy2d(self.dataset.value, self.n.value, self.seed)
+        data = load(self.dataset.value, seed=self.seed, n=self.n.value)
         self.state = {"dataset": self.dataset.value, "n": self.n.value, "x": data.x.numpy()}
-        fig = plot.scatter2d(data.x, centers=data.centers, label="data",
+        fig = plot.scatter2d(data.x, centers=getattr(data, "centers", None), label="data",
                              title=f"{self.n.value} points of '{self.dataset.value}'")
         self.status.value = f"drawn at {time.strftime('%H:%M:%S')}: the kernel answered"
         return fig
@@ -129,12 +135,11 @@ class MixtureDensity(FigureWidget):
 
     def __init__(self, dataset: str = "moons", n_components: int = 3, n_samples: int = 500,
                  max_components: int = 20, seed: int = 0, grid: int = 70):
-        check_choice("dataset", dataset, TOY2D_NAMES)
+        self.dataset = toy_dataset_dropdown(dataset, "data")
         check_choice("n_samples", n_samples, self.SAMPLE_SIZES)
         check_range("max_components", max_components, 1, 50)
         check_range("n_components", n_components, 1, max_components)
         self.seed, self.grid = seed, grid
-        self.dataset = W.Dropdown(options=list(TOY2D_NAMES), value=dataset, description="data")
         self.k = W.IntSlider(value=n_components, min=1, max=max_components, description="K",
                              continuous_update=False)
         self.n = W.SelectionSlider(options=list(self.SAMPLE_SIZES), value=n_samples,
@@ -142,8 +147,9 @@ class MixtureDensity(FigureWidget):
         super().__init__([self.dataset, self.k, self.n], title="Gaussian mixture: K components, N points")
 
     def fit(self):
-        train = toy2d(self.dataset.value, self.n.value, self.seed).x.numpy()
-        test = toy2d(self.dataset.value, 2000, self.seed + 10_007).x.numpy()
+        train = load(self.dataset.value, "train", seed=self.seed, n=self.n.value).x.numpy()
+        # the test split: the registry's other seed (seed + TEST_SEED_OFFSET), as everywhere
+        test = load(self.dataset.value, "test", seed=self.seed, n=2000).x.numpy()
         return fit_mixture(train, self.k.value, seed=self.seed), train, test
 
     def draw(self):
@@ -196,8 +202,7 @@ class LiveCurves(FigureWidget):
         keys = [keys] if isinstance(keys, str) else list(keys)
         if not keys:
             raise ValueError("keys must name at least one history entry, e.g. ['loss']")
-        if min_interval < 0:
-            raise ValueError(f"min_interval must be >= 0, got {min_interval}")
+        check_range("min_interval", min_interval, 0, float("inf"))
         # every axis says what it shows: without a ylabel, the curves' names
         self.keys, self.x, self.min_interval, self.ylabel = keys, x, min_interval, ylabel or ", ".join(keys)
         self.history = None
