@@ -216,7 +216,9 @@ def test_a_non_finite_loss_stops_every_loop_naming_the_step(tmp_path):
 
     def loss_that_overflows_at_step_7(x):
         calls.append(1)
-        return real_loss(x) * (math.inf if len(calls) == 7 else 1.0)
+        loss, _ = real_loss(x)
+        loss = loss * (math.inf if len(calls) == 7 else 1.0)
+        return loss, {"loss": loss.detach()}
 
     model.loss = loss_that_overflows_at_step_7
     with pytest.warns(RuntimeWarning, match="at step 7: loss = inf"):
