@@ -5,8 +5,10 @@ touching this file, and a kind that breaks the interface fails."""
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import inspect
 import math
+import pkgutil
 
 import pytest
 import torch
@@ -32,6 +34,23 @@ def example(name: str, **overrides):
 
 def takes_labels(config_cls) -> bool:
     return "n_classes" in {f.name for f in dataclasses.fields(config_cls)}
+
+
+def test_every_model_config_in_the_package_belongs_to_a_registered_kind():
+    """A kind left out of the registry would be left out of every check here: each
+    ``...Config`` dataclass in ``genlearn/models/`` must be the config of a registered kind."""
+    import genlearn.models as package
+
+    registered = {kind.config for kind in MODEL_KINDS.values()}
+    configs = set()
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        configs |= {obj for name, obj in vars(module).items()
+                    if name.endswith("Config") and dataclasses.is_dataclass(obj) and obj.__module__ == module.__name__}
+    assert len(configs) >= 6
+    missing = sorted(c.__name__ for c in configs - registered)
+    assert not missing, (f"{', '.join(missing)} in genlearn/models/ belong(s) to no kind in MODEL_KINDS: register "
+                         f"the kind in genlearn/models/__init__.py (CONTRIBUTING.md, 'Add a model kind', step 2)")
 
 
 def test_the_registry_names_each_kind_once_by_its_class():
