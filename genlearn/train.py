@@ -45,7 +45,7 @@ except ImportError:
     NOTEBOOK_BAR = False
 
 from ._checks import (check_data, check_learning_rate, check_positive, check_positive_int, check_range,
-                      check_seed)
+                      check_seed, check_unit_interval)
 from .data.base import as_tensors
 from .device import CPU, follow_load, get_device, has_fused_adam, synchronize
 from .models.diffusion import Diffusion
@@ -275,8 +275,7 @@ def check_betas(name: str, betas) -> tuple[float, float]:
     if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
         raise ValueError(f"{name} must be a pair (beta1, beta2) of numbers in [0, 1), got {betas!r}")
     for i, b in enumerate(betas):
-        if isinstance(b, bool) or not isinstance(b, (int, float)) or not 0 <= b < 1:
-            raise ValueError(f"{name}[{i}] must be a number in [0, 1), got {b!r}")
+        check_unit_interval(f"{name}[{i}]", b)
     return float(betas[0]), float(betas[1])
 
 

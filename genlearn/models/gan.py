@@ -33,7 +33,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from .._checks import check_batch, check_choice, check_positive_int, check_size, resolve_config
+from .._checks import (check_batch, check_choice, check_nonnegative, check_positive_int, check_size,
+                       check_unit_interval, resolve_config)
 from .blocks import ConvDown, ConvUp, check_common_fields, mlp, one_hot
 from .gan_losses import LOSSES, d_loss, g_loss
 
@@ -56,17 +57,12 @@ class GANConfig:
         check_common_fields(self, ("mlp", "dcgan"))
         check_choice("loss", self.loss, LOSSES)
         self.n_classes = check_size("n_classes", self.n_classes, allow_zero=True)
-        if isinstance(self.rejection, bool) or not isinstance(self.rejection, (int, float)) \
-                or not 0 <= self.rejection < 1:
-            raise ValueError(f"rejection must be a number in [0, 1), the share of real data D may "
-                             f"score below the threshold; got {self.rejection!r}")
+        check_unit_interval("rejection", self.rejection, "the share of real data D may score below the threshold")
         if self.rejection and self.n_classes:
             raise ValueError("rejection sampling is for unconditional GANs (n_classes=0)")
         self.base_channels = check_size("base_channels", self.base_channels)
-        for name in ("r1_gamma", "gp_weight"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        check_nonnegative("r1_gamma", self.r1_gamma)
+        check_nonnegative("gp_weight", self.gp_weight)
 
     @property
     def is_image(self) -> bool:
