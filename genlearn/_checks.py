@@ -241,3 +241,25 @@ def check_callable(name: str, value) -> Callable:
     if not callable(value):
         raise TypeError(f"{name} must be callable, got {type(value).__name__} {value!r}")
     return value
+
+
+def check_nonnegative(name: str, value) -> float:
+    """A finite real number >= 0 (a weight of a loss term, a penalty's strength)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return value
+
+
+def check_unit_interval(name: str, value, what: str = "") -> float:
+    """A number in [0, 1) (a share, a decay, Adam's beta); ``what`` says what it means, in the
+    message: ``rejection must be a number in [0, 1) (the share ...), got 1.5``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ValueError(f"{name} must be a number in [0, 1){f' ({what})' if what else ''}, got {value!r}")
+    return value
+
+
+def check_bool(name: str, value) -> bool:
+    """True or False, nothing that merely converts to one (``1``, ``"no"``)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return value

@@ -178,11 +178,22 @@ def _verify(path: Path, payload: dict) -> None:
         raise CheckpointError(f"{path} has checkpoint version {version!r}; this genlearn reads {VERSION} (and 1)")
 
 
+def _build(kind: str, cfg, state: dict):
+    """A model of ``kind`` from ``cfg``, with room for the optional parts ``state`` holds: a
+    kind with optional submodules says which keys need them (``expect_state``, the GAN's EMA
+    generator), so this file names none of them."""
+    model = MODEL_KINDS[kind].model(cfg)
+    expect_state = getattr(model, "expect_state", None)
+    if expect_state is not None:
+        expect_state(state.keys())
+    return model
+
+
 def _skeleton(path: Path, kind: str, config: dict, state: dict):
     """The model ``config`` describes, built on the meta device (shapes, no memory), after its
     config passed the model's own checks; raises CheckpointError unless the stored tensors
     are exactly the ones it has. Only then is the real model worth its memory."""
-    model_cls, config_cls = MODEL_KINDS[kind].model, MODEL_KINDS[kind].config
+    config_cls = MODEL_KINDS[kind].config
     fields = {f.name for f in dataclasses.fields(config_cls)}
     unknown = set(config) - fields
     if unknown:
@@ -194,9 +205,7 @@ def _skeleton(path: Path, kind: str, config: dict, state: dict):
     try:
         cfg = config_cls(**config)
         with torch.device("meta"):
-            skeleton = model_cls(cfg)
-            if hasattr(skeleton, "enable_ema") and any(k.startswith("G_ema.") for k in state):
-                skeleton.enable_ema()
+            skeleton = _build(kind, cfg, state)
     except (TypeError, ValueError, RuntimeError) as err:
         raise CheckpointError(f"{path}: its config does not build a model: {err}") from err
     expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
@@ -225,9 +234,7 @@ def load_checkpoint(path: str | os.PathLike, device=None, *, expect: str | None 
         raise CheckpointError(f"{path} holds a {kind.upper()}, but a {expect.upper()} was expected")
     state = payload["state_dict"]
     cfg = _skeleton(path, kind, payload["config"], state)
-    model = MODEL_KINDS[kind].model(cfg)
-    if hasattr(model, "enable_ema") and any(k.startswith("G_ema.") for k in state):
-        model.enable_ema()
+    model = _build(kind, cfg, state)
     try:
         model.load_state_dict(state)
     except RuntimeError as err:

@@ -212,9 +212,9 @@ class ThreadChoice:
 
 @dataclass
 class _ThreadState:
-    """configure_threads' memory. One object changed in place, never a rebound module global:
-    grading's guard (genlearn.grading.guard) reports any genlearn global that changes while a
-    notebook runs, and loading a model in a graded notebook decides the threads."""
+    """configure_threads' memory: one object changed in place, never a rebound module global
+    (CONTRIBUTING.md states the rule and why), because loading a model in a graded notebook
+    decides the threads."""
 
     choice: ThreadChoice | None = None    # the last decision, for describe()
     time: float = -math.inf               # time.monotonic() of configure_threads' last decision

@@ -1,10 +1,19 @@
-"""Training loops: VAE, GAN, diffusion and small classifiers, plain PyTorch, each on one screen.
+"""Training loops: VAE (and autoencoder), exact likelihood (flow, MADE), GAN, diffusion, reward
+fine-tuning and small classifiers, in plain PyTorch.
 
-The loops are seeded, device-aware (:func:`genlearn.device.get_device`; on the CPU their
-thread count follows the load while they train, :func:`genlearn.device.follow_load`), show a
-``tqdm.auto`` progress bar (a widget in JupyterLab, text in a terminal), keep a
-:class:`History` of losses, call ``callbacks`` (e.g. a live plot) every ``log_every`` steps,
-and stop at ``max_seconds`` if given, so a lesson can train for the time it has.
+Each loop's update is written out in one place, on one screen: :func:`_fit_epochs` for
+:func:`train_vae` and :func:`train_likelihood` (one batch's ``model.loss``, backward, Adam
+step), :meth:`GanStepper.step` for :func:`train_gan`, and the loop bodies of
+:func:`train_diffusion`, :func:`finetune_with_reward` and :func:`train_classifier`. What every
+loop shares and no update needs to read is :class:`_Loop`: the clock, a ``tqdm.auto``
+progress bar (a widget in JupyterLab, text in a terminal), the :class:`History` of losses,
+``callbacks`` (e.g. a live plot) every ``log_every`` steps, divergence, and ``max_seconds``, so a
+lesson can train for the time it has.
+
+The loops are seeded and device-aware (:func:`genlearn.device.get_device`; on the CPU their
+thread count follows the load while they train, :func:`genlearn.device.follow_load`). A loop
+says up front what it needs from a model (:func:`require`: a ``config.x_shape`` and the verbs
+it calls), so a new model kind learns what is missing before anything trains.
 
 Data is held as tensors on the training device and batched by index: the datasets here
 are small and already in memory, and a ``DataLoader`` collating single items cost more
@@ -36,12 +45,13 @@ except ImportError:
     NOTEBOOK_BAR = False
 
 from ._checks import (check_data, check_learning_rate, check_positive, check_positive_int, check_range,
-                      check_seed)
+                      check_seed, check_unit_interval)
 from .data.base import as_tensors
 from .device import CPU, follow_load, get_device, has_fused_adam, synchronize
 from .models.diffusion import Diffusion
 from .models.gan import GAN
 from .models.gan_losses import d_loss, g_loss, gradient_penalty, r1_penalty
+from .models.autoencoder import Autoencoder
 from .models.vae import VAE
 
 Callback = Callable[["History"], "bool | None"]  # return True to stop training
@@ -101,6 +111,26 @@ def _on_device(data, device: torch.device, labels: bool, item_shape: tuple[int, 
     if y is not None and labels and len(y) != len(x):
         raise ValueError(f"data has {len(x)} examples but {len(y)} labels")
     return x.to(device), (y.to(device) if (y is not None and labels) else None)
+
+
+def require(model, loop: str, verbs: tuple[str, ...] = ("loss",)) -> None:
+    """Raise a TypeError naming everything ``model`` lacks of what ``loop`` uses: a ``config``
+    with ``x_shape`` (a tuple, the shape of one example) and the methods ``verbs``. Optional,
+    read where present: ``config.n_classes`` (> 0: the model takes labels) and
+    ``config.x_range`` (the values data may take)."""
+    config = getattr(model, "config", None)
+    missing = [] if isinstance(getattr(config, "x_shape", None), tuple) else [
+        "config.x_shape (the shape of one example, a tuple)"]
+    missing += [f"{verb}()" for verb in verbs if not callable(getattr(model, verb, None))]
+    if missing:
+        raise TypeError(f"{loop} trains a model with config.x_shape and {', '.join(f'{v}()' for v in verbs)}; "
+                        f"a {type(model).__name__} has no {' and no '.join(missing)} "
+                        f"(CONTRIBUTING.md, 'Add a model kind', says what each kind provides)")
+
+
+def _takes_labels(model) -> bool:
+    """Whether ``model`` is conditional: ``config.n_classes`` > 0 (absent means unconditional)."""
+    return bool(getattr(model.config, "n_classes", 0))
 
 
 def batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
@@ -245,8 +275,7 @@ def check_betas(name: str, betas) -> tuple[float, float]:
     if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
         raise ValueError(f"{name} must be a pair (beta1, beta2) of numbers in [0, 1), got {betas!r}")
     for i, b in enumerate(betas):
-        if isinstance(b, bool) or not isinstance(b, (int, float)) or not 0 <= b < 1:
-            raise ValueError(f"{name}[{i}] must be a number in [0, 1), got {b!r}")
+        check_unit_interval(f"{name}[{i}]", b)
     return float(betas[0]), float(betas[1])
 
 
@@ -290,16 +319,17 @@ class WeightAverage:
             p.copy_(avg)
 
 
-def _fit_epochs(opt: torch.optim.Optimizer, batch_loss: Callable, n: int, *, epochs: int,
-                batch_size: int, order: torch.Generator, loop: _Loop,
+def _fit_epochs(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, opt: torch.optim.Optimizer, *,
+                epochs: int, batch_size: int, order: torch.Generator, loop: _Loop,
                 average: WeightAverage | None = None) -> None:
-    """``opt`` over ``epochs`` shuffled epochs of ``n`` examples: ``batch_loss(idx)`` returns
-    ``(loss, parts)`` for the examples ``idx``; ``average``, if given, is updated after every
-    step. The epoch loop of :func:`train_vae` and :func:`train_likelihood`; callbacks also run
-    at the end of each epoch (records carry ``epoch``)."""
+    """The update of :func:`train_vae` and :func:`train_likelihood`, over ``epochs`` shuffled
+    epochs of ``x`` (and labels ``y``, or None): ``model.loss`` of a batch is ``(loss, parts)``;
+    one Adam step on ``loss``; ``average``, if given, follows the weights; ``parts`` go to the
+    history. Callbacks also run at the end of each epoch (records carry ``epoch``)."""
     for epoch in range(epochs):
-        for idx in batches(n, batch_size, order):
-            loss, parts = batch_loss(idx.to(loop.device))
+        for idx in batches(len(x), batch_size, order):
+            idx = idx.to(loop.device)
+            loss, parts = model.loss(x[idx], None if y is None else y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -311,22 +341,27 @@ def _fit_epochs(opt: torch.optim.Optimizer, batch_loss: Callable, n: int, *, epo
             return
 
 
-def train_vae(model: VAE, data, *, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3,
+def train_vae(model: VAE | Autoencoder, data, *, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3,
               ema_decay: float | None = None, max_seconds: float | None = None, seed: int = 0,
               device=None, callbacks: Iterable[Callback] = (), progress: bool = True,
               log_every: int = 50) -> History:
-    """Fit ``model`` by maximizing the (beta-weighted) ELBO with Adam. Returns the history.
+    """Fit ``model`` by minimizing its ``loss`` with Adam (for a VAE: maximizing the beta-weighted
+    ELBO). Returns the history. ``model``: a VAE, an autoencoder, or any model with
+    ``config.x_shape`` and ``loss(x, y=None) -> (loss, parts)``, checked up front
+    (:func:`require`); it takes labels when ``config.n_classes`` > 0. The update is
+    :func:`_fit_epochs`.
 
     ``ema_decay``: keep a moving average of the weights (:class:`WeightAverage`) and leave the
     model with it at the end, however training ended; the callbacks see the raw weights.
     ``callbacks`` run every ``log_every`` steps and at the end of each epoch (records then
     carry ``epoch``). The model is left on ``device`` in eval mode.
     """
+    require(model, "train_vae")
     epochs = check_positive_int("epochs", epochs)
     batch_size = check_positive_int("batch_size", batch_size)
     lr = check_learning_rate("lr", lr)
     device, order = _start(seed, device)
-    x_all, y_all = _on_device(data, device, labels=bool(model.config.n_classes), item_shape=model.config.x_shape,
+    x_all, y_all = _on_device(data, device, labels=_takes_labels(model), item_shape=model.config.x_shape,
                               value_range=getattr(model.config, "x_range", None))
     model.to(device).train()
     opt = adam(model.parameters(), lr, (0.9, 0.999), device)
@@ -334,8 +369,7 @@ def train_vae(model: VAE, data, *, epochs: int = 10, batch_size: int = 128, lr: 
     steps_per_epoch = max(1, len(x_all) // batch_size)
     loop = _Loop(epochs * steps_per_epoch, "step", max_seconds, callbacks, progress, log_every, device,
                  settings=f"lr={lr:g}")
-    _fit_epochs(opt, lambda idx: model.loss(x_all[idx], None if y_all is None else y_all[idx]),
-                len(x_all), epochs=epochs, batch_size=batch_size, order=order, loop=loop,
+    _fit_epochs(model, x_all, y_all, opt, epochs=epochs, batch_size=batch_size, order=order, loop=loop,
                 average=average)
     if average is not None and average.updates:
         average.copy_to_model()
@@ -356,14 +390,13 @@ def train_likelihood(model: nn.Module, data, *, epochs: int = 10, batch_size: in
     does for the ELBO. A model with ``fit_normalization`` (the flow) first standardizes
     itself on ``data``. ``weight_decay``: Adam's L2 penalty, against overfitting small data.
     """
+    require(model, "train_likelihood")
     epochs = check_positive_int("epochs", epochs)
     batch_size = check_positive_int("batch_size", batch_size)
     lr = check_learning_rate("lr", lr)
     device, order = _start(seed, device)
-    config = model.config
-    x_all, _ = _on_device(data, device, labels=False,
-                          item_shape=tuple(getattr(config, "x_shape", None) or (config.x_dim,)),
-                          value_range=getattr(model, "data_range", None))
+    x_all, _ = _on_device(data, device, labels=False, item_shape=model.config.x_shape,
+                          value_range=getattr(model.config, "x_range", None))
     model.to(device).train()
     if hasattr(model, "fit_normalization"):
         model.fit_normalization(x_all)
@@ -371,8 +404,7 @@ def train_likelihood(model: nn.Module, data, *, epochs: int = 10, batch_size: in
     bs = min(batch_size, len(x_all))
     loop = _Loop(epochs * max(1, len(x_all) // bs), "step", max_seconds, callbacks, progress,
                  log_every, device, settings=f"lr={lr:g}")
-    _fit_epochs(opt, lambda idx: model.loss(x_all[idx]), len(x_all), epochs=epochs, batch_size=bs,
-                order=order, loop=loop)
+    _fit_epochs(model, x_all, None, opt, epochs=epochs, batch_size=bs, order=order, loop=loop)
     model.eval()
     return loop.close()
 
@@ -520,11 +552,12 @@ def train_diffusion(model: Diffusion, data, *, steps: int = 3000, batch_size: in
     """Fit the noise predictor eps_theta of a :class:`~genlearn.models.diffusion.Diffusion`
     with Adam, the learning rate annealed linearly to 0; batches are drawn with replacement.
     The model first standardizes itself on ``data`` (``fit_normalization``)."""
+    require(model, "train_diffusion", ("loss", "fit_normalization"))
     steps = check_positive_int("steps", steps)
     batch_size = check_positive_int("batch_size", batch_size)
     lr = check_learning_rate("lr", lr)
     device, order = _start(seed, device)
-    x_all, _ = _on_device(data, device, labels=False, item_shape=(model.config.x_dim,))
+    x_all, _ = _on_device(data, device, labels=False, item_shape=model.config.x_shape)
     model.to(device).train()
     model.fit_normalization(x_all)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -533,12 +566,12 @@ def train_diffusion(model: Diffusion, data, *, steps: int = 3000, batch_size: in
     loop = _Loop(steps, "step", max_seconds, callbacks, progress, log_every, device, settings=f"lr={lr:g}")
     for _ in range(steps):
         idx = torch.randint(len(x_all), (bs,), generator=order).to(device)
-        loss = model.loss(x_all[idx])
+        loss, parts = model.loss(x_all[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         schedule.step()
-        if loop.step({"loss": loss.detach()}):
+        if loop.step(parts):
             break
     model.eval()
     return loop.close()

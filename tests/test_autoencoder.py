@@ -47,7 +47,7 @@ def test_validation_messages():
         AutoencoderConfig(latent_dim=0)
     with pytest.raises(ValueError, match="loss"):
         AutoencoderConfig(loss="l1")
-    with pytest.raises(ValueError, match="unconditional"):
+    with pytest.raises(TypeError, match="n_classes"):  # no such field: the plain autoencoder is unconditional
         AutoencoderConfig(n_classes=10)
     ae = Autoencoder(latent_dim=2)
     with pytest.raises(ValueError, match=r"x must have shape \(B, 1, 8, 8\)"):

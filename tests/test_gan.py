@@ -187,3 +187,11 @@ def test_rejection_settings_are_checked_and_travel_in_checkpoints(tmp_path):
     assert torch.equal(loaded.sample(50, generator=torch.Generator().manual_seed(1)),
                        gan.sample(50, generator=torch.Generator().manual_seed(1)))
     assert "accept_above" not in GAN(GANConfig(x_shape=(2,))).state_dict(), "plain GANs keep their keys"
+
+
+def test_penalty_weights_must_be_finite_and_not_negative():
+    for name in ("r1_gamma", "gp_weight"):
+        for bad in (-0.1, float("inf"), float("nan"), True, "1"):
+            with pytest.raises(ValueError, match=rf"{name} must be a finite number >= 0, got"):
+                GANConfig(**{name: bad})
+        assert getattr(GANConfig(**{name: 0.0}), name) == 0.0

@@ -216,7 +216,9 @@ def test_a_non_finite_loss_stops_every_loop_naming_the_step(tmp_path):
 
     def loss_that_overflows_at_step_7(x):
         calls.append(1)
-        return real_loss(x) * (math.inf if len(calls) == 7 else 1.0)
+        loss, _ = real_loss(x)
+        loss = loss * (math.inf if len(calls) == 7 else 1.0)
+        return loss, {"loss": loss.detach()}
 
     model.loss = loss_that_overflows_at_step_7
     with pytest.warns(RuntimeWarning, match="at step 7: loss = inf"):
@@ -389,3 +391,14 @@ def test_train_gan_calibrates_rejection_on_its_data_at_the_end():
     assert below == pytest.approx(0.05, abs=0.002)
     with torch.no_grad():
         assert (gan.D(gan.sample(500)) >= gan.accept_above).all()
+
+
+def test_adam_betas_are_a_pair_of_numbers_in_the_unit_interval():
+    from genlearn.train import check_betas
+
+    assert check_betas("betas", (0.5, 0.999)) == (0.5, 0.999)
+    for bad, message in [((0.5, 1.0), r"betas\[1\] must be a number in \[0, 1\), got 1.0"),
+                         ((True, 0.9), r"betas\[0\] must be a number in \[0, 1\), got True"),
+                         ((0.5,), "must be a pair"), ("ab", "must be a pair")]:
+        with pytest.raises(ValueError, match=message):
+            check_betas("betas", bad)

@@ -236,3 +236,13 @@ def test_sample_decodes_in_chunks_with_the_same_result(monkeypatch):
     whole = model.sample(70, y, generator=torch.Generator().manual_seed(3))
     assert chunked.shape == (70, 1, 16, 16)
     torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-6)
+
+
+def test_beta_must_be_a_finite_weight_and_autoregressive_a_bool():
+    for bad in (-1.0, float("inf"), float("nan"), False):
+        with pytest.raises(ValueError, match="beta must be a finite number >= 0, got"):
+            VAEConfig(beta=bad)
+    for bad in (1, "yes", None):
+        with pytest.raises(ValueError, match="autoregressive must be True or False, got"):
+            VAEConfig(autoregressive=bad)
+    assert VAEConfig(beta=0).beta == 0

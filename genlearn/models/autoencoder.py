@@ -27,7 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .._checks import check_batch, check_choice, check_positive_int, check_size, resolve_config
-from .blocks import ConvDown, ConvUp, check_common_fields, mlp
+from .blocks import ConvDown, ConvUp, check_common_fields, mlp, unconditional
 
 
 @dataclass
@@ -38,16 +38,11 @@ class AutoencoderConfig:
     hidden: tuple[int, ...] = (256, 256)   # MLP widths, encoder (the decoder mirrors them)
     base_channels: int = 16                # conv: channels of the first layer
     loss: str = "bce"                      # "bce" (pixels in [0, 1]) | "mse"
-    n_classes: int = 0                     # always 0: lets train_vae treat it like an unconditional VAE
 
     def __post_init__(self):
         check_common_fields(self, ("mlp", "conv"))
         check_choice("loss", self.loss, ("bce", "mse"))
         self.base_channels = check_size("base_channels", self.base_channels)
-        if self.n_classes != 0:
-            raise ValueError("the plain autoencoder is unconditional: n_classes must be 0 "
-                             "(use VAEConfig(n_classes=...) for a conditional model)")
-
 
     @property
     def x_range(self) -> tuple[float, float] | None:
@@ -83,7 +78,8 @@ class Autoencoder(nn.Module):
         return torch.sigmoid(out) if self.config.loss == "bce" else out
 
     def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
-        """Reconstruction error summed over pixels, batch mean; ``y`` is ignored (unconditional)."""
+        """Reconstruction error summed over pixels, batch mean; ``y`` must be None (unconditional)."""
+        unconditional(y)
         x = check_batch("x", x, self.config.x_shape)
         out = self.decode(self.encode(x))  # (B, *x_shape)
         if self.config.loss == "bce":
@@ -106,8 +102,7 @@ class Autoencoder(nn.Module):
         ``mean=False`` draws binary pixels from the decoded probabilities ("bce"); an "mse"
         autoencoder has no noise model to draw from, so it refuses."""
         n = check_positive_int("n", n)
-        if y is not None:
-            raise ValueError("the plain autoencoder is unconditional: do not pass labels y")
+        unconditional(y)
         if not mean and self.config.loss != "bce":
             raise ValueError("mean=False draws pixels from the decoder's Bernoulli probabilities; "
                              "an autoencoder with loss='mse' has no noise model: use mean=True")

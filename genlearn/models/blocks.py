@@ -128,12 +128,16 @@ class ConvUp(nn.Module):
         return self.net(self.fc(h).view(-1, *self.start))
 
 
+def unconditional(y) -> None:
+    """The labels an unconditional model was given: only ``None`` is accepted."""
+    if y is not None:
+        raise ValueError("this model is unconditional: do not pass labels y (y must be None)")
+
+
 def one_hot(y: torch.Tensor | None, n_classes: int, batch: int) -> torch.Tensor | None:
     """Labels (B,) as one-hot floats (B, n_classes); checks that they are there when needed."""
     if n_classes == 0:
-        if y is not None:
-            raise ValueError("this model is unconditional: do not pass labels y")
-        return None
+        return unconditional(y)
     if y is None:
         raise ValueError(f"this model is conditional on {n_classes} classes: pass labels y")
     y = torch.as_tensor(y)

@@ -38,7 +38,7 @@ import torch
 import torch.nn as nn
 
 from .._checks import check_batch, check_positive_int, check_range, check_size, resolve_config
-from .blocks import Standardizes, check_sizes
+from .blocks import Standardizes, check_sizes, unconditional
 
 
 @dataclass
@@ -61,6 +61,11 @@ class DiffusionConfig:
         check_range("beta_end", self.beta_end, 0, 1)
         if not 0 < self.beta_start <= self.beta_end < 1:
             raise ValueError(f"need 0 < beta_start <= beta_end < 1, got {self.beta_start}, {self.beta_end}")
+
+    @property
+    def x_shape(self) -> tuple[int, ...]:
+        """The shape of one example: (x_dim,)."""
+        return (self.x_dim,)
 
 
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
@@ -114,19 +119,22 @@ class Diffusion(Standardizes, nn.Module):
         ab = self.alpha_bars[t][:, None]                              # (B, 1)
         return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
 
-    def loss(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """The DDPM simple loss ||eps - eps_theta(x_t, t)||^2 on a batch of data x (B, D)."""
+    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None, *,
+             generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
+        """The DDPM simple loss ||eps - eps_theta(x_t, t)||^2 on a batch of data x (B, D), batch
+        mean, and its parts for the history (``loss``); ``y`` must be None (unconditional)."""
+        unconditional(y)
         x = check_batch("x", x, (self.config.x_dim,))
         x0 = (x - self.shift) / self.scale
         t = torch.randint(1, self.config.T + 1, (len(x0),), device=x0.device, generator=generator)
         noise = torch.randn(x0.shape, device=x0.device, generator=generator)
-        return (noise - self.eps(self.q_sample(x0, t, noise), t)).square().sum(1).mean()
+        loss = (noise - self.eps(self.q_sample(x0, t, noise), t)).square().sum(1).mean()
+        return loss, {"loss": loss.detach()}
 
     @torch.no_grad()
     def noised(self, x: torch.Tensor, t: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Data x (B, D) after t forward steps (t = 0: unchanged), in data units."""
-        if not 0 <= t <= self.config.T:
-            raise ValueError(f"t must be in 0..{self.config.T}, got {t}")
+        t = check_range("t", check_positive_int("t", t, allow_zero=True), 0, self.config.T)
         if t == 0:
             return x.clone()
         x0 = (x.to(self.device) - self.shift) / self.scale
@@ -135,11 +143,13 @@ class Diffusion(Standardizes, nn.Module):
         return self.q_sample(x0, tt, noise) * self.scale + self.shift
 
     @torch.no_grad()
-    def sample(self, n: int, *, generator: torch.Generator | None = None,
+    def sample(self, n: int, y: torch.Tensor | None = None, *, generator: torch.Generator | None = None,
                return_trajectory: bool = False, keep_every: int = 1):
         """``n`` samples (n, D) in data units; with ``return_trajectory`` also the list of
-        x_T, ..., x_0 (every ``keep_every`` steps, always including both ends)."""
+        x_T, ..., x_0 (every ``keep_every`` steps, always including both ends). ``y`` must be
+        None (unconditional)."""
         n = check_positive_int("n", n)
+        unconditional(y)
         keep_every = check_positive_int("keep_every", keep_every)
         was_training = self.training
         self.eval()

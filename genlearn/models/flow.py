@@ -35,7 +35,7 @@ import torch
 import torch.nn as nn
 
 from .._checks import check_batch, check_positive_int, check_size, resolve_config
-from .blocks import Standardizes, check_sizes, mean_nll, mlp
+from .blocks import Standardizes, check_sizes, mean_nll, mlp, unconditional
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -52,6 +52,11 @@ class FlowConfig:
         self.x_dim = check_size("x_dim", self.x_dim)
         if self.x_dim < 2:
             raise ValueError(f"a coupling flow needs x_dim >= 2 (one part conditions the other), got {self.x_dim}")
+
+    @property
+    def x_shape(self) -> tuple[int, ...]:
+        """The shape of one example: (x_dim,)."""
+        return (self.x_dim,)
 
 
 class AffineCoupling(nn.Module):
@@ -119,13 +124,17 @@ class Flow(Standardizes, nn.Module):
         z, log_det = self(x)
         return -0.5 * (z.square() + LOG_2PI).sum(1) + log_det
 
-    def loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        """The mean negative log-likelihood -1/B sum_b log p(x_b) (nats per example), and its parts."""
+    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+        """The mean negative log-likelihood -1/B sum_b log p(x_b) (nats per example), and its
+        parts; ``y`` must be None (unconditional)."""
+        unconditional(y)
         return mean_nll(self.log_prob(x))
 
     @torch.no_grad()
-    def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` samples (n, D): z ~ N(0, I) pushed through the inverse flow."""
+    def sample(self, n: int, y: torch.Tensor | None = None, *,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` samples (n, D): z ~ N(0, I) pushed through the inverse flow; ``y`` must be None."""
         n = check_positive_int("n", n)
+        unconditional(y)
         z = torch.randn(n, self.config.x_dim, device=self.device, generator=generator)
         return self.inverse(z)

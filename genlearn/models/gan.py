@@ -33,9 +33,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from .._checks import check_batch, check_choice, check_positive_int, check_size, resolve_config
+from .._checks import (check_batch, check_choice, check_nonnegative, check_positive_int, check_size,
+                       check_unit_interval, resolve_config)
 from .blocks import ConvDown, ConvUp, check_common_fields, mlp, one_hot
-from .gan_losses import LOSSES
+from .gan_losses import LOSSES, d_loss, g_loss
 
 
 @dataclass
@@ -56,17 +57,12 @@ class GANConfig:
         check_common_fields(self, ("mlp", "dcgan"))
         check_choice("loss", self.loss, LOSSES)
         self.n_classes = check_size("n_classes", self.n_classes, allow_zero=True)
-        if isinstance(self.rejection, bool) or not isinstance(self.rejection, (int, float)) \
-                or not 0 <= self.rejection < 1:
-            raise ValueError(f"rejection must be a number in [0, 1), the share of real data D may "
-                             f"score below the threshold; got {self.rejection!r}")
+        check_unit_interval("rejection", self.rejection, "the share of real data D may score below the threshold")
         if self.rejection and self.n_classes:
             raise ValueError("rejection sampling is for unconditional GANs (n_classes=0)")
         self.base_channels = check_size("base_channels", self.base_channels)
-        for name in ("r1_gamma", "gp_weight"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        check_nonnegative("r1_gamma", self.r1_gamma)
+        check_nonnegative("gp_weight", self.gp_weight)
 
     @property
     def is_image(self) -> bool:
@@ -153,6 +149,12 @@ class GAN(nn.Module):
         for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
             b_ema.copy_(b)
 
+    def expect_state(self, keys) -> None:
+        """Make room for the optional parts a saved ``state_dict`` with these ``keys`` holds
+        (the EMA generator, ``G_ema.*``), so that loading it finds every tensor a home."""
+        if any(k.startswith("G_ema.") for k in keys):
+            self.enable_ema()
+
     # ----------------------------------------------------------------- rejection sampling
     @torch.no_grad()
     def calibrate_rejection(self, x_real: torch.Tensor, batch_size: int = 4096) -> float:
@@ -180,6 +182,20 @@ class GAN(nn.Module):
         warnings.warn(f"rejection sampling: only {have} of {max_rounds * n} samples reached D's threshold; "
                       f"the other {n - have} are returned unfiltered", RuntimeWarning, stacklevel=3)
         return torch.cat([*kept, x[:n - have]])
+
+    # ----------------------------------------------------------------- the objective
+    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None, *,
+             generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
+        """Both players' losses (``config.loss``, no penalties) on real ``x`` (B, *x_shape) and as
+        many fakes G(z): D's loss, the value of the game as D sees it, and the parts ``loss_d``
+        and ``loss_g`` for a history. Training alternates the two updates
+        (:class:`genlearn.train.GanStepper`); this scores a batch without updating either."""
+        x = check_batch("x", x, self.config.x_shape)
+        fake = self.G(self.noise(len(x), generator), y)         # (B, *x_shape)
+        real_scores, fake_scores = self.D(x, y), self.D(fake, y)  # (B,) each
+        loss_d = d_loss(self.config.loss, real_scores, fake_scores)
+        loss_g = g_loss(self.config.loss, fake_scores)
+        return loss_d, {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
 
     # ----------------------------------------------------------------- using the model
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:

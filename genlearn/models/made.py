@@ -33,7 +33,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .._checks import check_batch, check_positive_int, resolve_config
-from .blocks import MaskedLinear, check_sizes, mean_nll
+from .blocks import MaskedLinear, check_sizes, mean_nll, unconditional
 
 
 @dataclass
@@ -48,6 +48,11 @@ class MADEConfig:
         if math.prod(self.x_shape) < 2:
             raise ValueError(f"an autoregressive model needs at least 2 dimensions, got x_shape {self.x_shape}")
 
+    @property
+    def x_range(self) -> tuple[float, float]:
+        """Bernoulli pixels: the values data may take."""
+        return (0.0, 1.0)
+
 
 def made_degrees(d: int, hidden: tuple[int, ...]) -> list[torch.Tensor]:
     """Degrees of the inputs (1..d) and of each hidden layer (cycling through 1..d-1)."""
@@ -56,8 +61,6 @@ def made_degrees(d: int, hidden: tuple[int, ...]) -> list[torch.Tensor]:
 
 class MADE(nn.Module):
     """Logits of p(x_i = 1 | x_<i) for all i in one masked pass; exact log p(x); sequential sampling."""
-
-    data_range = (0.0, 1.0)  # Bernoulli pixels: what train_likelihood checks its data against
 
     def __init__(self, config: MADEConfig | None = None, **overrides):
         super().__init__()
@@ -87,14 +90,18 @@ class MADE(nn.Module):
         x = check_batch("x", x, self.config.x_shape)
         return -F.binary_cross_entropy_with_logits(self.logits(x), x.flatten(1), reduction="none").sum(1)
 
-    def loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        """The mean negative log-likelihood -1/B sum_b log p(x_b) (nats per image), and its parts."""
+    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+        """The mean negative log-likelihood -1/B sum_b log p(x_b) (nats per image), and its
+        parts; ``y`` must be None (unconditional)."""
+        unconditional(y)
         return mean_nll(self.log_prob(x))
 
     @torch.no_grad()
-    def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` binary samples (n, *x_shape), drawn pixel by pixel in D passes."""
+    def sample(self, n: int, y: torch.Tensor | None = None, *,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` binary samples (n, *x_shape), drawn pixel by pixel in D passes; ``y`` must be None."""
         n = check_positive_int("n", n)
+        unconditional(y)
         x = torch.zeros(n, self.dim, device=self.device)
         for i in range(self.dim):
             p = torch.sigmoid(self.logits(x)[:, i])

@@ -36,7 +36,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .._checks import check_batch, check_choice, check_positive_int, check_size, resolve_config
+from .._checks import (check_batch, check_bool, check_choice, check_nonnegative, check_positive_int, check_size,
+                       resolve_config)
 from .blocks import ConvDown, ConvUp, MaskedLinear, check_common_fields, mlp, one_hot
 
 LOG_2PI = math.log(2 * math.pi)
@@ -59,15 +60,13 @@ class VAEConfig:
     def __post_init__(self):
         check_common_fields(self, ("mlp", "conv"))
         check_choice("likelihood", self.likelihood, ("bernoulli", "gaussian"))
-        if not isinstance(self.autoregressive, bool):
-            raise ValueError(f"autoregressive must be True or False, got {self.autoregressive!r}")
+        check_bool("autoregressive", self.autoregressive)
         if self.autoregressive and self.likelihood != "bernoulli":
             raise ValueError("autoregressive=True links binary pixels: it needs likelihood='bernoulli', "
                              f"got {self.likelihood!r}")
         self.n_classes = check_size("n_classes", self.n_classes, allow_zero=True)
         self.base_channels = check_size("base_channels", self.base_channels)
-        if isinstance(self.beta, bool) or not isinstance(self.beta, (int, float)) or not 0 <= self.beta < math.inf:
-            raise ValueError(f"beta must be a finite number >= 0, got {self.beta!r}")
+        check_nonnegative("beta", self.beta)
 
     @property
     def x_range(self) -> tuple[float, float] | None:
