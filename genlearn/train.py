@@ -38,6 +38,7 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 try:  # tqdm.auto picked the notebook bar (an ipywidget) when it runs in a kernel with ipywidgets
     from tqdm.notebook import tqdm_notebook as _NotebookBar
     NOTEBOOK_BAR = issubclass(tqdm, _NotebookBar)
@@ -165,9 +166,12 @@ class _Loop:
         # In a notebook, show the bar under a display id, so that close() can replace it by its
         # final text: a saved notebook then reads "100%|...| 1320/1320 [00:05<00:00, ...]",
         # not the "0%" the widget's text had when it was first displayed.
+        # The bundle is written out, not display(bar.container): ipywidgets 7 (Colab's) displays a
+        # widget through _ipython_display_, which drops the display id, so the update never lands.
         from IPython.display import display
         bar = tqdm(total=total, unit=unit, leave=False, display=False)
-        self.shown = display(bar.container, display_id=True)
+        view = {"version_major": 2, "version_minor": 0, "model_id": bar.container.model_id}
+        self.shown = display({"text/plain": repr(bar.container), WIDGET_MIME: view}, raw=True, display_id=True)
         return bar
 
     def elapsed(self) -> float:
