@@ -23,9 +23,9 @@ The hook
   genlearn; the names the notebook's locked cells define; new threads.
 
 Each answer is one line in a file the grader reads, signed with HMAC-SHA256 under a key read
-from a file that is deleted before student code runs; only the hook's closure holds it. The
-hook never raises, never calls student code (identity comparisons only) and uses only
-functions captured here. Student code can stop answers from coming, never forge a clean one;
+from a file that is deleted before student code runs; only the signer's closures, which the
+hook calls, hold it. The hook never raises, never calls student code (identity comparisons
+only) and uses only functions its parts captured while :func:`install` ran. Student code can stop answers from coming, never forge a clean one;
 the grader reports a missing answer too.
 """
 
