@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import numbers
 import operator
 from collections.abc import Callable
 
@@ -17,10 +18,9 @@ import numpy as np
 import torch
 
 
-def check_positive_int(name: str, value, allow_zero: bool = False) -> int:
-    """An integer >= 1 (>= 0 with ``allow_zero``), returned as a Python ``int``: numpy and torch
-    integers, and floats with an integral value (``3.0``), are converted; a bool is refused
-    (``epochs=True`` is a mistake, not one epoch), as is anything else that is not a whole number."""
+def _as_int(name: str, value) -> int:
+    """``value`` as a Python ``int``: numpy and torch integers, and floats with an integral value
+    (``3.0``), are converted; a bool is refused, as is anything else that is not a whole number."""
     if isinstance(value, bool) or not isinstance(value, int):
         as_int = None
         if not isinstance(value, (bool, np.bool_)) and not (isinstance(value, torch.Tensor) and value.dtype == torch.bool):
@@ -32,9 +32,27 @@ def check_positive_int(name: str, value, allow_zero: bool = False) -> int:
         if as_int is None:
             raise TypeError(f"{name} must be an integer, got {value!r}")
         value = as_int
+    return value
+
+
+def check_positive_int(name: str, value, allow_zero: bool = False) -> int:
+    """An integer >= 1 (>= 0 with ``allow_zero``), returned as a Python ``int``: numpy and torch
+    integers, and floats with an integral value (``3.0``), are converted; a bool is refused
+    (``epochs=True`` is a mistake, not one epoch), as is anything else that is not a whole number."""
+    value = _as_int(name, value)
     low = 0 if allow_zero else 1
     if value < low:
         raise ValueError(f"{name} must be >= {low}, got {value}")
+    return value
+
+
+def check_at_least(name: str, value, low: int, unit: str = "", why: str = "") -> int:
+    """An integer >= ``low`` (converted as by :func:`check_positive_int`): ``size must be >= 8
+    tiles (two rooms side by side), got 6`` with ``unit="tiles"`` and ``why``."""
+    value = _as_int(name, value)
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}{' ' + unit if unit else ''}{f' ({why})' if why else ''}, "
+                         f"got {value}")
     return value
 
 
@@ -83,6 +101,35 @@ def check_range(name: str, value, low, high):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
         raise ValueError(f"{name} must be between {low} and {high}, got {value!r}")
     return value
+
+
+def _is_real(value) -> bool:
+    """A finite real number: Python's and numpy's ints and floats, never a bool."""
+    return (isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+            and math.isfinite(value))
+
+
+def check_number(name: str, value, *, above: float | None = None, why: str = "") -> float:
+    """A finite real number (not a bool), and ``> above`` if given; ``why`` says what it is or
+    where the bound comes from: ``nu must be a finite number > 2 (finite variance), got 2``."""
+    if not _is_real(value) or (above is not None and not value > above):
+        raise ValueError(f"{name} must be a finite number{f' > {above:g}' if above is not None else ''}"
+                         f"{f' ({why})' if why else ''}, got {value!r}")
+    return float(value)
+
+
+_ENDS = {"[": operator.le, "(": operator.lt, "]": operator.le, ")": operator.lt}
+
+
+def check_fraction(name: str, value, interval: str = "[]", what: str = "a number") -> float:
+    """A finite real number from 0 to 1 (a probability, a share); ``interval`` says which ends
+    are allowed: ``"[]"`` both, ``"()"`` neither, ``"(]"``, ``"[)"``. ``what`` names it in the
+    message: ``level must be a probability in (0, 1), got 1.5``."""
+    if len(interval) != 2 or interval[0] not in "[(" or interval[1] not in ")]":
+        raise ValueError(f"interval must be one of '[]', '()', '(]', '[)', got {interval!r}")
+    if not _is_real(value) or not (_ENDS[interval[0]](0, value) and _ENDS[interval[1]](value, 1)):
+        raise ValueError(f"{name} must be {what} in {interval[0]}0, 1{interval[1]}, got {value!r}")
+    return float(value)
 
 
 def check_learning_rate(name: str, value) -> float:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._checks import check_positive
+
 SAMPLE_RATE = 16_000
 HARMONICS = (1.0, 0.5, 0.25, 0.12)  # amplitudes of the 1st, 2nd, ... harmonic
 
@@ -24,8 +26,7 @@ def midi_to_hz(midi) -> np.ndarray:
 
 def note(freq: float, seconds: float, sample_rate: int = SAMPLE_RATE, decay: float = 3.0) -> np.ndarray:
     """One plucked note: harmonics of ``freq`` under an attack-decay envelope."""
-    if freq <= 0 or seconds <= 0:
-        raise ValueError(f"freq and seconds must be > 0, got {freq}, {seconds}")
+    freq, seconds = check_positive("freq", freq), check_positive("seconds", seconds)
     if freq * len(HARMONICS) >= sample_rate / 2:
         raise ValueError(f"{freq:.0f} Hz is too high for sample rate {sample_rate} (aliasing)")
     t = np.arange(int(round(seconds * sample_rate))) / sample_rate
@@ -41,8 +42,7 @@ def synthesize(pitches, step_seconds: float = 0.22, sample_rate: int = SAMPLE_RA
     p = np.asarray(pitches).ravel()
     if p.size == 0:
         raise ValueError("no pitches to play")
-    if step_seconds <= 0:
-        raise ValueError(f"step_seconds must be > 0, got {step_seconds}")
+    step_seconds = check_positive("step_seconds", step_seconds)
     n = int(round(step_seconds * sample_rate))
     parts = [np.zeros(n, np.float32) if m == rest else note(float(midi_to_hz(m)), step_seconds, sample_rate)
              for m in p]

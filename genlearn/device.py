@@ -31,6 +31,7 @@ from pathlib import Path
 
 import torch
 
+from ._checks import check_at_least, check_positive_int
 from ._cpus import _allowed_cpus, _cgroup_quota, cpu_quota  # noqa: F401 (re-exported)
 
 ENV_DEVICE = "GENLEARN_DEVICE"
@@ -333,8 +334,7 @@ def choose_threads(quota: int, busy: float | None, margin: float = BUSY_MARGIN) 
     the lower :data:`RAISE_MARGIN` before it adds threads back); with a quota of 3 or more, one
     CPU is also left for JupyterLab, the browser and the system. Never fewer than 1 thread.
     """
-    if quota < 1:
-        raise ValueError(f"quota must be >= 1 CPU, got {quota}")
+    quota = check_at_least("quota", quota, 1, "CPU")
     spare = 1 if quota >= 3 else 0
     taken = 0 if busy is None or busy <= margin else math.ceil(busy - margin)
     threads = max(1, quota - spare - taken)
@@ -395,8 +395,7 @@ def configure_threads(n: int | None = None) -> int:
     """
     state = _threads
     if n is not None:
-        if not isinstance(n, int) or n < 1:
-            raise ValueError(f"thread count must be an integer >= 1, got {n!r}")
+        n = check_positive_int("thread count", n)  # True is not one thread
         state.pinned = True
         return _apply(state, ThreadChoice(n, "set by configure_threads"))
     if state.pinned or _set_elsewhere(state):

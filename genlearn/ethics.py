@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import as_float32, as_tensor, check_batch, check_finite, check_positive_int, check_range, check_seed
+from ._checks import (as_float32, as_tensor, check_batch, check_finite, check_fraction, check_positive_int, check_range,
+                      check_seed)
 from .device import CPU, get_device
 from .metrics import nearest_neighbour_distances
 from .models.blocks import mlp
@@ -116,8 +117,7 @@ def detector_accuracy(real, fake, *, hidden: tuple[int, ...] = (64, 64), steps: 
     """
     r, f = _real_and_fake(real, fake)
     check_positive_int("steps", steps)
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    test_fraction = check_fraction("test_fraction", test_fraction, "()")
     n = min(len(r), len(f))
     if n < 10:
         raise ValueError(f"need at least 10 samples of each kind, got {len(r)} real and {len(f)} fake")
@@ -196,8 +196,7 @@ def memorization_report(samples, train, test, *, copy_ratio: float = 0.5) -> dic
     A model that generalizes puts its samples about as close to unseen data as to its
     training data (``median_ratio`` ~ 1); a memorizing one has ratios near 0.
     """
-    if not 0 < copy_ratio <= 1:
-        raise ValueError(f"copy_ratio must be in (0, 1], got {copy_ratio}")
+    copy_ratio = check_fraction("copy_ratio", copy_ratio, "(]")
     s, tr, te = _flat("samples", samples), _flat("train", train), _flat("test", test)
     d_train = nearest_neighbour_distances(s, tr).float()
     d_test = nearest_neighbour_distances(s, te).float()

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._checks import check_positive_int
+from ._checks import check_at_least
 from .models.vae import kl_normal_std
 
 
@@ -74,8 +74,7 @@ def interpolate(z_a: torch.Tensor, z_b: torch.Tensor, n: int = 8, *, spherical: 
     """
     if z_a.shape != z_b.shape or z_a.dim() != 1:
         raise ValueError(f"z_a and z_b must be two (Z,) vectors, got {tuple(z_a.shape)} and {tuple(z_b.shape)}")
-    if check_positive_int("n", n) < 2:
-        raise ValueError(f"n must be >= 2 (both ends), got {n}")
+    n = check_at_least("n", n, 2, why="both ends")
     t = torch.linspace(0, 1, n, device=z_a.device)[:, None]  # (n, 1)
     if not spherical:
         return (1 - t) * z_a + t * z_b

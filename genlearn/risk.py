@@ -27,7 +27,7 @@ import math
 
 import torch
 
-from ._checks import as_tensor, check_finite
+from ._checks import as_tensor, check_finite, check_fraction, check_number
 
 __all__ = ["value_at_risk", "expected_shortfall", "exceedance_backtest"]
 
@@ -43,8 +43,7 @@ def _losses(name: str, losses) -> torch.Tensor:
 
 
 def _level(level) -> float:
-    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
-        raise ValueError(f"level must be a probability in (0, 1), e.g. 0.99, got {level!r}")
+    return check_fraction("level", level, "()", "a probability")
     return float(level)
 
 
@@ -77,8 +76,7 @@ def exceedance_backtest(losses, var: float, level: float = 0.99) -> dict:
     e.g. < 0.05: reject "this VaR is exceeded at the right rate").
     """
     x, alpha = _losses("losses", losses), _level(level)
-    if isinstance(var, bool) or not isinstance(var, (int, float)) or not math.isfinite(var):
-        raise ValueError(f"var must be a finite number (a loss level), got {var!r}")
+    var = check_number("var", var, why="a loss level")
     n, hits = len(x), int((x > var).sum())
     p, rate = 1 - alpha, hits / len(x)
 

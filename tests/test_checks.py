@@ -44,3 +44,39 @@ def test_argparse_types_say_what_the_checks_say():
     assert seconds("0.5") == 0.5
     with pytest.raises(argparse.ArgumentTypeError, match="max_seconds must be > 0"):
         seconds("0")
+
+
+def test_at_least_fraction_and_number_accept_their_range_and_name_what_came():
+    import numpy as np
+
+    from genlearn._checks import check_at_least, check_fraction, check_number
+
+    assert check_at_least("n", 2, 2) == 2 and check_at_least("n", np.int64(9), 8) == 9
+    assert check_fraction("p", 0) == 0.0 and check_fraction("p", 1, "(]") == 1.0
+    assert check_fraction("p", np.float32(0.5), "()") == 0.5
+    assert check_number("var", -3) == -3.0 and check_number("nu", 2.5, above=2) == 2.5
+    for call, message in [
+        (lambda: check_at_least("size", 6, 8, "tiles", "two rooms side by side"),
+         r"size must be >= 8 tiles \(two rooms side by side\), got 6"),
+        (lambda: check_at_least("n", 1, 2), "n must be >= 2, got 1"),
+        (lambda: check_fraction("p", 1.5), r"p must be a number in \[0, 1\], got 1.5"),
+        (lambda: check_fraction("level", 1, "()", "a probability"), r"level must be a probability in \(0, 1\), got 1"),
+        (lambda: check_fraction("copy_ratio", 0, "(]"), r"copy_ratio must be a number in \(0, 1\], got 0"),
+        (lambda: check_fraction("rate", 0, "[)"), None),
+        (lambda: check_fraction("rate", 1, "[)"), r"rate must be a number in \[0, 1\), got 1"),
+        (lambda: check_fraction("p", True), "p must be a number in"),
+        (lambda: check_fraction("p", float("nan")), "got nan"),
+        (lambda: check_fraction("p", "0.5"), "got '0.5'"),
+        (lambda: check_fraction("p", 0.5, "[["), "interval must be one of"),
+        (lambda: check_number("nu", 2, above=2, why="finite variance"),
+         r"nu must be a finite number > 2 \(finite variance\), got 2"),
+        (lambda: check_number("var", float("inf"), why="a loss level"), r"var must be a finite number \(a loss level\)"),
+        (lambda: check_number("var", False), "var must be a finite number, got False"),
+    ]:
+        if message is None:
+            assert call() == 0.0
+            continue
+        with pytest.raises(ValueError, match=message):
+            call()
+    with pytest.raises(TypeError, match="n must be an integer, got True"):
+        check_at_least("n", True, 0)

@@ -276,6 +276,29 @@ def test_cli_workers_grade_the_same(graded):
     assert lms.read_grades(db, "genlearn").scores == before
 
 
+@pytest.mark.slow
+def test_cli_grader_writes_its_log_where_it_is_told(tmp_path):
+    """The cli worker's log_path was ignored: each command's output, and a kill, now land there."""
+    log_path = tmp_path / "workers" / "worker-0.log"
+    log_path.parent.mkdir()
+    grader = parallel.CliGrader(tmp_path, "nope", f"sqlite:///{tmp_path / 'g.db'}", dict(os.environ), log_path)
+    ok, log = grader.grade("alovelace", False, 120)
+    assert not ok and log.strip()
+    text = log_path.read_text()
+    assert text.startswith("[genlearn-course] nbgrader autograde --student alovelace\n") and text.endswith(log)
+    ok, log = grader.grade("cbabbage", False, 0.001)
+    assert not ok and "killed after" in log and str(log_path) in log
+    assert log_path.read_text().endswith("--student cbabbage\n" + log + "\n")
+
+
+@pytest.mark.parametrize("kwargs, error, match", [({"workers": 0}, ValueError, "workers must be >= 1, got 0"),
+                                                  ({"workers": True}, TypeError, "workers must be an integer"),
+                                                  ({"mode": "fast"}, ValueError, "unknown mode 'fast'")])
+def test_autograde_class_checks_its_arguments(tmp_path, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        parallel.autograde_class(tmp_path, AID, **kwargs)
+
+
 @pytest.mark.grading
 def test_verify_reports_a_lost_row(graded):
     """The end-of-run check can fail: remove one student's graded row and it is reported."""

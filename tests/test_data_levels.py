@@ -51,7 +51,7 @@ def test_path_lengths_are_shortest_routes_and_minus_one_where_blocked():
 
 
 def test_levels_check_their_arguments():
-    with pytest.raises(ValueError, match="at least 8 tiles"):
+    with pytest.raises(ValueError, match=r"size must be >= 8 tiles \(two rooms side by side\), got 6"):
         levels(10, size=6)
     with pytest.raises(ValueError, match="one channel"):
         path_lengths(torch.ones(2, 3, 8, 8))

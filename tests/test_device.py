@@ -281,8 +281,10 @@ def test_nonsense_env_warns_with_the_range_and_chooses_automatically(monkeypatch
 
 def test_explicit_count_pins_and_user_setting_is_left_alone(monkeypatch):
     calls = fake_machine(monkeypatch, 2, 0.0)
-    with pytest.raises(ValueError, match="integer >= 1"):
+    with pytest.raises(ValueError, match="thread count must be >= 1, got 0"):
         dev.configure_threads(0)
+    with pytest.raises(TypeError, match="thread count must be an integer, got True"):
+        dev.configure_threads(True)  # a bool is not a thread count
     assert dev.configure_threads(1) == 1
     monkeypatch.setattr(dev._threads, "time", float("-inf"))
     assert dev.configure_threads() == 1 and not calls

@@ -199,6 +199,30 @@ def create_course(spec: CourseSpec, students=()) -> dict:
     gid = grp.getgrnam(spec.group).gr_gid if spec.group else -1
 
     made = []  # what this call creates: only these get the course's owner and modes
+    copied = _course_files(spec, assignments, made)
+    db_url, imported = _gradebook(spec, assignments, students, made)
+    exchange = None
+    if spec.exchange is not None:
+        from nbgrader.api import Gradebook
+
+        with Gradebook(db_url, spec.course_id) as gb:
+            everyone = sorted(s.id for s in gb.students)
+        exchange_gid = gid if gid != -1 else (pwd.getpwnam(spec.owner).pw_gid if spec.owner else os.getegid())
+        exchange = make_exchange(spec.exchange, spec.course_id, exchange_gid, everyone)
+    if spec.group:
+        _own(made, uid, gid, 0o2770, 0o660)
+    else:
+        _own(made, uid, gid, 0o700, 0o600)
+    return {"course_dir": str(spec.course_dir), "exchange": str(spec.exchange) if spec.exchange else None,
+            "assignments": assignments, "copied": copied, "students": imported, "db_url": db_url,
+            "exchange_folders": exchange, "warnings": _setup_warnings(spec, made, exchange),
+            "due": {a: _utc(d).isoformat() + "Z" for a, d in spec.due.items()}}
+
+
+def _course_files(spec: CourseSpec, assignments: list[str], made: list) -> list[str]:
+    """The course folder, its ``nbgrader_config.py`` and the solutions not there yet (an
+    instructor's edits are never overwritten); what is new goes into ``made``; returns the
+    assignments copied."""
     if not spec.course_dir.exists():
         spec.course_dir.mkdir(parents=True)
         made.append(spec.course_dir)
@@ -210,14 +234,19 @@ def create_course(spec: CourseSpec, students=()) -> dict:
     copied = []
     for aid in assignments:
         dest = spec.course_dir / "solutions" / aid
-        if not dest.exists():  # never overwrite an instructor's edits
+        if not dest.exists():
             if not dest.parent.exists():
                 dest.parent.mkdir()
                 made.append(dest.parent)
             shutil.copytree(spec.source / "solutions" / aid, dest)
             copied.append(aid)
             made.append(dest)
+    return copied
 
+
+def _gradebook(spec: CourseSpec, assignments: list[str], students, made: list) -> tuple[str, int]:
+    """The gradebook (into ``made`` when new) with every assignment and its due date (a rerun
+    without ``--due`` keeps the date already set) and the roster; returns (db_url, students imported)."""
     from nbgrader.api import Gradebook
 
     ensure_alembic_on_path()
@@ -226,20 +255,14 @@ def create_course(spec: CourseSpec, students=()) -> dict:
         made.append(db)
     db_url = f"sqlite:///{db}"
     with Gradebook(db_url, spec.course_id) as gb:
-        for aid in assignments:  # a rerun without --due keeps the date already set
+        for aid in assignments:
             gb.update_or_create_assignment(aid, **({"duedate": _utc(spec.due[aid])} if aid in spec.due else {}))
-    imported = import_roster(db_url, students, spec.course_id) if students else 0
-    exchange = None
-    if spec.exchange is not None:
-        with Gradebook(db_url, spec.course_id) as gb:
-            everyone = sorted(s.id for s in gb.students)
-        exchange_gid = gid if gid != -1 else (pwd.getpwnam(spec.owner).pw_gid if spec.owner else os.getegid())
-        exchange = make_exchange(spec.exchange, spec.course_id, exchange_gid, everyone)
+    return db_url, import_roster(db_url, students, spec.course_id) if students else 0
 
-    if spec.group:
-        _own(made, uid, gid, 0o2770, 0o660)
-    else:
-        _own(made, uid, gid, 0o700, 0o600)
+
+def _setup_warnings(spec: CourseSpec, made: list, exchange: dict | None) -> list[str]:
+    """What the instructor should fix by hand: a course folder others may enter, students
+    without a Unix account (so without an exchange folder)."""
     warnings = []
     if spec.course_dir not in made and stat.S_IMODE(spec.course_dir.stat().st_mode) & 0o007:
         warnings.append(f"{spec.course_dir} existed and other users may enter it (mode "
@@ -248,10 +271,7 @@ def create_course(spec: CourseSpec, students=()) -> dict:
     if exchange and exchange["students_without_account"]:
         warnings.append("no Unix account, so no exchange folder, for: " + ", ".join(exchange["students_without_account"])
                         + " (run `genlearn-course accounts`, then setup again)")
-    return {"course_dir": str(spec.course_dir), "exchange": str(spec.exchange) if spec.exchange else None,
-            "assignments": assignments, "copied": copied, "students": imported, "db_url": db_url,
-            "exchange_folders": exchange, "warnings": warnings,
-            "due": {a: _utc(d).isoformat() + "Z" for a, d in spec.due.items()}}
+    return warnings
 
 
 def _utc(moment: dt.datetime) -> dt.datetime:

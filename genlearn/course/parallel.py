@@ -42,6 +42,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._checks import check_choice, check_positive_int
 from .._cpus import cpu_quota
 from .config import load_course, nbgrader_env
 
@@ -140,10 +141,11 @@ def _kill(proc: subprocess.Popen) -> None:
 
 
 class CliGrader:
-    """One ``nbgrader autograde --student`` command per submission."""
+    """One ``nbgrader autograde --student`` command per submission; each command's output is
+    appended to ``log_path`` (the worker's log, as an ``api`` worker's output is)."""
 
     def __init__(self, course_dir: Path, assignment: str, db_url: str, env: dict, log_path: Path):
-        self.args = (course_dir, assignment, db_url, env)
+        self.args, self.log_path = (course_dir, assignment, db_url, env), Path(log_path)
 
     def grade(self, student: str, force: bool, timeout: float) -> tuple[bool, str]:
         course_dir, assignment, db_url, env = self.args
@@ -155,8 +157,15 @@ class CliGrader:
             log, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             _kill(proc)
-            return False, f"[genlearn-course] killed after {timeout:g} s"
+            log = f"[genlearn-course] killed after {timeout:g} s (log: {self.log_path})"
+            self._append(student, log + "\n")
+            return False, log
+        self._append(student, log)
         return proc.returncode == 0, log
+
+    def _append(self, student: str, log: str) -> None:
+        with self.log_path.open("a") as f:
+            f.write(f"[genlearn-course] nbgrader autograde --student {student}\n{log}")
 
     def close(self) -> None:
         pass
@@ -263,10 +272,8 @@ def autograde_class(course_dir, assignment: str, students=None, workers: int = 2
                     retries: int = 2, busy_timeout: float = 60.0, timeout: float = 1800.0,
                     log_dir=None, progress=None, mode: str = "api") -> ClassRun:
     """Grade every submission of ``assignment`` (or ``students``) with ``workers`` at a time."""
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
-    if mode not in GRADERS:
-        raise ValueError(f"mode must be one of {', '.join(GRADERS)}, got {mode!r}")
+    workers = check_positive_int("workers", workers)
+    check_choice("mode", mode, tuple(GRADERS))
     course_dir = Path(course_dir).resolve()
     _, coursedir = load_course(course_dir)
     students = sorted(students) if students else submitted_students(coursedir, assignment)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .._checks import as_float32, check_batch, check_count, check_finite, check_seed
+from .._checks import as_float32, check_at_least, check_batch, check_count, check_finite, check_seed
 from .base import ImageDataset, check_n
 
 SIZE = 12
@@ -54,8 +54,7 @@ def _level(rng: np.random.Generator, size: int) -> tuple[np.ndarray, int]:
 def levels(n: int = 2_000, seed: int = 0, *, size: int = SIZE) -> ImageDataset:
     """``n`` playable levels (N, 1, size, size), 1 = floor, labelled by number of rooms - 3."""
     size = check_count("size", size, MAX_SIZE, "tiles a side")
-    if size < 2 * ROOM_SIDE[1]:
-        raise ValueError(f"size must be at least {2 * ROOM_SIDE[1]} tiles (two rooms side by side), got {size}")
+    size = check_at_least("size", size, 2 * ROOM_SIDE[1], "tiles", "two rooms side by side")
     n = check_n("n", n, (1, size, size))
     rng = np.random.default_rng(check_seed("seed", seed))
     grids, labels = zip(*(_level(rng, size) for _ in range(n)))

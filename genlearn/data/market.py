@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .._checks import check_count, check_positive_int, check_seed
+from .._checks import check_count, check_number, check_positive, check_positive_int, check_seed
 from .base import check_n
 
 MAX_WINDOW = 4096  # days
@@ -37,8 +37,7 @@ def simulate_returns(n_days: int, seed: int = 0, *, alpha: float = 0.09, beta: f
     n_days = check_n("n_days", n_days, (2,))  # float64 values: 8 bytes a day
     if alpha < 0 or beta < 0 or alpha + beta >= 1:
         raise ValueError(f"need alpha, beta >= 0 and alpha + beta < 1 (stationary), got {alpha}, {beta}")
-    if nu <= 2:
-        raise ValueError(f"nu must be > 2 (finite variance), got {nu}")
+    nu = check_number("nu", nu, above=2, why="finite variance")
     rng = np.random.default_rng(check_seed("seed", seed))
     eps = rng.standard_t(nu, size=n_days) * np.sqrt((nu - 2) / nu)  # unit variance
     omega = daily_vol**2 * (1 - alpha - beta)
@@ -114,9 +113,9 @@ def stylized_facts(windows, lags=(1, 2, 5)) -> dict:
     w = np.atleast_2d(w.astype(float))
     if w.ndim != 2:
         raise ValueError(f"windows must be (N, T) or (T,), got shape {w.shape}")
-    lags = tuple(int(lag) for lag in lags)
-    if not lags or min(lags) < 1 or max(lags) >= w.shape[1]:
-        raise ValueError(f"lags must lie in 1..{w.shape[1] - 1}, got {lags}")
+    lags = tuple(check_count("lags", lag, w.shape[1] - 1, "the windows' length - 1") for lag in lags)
+    if not lags:
+        raise ValueError("lags is empty: expected at least one lag")
     flat = w.ravel()
     z = (flat - flat.mean()) / flat.std()
     kurt = float((z**4).mean() - 3.0)
@@ -134,8 +133,7 @@ def to_log_abs(windows, eps: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:
     easily; the signs carry (almost) nothing predictable (stylized fact 1).
     """
     w = torch.as_tensor(windows, dtype=torch.float32)
-    if eps <= 0:
-        raise ValueError(f"eps must be > 0, got {eps}")
+    eps = check_positive("eps", eps)
     return torch.log(w.abs() + eps), torch.where(w < 0, -1.0, 1.0)
 
 

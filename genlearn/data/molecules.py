@@ -76,84 +76,104 @@ def parse(text: str) -> Molecule:
     second bond between the same two atoms)."""
     if not isinstance(text, str):
         raise TypeError(f"expected a string, got {type(text).__name__}")
-    elements: list[str] = []
-    bonds: dict[tuple[int, int], int] = {}
-    prev, pending, ring = None, None, None    # last atom, bond order waiting for an atom, open ring
-    branches: list[tuple[int, int]] = []      # (atom the branch starts from, atoms when it opened)
+    reader = _Reader(text)
+    for at, ch in enumerate(text):
+        reader.read(ch, at)
+    return reader.finish()
 
-    def fail(why: str, at: int, detail: str = ""):
-        raise NotAMolecule(text, why, at + 1, detail)
 
-    def bond(a: int, b: int, order: int, at: int):
+class _Reader:
+    """:func:`parse`'s state while it reads a string left to right, one character at a time."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.elements: list[str] = []
+        self.bonds: dict[tuple[int, int], int] = {}
+        self.prev, self.pending, self.ring = None, None, None  # last atom, bond order waiting for an atom, open ring
+        self.branches: list[tuple[int, int]] = []  # (atom the branch starts from, atoms when it opened)
+        self.ring_ok = False  # a ring digit (with its bond, if any) must come right after its atom
+
+    def fail(self, why: str, at: int, detail: str = ""):
+        raise NotAMolecule(self.text, why, at + 1, detail)
+
+    def bond(self, a: int, b: int, order: int, at: int) -> None:
         key = (min(a, b), max(a, b))
         if a == b:
-            fail("a ring closed on the atom that opened it", at)
-        if key in bonds:
-            fail("a second bond between the same two atoms", at)
-        bonds[key] = order
+            self.fail("a ring closed on the atom that opened it", at)
+        if key in self.bonds:
+            self.fail("a second bond between the same two atoms", at)
+        self.bonds[key] = order
 
-    ring_ok = False   # a ring digit (with its bond, if any) must come right after its atom
-    for at, ch in enumerate(text):
+    def read(self, ch: str, at: int) -> None:
         if ch in VALENCE:
-            elements.append(ch)
-            if prev is not None:
-                bond(prev, len(elements) - 1, pending or 1, at)
-            prev, pending, ring_ok = len(elements) - 1, None, True
-            continue
+            self.elements.append(ch)
+            if self.prev is not None:
+                self.bond(self.prev, len(self.elements) - 1, self.pending or 1, at)
+            self.prev, self.pending, self.ring_ok = len(self.elements) - 1, None, True
+            return
         if ch == "=":
-            if prev is None or pending:
-                fail("'=' must follow an atom", at)
-            pending = 2
-            continue
+            if self.prev is None or self.pending:
+                self.fail("'=' must follow an atom", at)
+            self.pending = 2
+            return
         if ch != "1":
-            ring_ok = False
+            self.ring_ok = False
         if ch == "(":
-            if prev is None or pending:
-                fail("a branch must follow an atom", at)
-            branches.append((prev, len(elements)))
+            if self.prev is None or self.pending:
+                self.fail("a branch must follow an atom", at)
+            self.branches.append((self.prev, len(self.elements)))
         elif ch == ")":
-            if not branches:
-                fail("')' without '('", at)
-            if pending:
-                fail("a bond to nothing", at)
-            start, n_before = branches.pop()
-            if len(elements) == n_before:
-                fail("an empty branch", at)
-            prev = start
+            self.close_branch(at)
         elif ch == "1":
-            if prev is None:
-                fail("a ring digit before any atom", at)
-            if not ring_ok:
-                fail("a ring digit must follow its atom, not a branch", at)
-            if ring is None:
-                ring = (prev, pending or 1)
-            else:
-                if pending and ring[1] != 1 and pending != ring[1]:
-                    fail("the two ends of the ring give different bonds", at)
-                bond(ring[0], prev, max(pending or 1, ring[1]), at)
-                ring = None
-            pending = None
+            self.ring_digit(at)
         else:
-            fail(f"unknown character {ch!r} (the alphabet is {CHARS[1:]!r}, '.' ends a string)", at)
-    end = len(text)
-    if not elements:
-        raise NotAMolecule(text, "no atoms", 1)
-    if pending:
-        fail("a bond to nothing", end - 1)
-    if branches:
-        fail("a '(' never closed", end - 1)
-    if ring is not None:
-        fail("a ring never closed", end - 1)
-    used = [0] * len(elements)
-    for (a, b), order in bonds.items():
-        used[a] += order
-        used[b] += order
-    for i, (e, u) in enumerate(zip(elements, used)):
-        if u > VALENCE[e]:
-            raise NotAMolecule(text, "an atom past its valence", end,
-                               f"atom {i + 1} ({e}) has {u} bonds, its valence is {VALENCE[e]}")
-    return Molecule(tuple(elements), tuple((a, b, o) for (a, b), o in sorted(bonds.items())),
-                    tuple(VALENCE[e] - u for e, u in zip(elements, used)))
+            self.fail(f"unknown character {ch!r} (the alphabet is {CHARS[1:]!r}, '.' ends a string)", at)
+
+    def close_branch(self, at: int) -> None:
+        if not self.branches:
+            self.fail("')' without '('", at)
+        if self.pending:
+            self.fail("a bond to nothing", at)
+        start, n_before = self.branches.pop()
+        if len(self.elements) == n_before:
+            self.fail("an empty branch", at)
+        self.prev = start
+
+    def ring_digit(self, at: int) -> None:
+        if self.prev is None:
+            self.fail("a ring digit before any atom", at)
+        if not self.ring_ok:
+            self.fail("a ring digit must follow its atom, not a branch", at)
+        if self.ring is None:
+            self.ring = (self.prev, self.pending or 1)
+        else:
+            if self.pending and self.ring[1] != 1 and self.pending != self.ring[1]:
+                self.fail("the two ends of the ring give different bonds", at)
+            self.bond(self.ring[0], self.prev, max(self.pending or 1, self.ring[1]), at)
+            self.ring = None
+        self.pending = None
+
+    def finish(self) -> Molecule:
+        """The molecule read, once the string is complete: nothing left open, no atom past its valence."""
+        text, elements, end = self.text, self.elements, len(self.text)
+        if not elements:
+            raise NotAMolecule(text, "no atoms", 1)
+        if self.pending:
+            self.fail("a bond to nothing", end - 1)
+        if self.branches:
+            self.fail("a '(' never closed", end - 1)
+        if self.ring is not None:
+            self.fail("a ring never closed", end - 1)
+        used = [0] * len(elements)
+        for (a, b), order in self.bonds.items():
+            used[a] += order
+            used[b] += order
+        for i, (e, u) in enumerate(zip(elements, used)):
+            if u > VALENCE[e]:
+                raise NotAMolecule(text, "an atom past its valence", end,
+                                   f"atom {i + 1} ({e}) has {u} bonds, its valence is {VALENCE[e]}")
+        return Molecule(tuple(elements), tuple((a, b, o) for (a, b), o in sorted(self.bonds.items())),
+                        tuple(VALENCE[e] - u for e, u in zip(elements, used)))
 
 
 def is_valid(text: str) -> bool:

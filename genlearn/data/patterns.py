@@ -26,7 +26,7 @@ import math
 
 import torch
 
-from .._checks import check_count, check_seed
+from .._checks import check_at_least, check_count, check_seed
 from .base import ImageDataset, check_n
 
 MAX_SIZE = 1024  # pixels a side
@@ -73,8 +73,7 @@ def sample_pattern_factors(n: int, gen: torch.Generator, random_phase: bool = Fa
 def patterns(n: int = 2_000, seed: int = 0, *, size: int = 16, random_phase: bool = False) -> ImageDataset:
     """``n`` textile patterns (N, 1, size, size) in [0, 1], labelled by kind, with factors."""
     size = check_count("size", size, MAX_SIZE, "pixels a side")
-    if size < 8:
-        raise ValueError(f"size must be >= 8 pixels, got {size}")
+    size = check_at_least("size", size, 8, "pixels")
     n = check_n("n", n, (1, size, size))
     gen = torch.Generator().manual_seed(check_seed("seed", seed))
     factors = sample_pattern_factors(n, gen, random_phase)

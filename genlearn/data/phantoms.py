@@ -20,7 +20,7 @@ import math
 
 import torch
 
-from .._checks import check_count, check_positive_int, check_seed
+from .._checks import check_at_least, check_count, check_fraction, check_positive_int, check_seed
 from .base import ImageDataset, check_n
 
 MAX_SIZE = 1024  # pixels a side
@@ -50,12 +50,10 @@ def phantoms(n: int = 2_000, seed: int = 0, *, size: int = 32, lesion_rate: floa
     (radians), lesion centre x and y (in [-1, 1]; 0 without a lesion).
     """
     size = check_count("size", size, MAX_SIZE, "pixels a side")
-    if size < 8:
-        raise ValueError(f"size must be >= 8 pixels, got {size}")
+    size = check_at_least("size", size, 8, "pixels")
     n = check_n("n", n, (1, size, size))
     chunk = check_positive_int("chunk", chunk)
-    if not 0.0 <= lesion_rate <= 1.0:
-        raise ValueError(f"lesion_rate must be in [0, 1], got {lesion_rate}")
+    lesion_rate = check_fraction("lesion_rate", lesion_rate)
     gen = torch.Generator().manual_seed(check_seed("seed", seed))
     rand = lambda *shape: torch.rand(*shape, generator=gen)  # noqa: E731
 

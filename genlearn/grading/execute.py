@@ -25,6 +25,7 @@ The course's ``nbgrader_config.py`` puts :class:`SandboxedExecute` in place of n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 import os
@@ -176,9 +177,8 @@ class SandboxedExecute(_CappedOutput, Execute):
         os.mkdir(self._bridge_dir, 0o700)
         self._grader.prepare(self._instructor_files(info))
         try:
-            t0 = time.perf_counter()
-            await asyncio.gather(_start(self), _start(self._grader))
-            self._time("start kernels", t0)
+            with self._timed("start kernels"):
+                await asyncio.gather(_start(self), _start(self._grader))
             if self._sandboxed and self._grader.km.uid is not None:
                 os.chown(self._bridge_dir, self._grader.km.uid, self._grader.km.uid)
                 os.chmod(self._bridge_dir, 0o711)  # the student's kernel may connect to the socket, not list
@@ -187,17 +187,16 @@ class SandboxedExecute(_CappedOutput, Execute):
             reply = await self.async_wait_for_reply(self.kc.kernel_info())
             self.nb.metadata["language_info"] = reply["content"]["language_info"]
             # both kernels import what they need at once: the guard's snapshot, the bridge (torch)
-            t0 = time.perf_counter()
-            await asyncio.gather(self._install_guard(), self._grader.start_bridge(os.path.join(self._bridge_dir, "s")))
-            self._time("guard and bridge", t0)
+            with self._timed("guard and bridge"):
+                await asyncio.gather(self._install_guard(),
+                                     self._grader.start_bridge(os.path.join(self._bridge_dir, "s")))
             for index, cell in enumerate(self.nb.cells):
                 await self._run_cell(cell, index)
             if self._dead is None:
                 await self._ask("end", len(self.nb.cells))
         finally:
-            t0 = time.perf_counter()
-            await asyncio.gather(_stop(self), _stop(self._grader), return_exceptions=True)
-            self._time("stop kernels", t0)
+            with self._timed("stop kernels"):
+                await asyncio.gather(_stop(self), _stop(self._grader), return_exceptions=True)
 
     def _instructor_files(self, info: dict) -> list[tuple[str, str]]:
         """(path, name) of the other files of the assignment's source folder: the instructor's."""
@@ -305,8 +304,22 @@ class SandboxedExecute(_CappedOutput, Execute):
             cell.outputs = [*cell.get("outputs", []), _error("GraderKernelStopped", f"{self._grader.dead}.")]
             self._report.zeroed_tests[_gid(cell)] = "not run"
 
-    def _time(self, what: str, since: float) -> None:
-        self._report.timings[what] = round(self._report.timings.get(what, 0.0) + time.perf_counter() - since, 3)
+    def _time(self, what: str | None, since: float) -> None:
+        """Add the time since ``since`` to the report: to ``timings[what]``, or to ``guard_seconds``
+        for ``what=None`` (installing the guard and asking it)."""
+        if what is None:
+            self._report.guard_seconds += time.perf_counter() - since
+        else:
+            self._report.timings[what] = round(self._report.timings.get(what, 0.0) + time.perf_counter() - since, 3)
+
+    @contextlib.contextmanager
+    def _timed(self, what: str | None):
+        """The block's time, added by :meth:`_time` however the block ends."""
+        since = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._time(what, since)
 
     def _unavailable(self, serve: bool = True) -> str | None:
         if self._dead is not None:
@@ -329,8 +342,7 @@ class SandboxedExecute(_CappedOutput, Execute):
     # ----------------------------------------------------------------- the guard (reports only)
 
     async def _install_guard(self) -> None:
-        start = time.perf_counter()
-        try:
+        with self._timed(None):
             base = self.km.ipc_dir if self._sandboxed else self._work
             self._guard = GuardChannel(base, owner=self.km.give if self._sandboxed else None)
             code = ("import genlearn.grading.guard as _genlearn_guard\n"
@@ -343,13 +355,10 @@ class SandboxedExecute(_CappedOutput, Execute):
                     or not any(a[1] == "installed" for a in answer.lines):
                 raise RuntimeError(f"genlearn: the grading guard did not start in the kernel: "
                                    f"{reply and reply['content'].get('evalue')} {answer.problems}")
-        finally:
-            self._report.guard_seconds += time.perf_counter() - start
 
     async def _ask(self, phase: str, index: int, extra: str = "", timeout: int | None = None, quiet: bool = False) -> bool:
         """One check of the guard; records findings; returns False when no valid answer came."""
-        start = time.perf_counter()
-        try:
+        with self._timed(None):
             nonce = secrets.token_hex(8)
             code = f"import sys as _gl\n_gl.audit('genlearn.guard', {nonce!r}, {phase.split()[0]!r}, {extra!r})\ndel _gl"
             reply = await self._silent(code, timeout=timeout or self.guard_timeout)
@@ -364,8 +373,6 @@ class SandboxedExecute(_CappedOutput, Execute):
             if findings or notes:
                 self._checks.append(Check(phase, index, findings, notes))
             return bool(mine)
-        finally:
-            self._report.guard_seconds += time.perf_counter() - start
 
     async def _silent(self, code: str, timeout: int):
         try:

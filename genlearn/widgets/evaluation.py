@@ -15,7 +15,7 @@ import torch
 from matplotlib.figure import Figure
 
 from .. import plot
-from .._checks import check_choice
+from .._checks import check_at_least, check_choice
 from ..ethics import membership_attack
 from ..features import FEATURE_SPACES, extract
 from ..metrics import frechet_distance, mode_coverage, nearest_neighbour_distances, precision_recall
@@ -69,8 +69,7 @@ class ModelComparison(FigureWidget):
             raise ValueError(f"without a feature space, real must be 2D points (N, 2), got {tuple(real.shape)}")
         if (centers is None) != (std is None):
             raise ValueError("pass both centers and std for mode coverage, or neither")
-        if n < 10:
-            raise ValueError(f"n must be >= 10 samples per candidate, got {n}")
+        n = check_at_least("n", n, 10, "samples per candidate")
         unknown = set(extra or {}) - set(candidates)
         if unknown:
             raise ValueError(f"extra has names that are not candidates: {sorted(unknown)}")
@@ -151,8 +150,7 @@ class MembershipThreshold(FigureWidget):
             raise ValueError(f"need at least 2 scores of each kind, got {len(self.m)} and {len(self.o)}")
         if not (np.isfinite(self.m).all() and np.isfinite(self.o).all()):
             raise ValueError("scores must be finite")
-        if bins < 2:
-            raise ValueError(f"bins must be >= 2, got {bins}")
+        bins = check_at_least("bins", bins, 2)
         self.bins, self.score_name = bins, str(score_name)
         self.summary = membership_attack(self.m, self.o)
         lo, hi = float(min(self.m.min(), self.o.min())), float(max(self.m.max(), self.o.max()))

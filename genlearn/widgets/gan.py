@@ -153,52 +153,14 @@ class GanPlayground(FigureWidget):
         stats = mode_coverage(samples, ds.centers, ds.std)
         lim = float(ds.centers.abs().max()) + 1.0
         fig, (ax_d, ax_s, ax_c) = new_axes(ncols=3, size=3.3)
-        n = 90
-        g = torch.linspace(-lim, lim, n)
-        xx, yy = torch.meshgrid(g, g, indexing="xy")
-        grid = torch.stack([xx.reshape(-1), yy.reshape(-1)], 1).to(self.device)
-        d = self.gan.D(grid)
-        prob = loss in ("nonsaturating", "minimax")
-        values = (torch.sigmoid(d) if prob else d).cpu().numpy().reshape(n, n)
-        im = ax_d.imshow(values, origin="lower", extent=(-lim, lim, -lim, lim), cmap="RdBu_r",
-                         vmin=0 if prob else None, vmax=1 if prob else None)
-        fig.colorbar(im, ax=ax_d, shrink=0.75, label="D(x): probability 'real'" if prob else "critic d(x)")
         ref = ds.x[:1000]
-        ax_d.scatter(ref[:, 0], ref[:, 1], s=1, c="0.3", alpha=0.4)
-        ax_d.scatter(samples[:, 0], samples[:, 1], s=1, c="tab:orange", alpha=0.5)
-        ax_d.set_xlim(-lim, lim)
-        ax_d.set_ylim(-lim, lim)
-        ax_d.set_xlabel("$x_1$")
-        ax_d.set_ylabel("$x_2$")
-        ax_d.set_title("D(x) (red: 'real'), data grey" if prob else "critic d(x), data grey", fontsize=9)
+        values = self._draw_discriminator(fig, ax_d, samples, ref, lim, loss)
         scatter2d(samples, reference=ref, centers=ds.centers, ax=ax_s, lim=lim, legend=False)
         ax_s.set_title(f"step {self.stepper.steps}: {stats['modes_covered']}/{stats['modes_total']} "
                        f"modes, {stats['high_quality_fraction']:.0%} high quality", fontsize=9)
-        log = self.log
-        legend_axes = [ax_s]
-        if log:
-            steps = np.array([r["step"] for r in log])
-            for key in ("loss_d", "loss_g"):
-                vals = np.array([r[key] for r in log])
-                k = max(1, len(vals) // 100)  # a running mean, so the curve is readable
-                smooth = np.convolve(vals, np.ones(k) / k, mode="valid")
-                ax_c.plot(steps[k - 1:], smooth, label=key, color=LOSS_COLOURS[key])
-            ax_c.set_xlabel("step")
-            ax_c.set_ylabel("loss")
-            ax_m = ax_c.twinx()
-            ax_m.plot([h["step"] for h in self.history], [h["modes_covered"] for h in self.history],
-                      "k.--", label="modes covered (right axis)")
-            ax_m.set_ylim(0, ds.n_modes + 0.5)
-            ax_m.set_ylabel("modes covered")
-            legend_axes += [ax_c, ax_m]
-        else:
-            ax_c.text(0.5, 0.5, "press Train", ha="center", va="center", transform=ax_c.transAxes)
-            ax_c.set_xlabel("step")
-            ax_c.set_ylabel("loss")
-        ax_c.set_title("losses and modes covered", fontsize=9)
         # one legend below the panels: in a panel it covered a mode centre, and beside the
         # curves it lay on the right axis's tick labels
-        figure_legend(fig, *legend_axes, ncols=3)
+        figure_legend(fig, ax_s, *self._draw_curves(ax_c), ncols=3)
         fig.suptitle(f"{ds.name} | loss={loss} | lr G {self.lr_g.value:.1e}, lr D {self.lr_d.value:.1e}"
                      f" | R1 {self.r1.value:g} | {self.steps.value} steps/click", fontsize=9)
         self.state = {"data": ds.name, "loss": loss, "lr_g": self.lr_g.value, "lr_d": self.lr_d.value,
@@ -208,6 +170,50 @@ class GanPlayground(FigureWidget):
         self.status.value = (f"step {self.stepper.steps}: {stats['modes_covered']}/{stats['modes_total']}"
                              f" modes covered, {stats['high_quality_fraction']:.0%} high-quality samples (within 3 std of a mode)")
         return fig
+
+    def _draw_discriminator(self, fig, ax, samples, ref, lim: float, loss: str) -> np.ndarray:
+        """D over a 90 x 90 grid of the plane (a probability for the losses that have one, else
+        the critic's score), with the data and the samples on top; returns the grid's values."""
+        n = 90
+        g = torch.linspace(-lim, lim, n)
+        xx, yy = torch.meshgrid(g, g, indexing="xy")
+        grid = torch.stack([xx.reshape(-1), yy.reshape(-1)], 1).to(self.device)
+        d = self.gan.D(grid)
+        prob = loss in ("nonsaturating", "minimax")
+        values = (torch.sigmoid(d) if prob else d).cpu().numpy().reshape(n, n)
+        im = ax.imshow(values, origin="lower", extent=(-lim, lim, -lim, lim), cmap="RdBu_r",
+                       vmin=0 if prob else None, vmax=1 if prob else None)
+        fig.colorbar(im, ax=ax, shrink=0.75, label="D(x): probability 'real'" if prob else "critic d(x)")
+        ax.scatter(ref[:, 0], ref[:, 1], s=1, c="0.3", alpha=0.4)
+        ax.scatter(samples[:, 0], samples[:, 1], s=1, c="tab:orange", alpha=0.5)
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+        ax.set_xlabel("$x_1$")
+        ax.set_ylabel("$x_2$")
+        ax.set_title("D(x) (red: 'real'), data grey" if prob else "critic d(x), data grey", fontsize=9)
+        return values
+
+    def _draw_curves(self, ax) -> list:
+        """The losses (a running mean) and, on a right axis, the modes covered; returns the axes
+        that carry legend entries (none before the first step)."""
+        ax.set_title("losses and modes covered", fontsize=9)
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss")
+        if not self.log:
+            ax.text(0.5, 0.5, "press Train", ha="center", va="center", transform=ax.transAxes)
+            return []
+        steps = np.array([r["step"] for r in self.log])
+        for key in ("loss_d", "loss_g"):
+            vals = np.array([r[key] for r in self.log])
+            k = max(1, len(vals) // 100)  # a running mean, so the curve is readable
+            smooth = np.convolve(vals, np.ones(k) / k, mode="valid")
+            ax.plot(steps[k - 1:], smooth, label=key, color=LOSS_COLOURS[key])
+        ax_m = ax.twinx()
+        ax_m.plot([h["step"] for h in self.history], [h["modes_covered"] for h in self.history],
+                  "k.--", label="modes covered (right axis)")
+        ax_m.set_ylim(0, self.dataset.n_modes + 0.5)
+        ax_m.set_ylabel("modes covered")
+        return [ax, ax_m]
 
 
 # ============================================================================ training monitor

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from .. import plot
-from .._checks import check_batch, check_positive, check_positive_int
+from .._checks import check_at_least, check_batch, check_positive, check_positive_int
 from ..latent import decode, encode, kl_per_dimension, traverse
 from ..models import VAE
 from .base import FigureWidget
@@ -36,8 +36,7 @@ class LatentTraversal(FigureWidget):
                  title: str = "Latent traversal"):
         if (x is None) == (z0 is None):
             raise ValueError("pass images x to encode, or one code z0, not both")
-        if check_positive_int("n_steps", n_steps) < 2:
-            raise ValueError(f"n_steps must be >= 2, got {n_steps}")
+        n_steps = check_at_least("n_steps", n_steps, 2)
         check_positive("span", span)
         self.model, self.x, self.n_steps, self.y = model, x, n_steps, y
         if x is not None:
