@@ -313,16 +313,27 @@ def test_notebook_progress_bar_is_replaced_by_its_final_line(monkeypatch):
 
     class Handle:
         def update(self, obj, raw=False):
+            assert raw, "the final text is a raw bundle"
             shown.append(obj)
 
-    monkeypatch.setattr(IPython.display, "display", lambda obj, display_id=None: shown.append(obj) or Handle())
+    def display(obj, raw=False, display_id=None):
+        # A widget object would be displayed by ipywidgets 7 (Colab's) through _ipython_display_,
+        # which drops display_id: the bar must go out as a raw bundle that carries the id itself.
+        assert raw and display_id is True and isinstance(obj, dict), (obj, raw, display_id)
+        shown.append(obj)
+        return Handle()
+
+    monkeypatch.setattr(IPython.display, "display", display)
     monkeypatch.setattr(train_module, "NOTEBOOK_BAR", True)
     monkeypatch.setattr(train_module, "tqdm", tqdm.notebook.tqdm)
     loop = train_module._Loop(5, "step", None, [], True, 1, torch.device("cpu"))
+    model_id = loop.bar.container.model_id
     for _ in range(5):
         loop.step({"loss": torch.tensor(1.0)})
     loop.close()
     assert len(shown) == 2, shown                 # the widget once, then its final text
+    assert shown[0]["application/vnd.jupyter.widget-view+json"]["model_id"] == model_id
+    assert shown[0]["text/plain"].startswith("  0%"), shown[0]["text/plain"]
     final = shown[-1]["text/plain"]
     assert final.startswith("100%") and "5/5" in final and "loss=1" in final, final
 
