@@ -294,6 +294,8 @@ class LMSExport(ExportPlugin):
         return released_assignments(self.config, coursedir.course_id) if coursedir is not None else []
 
     def export(self, gradebook) -> None:
+        if self.lms is None:
+            raise ValueError("LMSExport is the base class: use genlearn.course.lms.CanvasExport or MoodleExport")
         dest = self.to or f"{self.lms.name}.csv"
         self.grades = grades_from(gradebook, [str(a) for a in self.assignment], self.released,
                                   [str(s) for s in self.student])
