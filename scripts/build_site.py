@@ -4,15 +4,20 @@
     python scripts/build_site.py OUT --lessons 00 03 # some (by number or name)
 
 Each lesson runs top to bottom in its own kernel (nbclient, in a temporary copy of
-``lessons/``); a failing cell fails the build. The pages show every output a student would
-see: text, figures, and for each widget the static picture it leaves (the live controls need a
-kernel: each page links to the lesson on Binder and Colab). Accessibility (WCAG 2.1 AA):
+``lessons/``); a failing cell fails the build. nbconvert's ``HTMLExporter`` renders each
+executed lesson with the course's template (``scripts/site_template/genlearn_site/``), so the
+pages show every output a student would see: text with its ANSI colours, LaTeX (MathJax),
+PNG and SVG figures, and for each widget the static picture it leaves, with the widgets' saved
+state embedded (the live controls need a kernel: each page links to the lesson on Binder and
+Colab). Nothing is fetched at build time; the pages link MathJax and the widgets' renderer
+from their CDNs. Accessibility (WCAG 2.1 AA), checked by the exporter's preprocessors:
 
-* every figure has a text alternative: the kernel describes each matplotlib figure and widget
-  picture with :func:`genlearn.widgets.base.describe_figure` (title, panels, axis labels,
-  legend) and the page uses it as the image's ``alt``;
-* every widget control must carry a label (a ``description`` or tooltip): the build reads the
-  widgets' saved state and fails, naming the control, if one has none;
+* every figure has a text alternative (:class:`AltTextCheck`): the kernel describes each
+  matplotlib figure and widget picture with :func:`genlearn.widgets.base.describe_figure`
+  (title, panels, axis labels, legend) and the page uses it as the image's ``alt``; a picture
+  without one fails the build;
+* every widget control must carry a label (a ``description`` or tooltip; :class:`WidgetLabelCheck`):
+  the build reads the widgets' saved state and fails, naming the control, if one has none;
 * pages have a language, a title, landmarks, a skip link, headings in order and high-contrast
   colours; ``tests/test_site.py`` runs axe-core over them in Chromium.
 
@@ -21,13 +26,16 @@ Writes ``OUT/index.html`` (the table of contents), ``OUT/lessons/NN_name.html``,
 ``OUT/executed/NN_name.ipynb``: each lesson as executed, stamped with :func:`lesson_digest` of
 its source, so that the lesson tests and claims read these outputs instead of running every
 lesson again (CI executes each lesson once: tests/notebook_runner.py). Links
-from a lesson to files that are not pages (exercises, code) point at the course repository.
+from a lesson to files that are not pages (exercises, code) point at the course repository; a
+link above the repository's root is left as written.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import copy
+import functools
 import hashlib
 import html
 import json
@@ -38,15 +46,19 @@ import tempfile
 import time
 from pathlib import Path
 
+import jinja2
 import nbformat
 from nbclient import NotebookClient
-from nbconvert.filters.markdown_mistune import markdown2html_mistune
+from nbconvert import HTMLExporter
+from nbconvert.preprocessors import Preprocessor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from course_links import Course, owned  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+TEMPLATES = Path(__file__).resolve().parent / "site_template"   # genlearn_site/: the pages' template
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+IMAGE_MIMES = ("image/png", "image/jpeg", "image/svg+xml")
 MATHJAX = "https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js"
 
 # Run before a lesson's first cell (and dropped from the page): figures and widget pictures
@@ -75,27 +87,6 @@ _formatter.for_type(_FigureWidget, _widget_bundle)
 # ipywidgets models a student operates: each needs a label a screen reader can announce.
 CONTROL_MODELS = re.compile(r"(Slider|Dropdown|Checkbox|Button|Buttons|Text|Textarea|Select|Multiple|Play|"
                             r"Picker|RadioButtons|Combobox|ToggleButton|BoundedIntText|BoundedFloatText)Model$")
-
-PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<link rel="stylesheet" href="{base}style.css">
-<script>window.MathJax = {{tex: {{inlineMath: [["$", "$"], ["\\\\(", "\\\\)"]]}}}};</script>
-<script defer src="{mathjax}"></script>
-</head>
-<body>
-<a class="skip" href="#content">Skip to content</a>
-<header><nav aria-label="Course"><a href="{base}index.html">genlearn course: contents</a>{nav}</nav></header>
-<main id="content">
-{body}
-</main>
-<footer><p>Built from the course's notebooks by <code>scripts/build_site.py</code>; genlearn {version}.</p></footer>
-</body>
-</html>
-"""
 
 CSS = """
 body { font: 1.05rem/1.6 system-ui, sans-serif; color: #1a1a1a; background: #fff; margin: 0; }
@@ -178,40 +169,60 @@ def last_frame(text: str) -> str:
     return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
 
 
-def render_output(out, figures: list[dict], lesson: str) -> str:
-    kind = out.get("output_type")
-    if kind == "stream":
-        return f'<pre class="stream" tabindex="0">{html.escape(last_frame(text_of(out["text"])))}</pre>'
-    if kind == "error":
-        raise RuntimeError(f"{lesson}: {out['ename']}: {out['evalue']}")
-    data, meta = out.get("data", {}), out.get("metadata", {})
-    if "image/png" in data:
-        alt = meta.get("image/png", {}).get("alt", "")
-        if not alt:
-            raise RuntimeError(f"{lesson}: a figure has no text alternative ({text_of(data.get('text/plain', ''))[:80]})")
-        figures.append({"lesson": lesson, "alt": alt, "widget": WIDGET_MIME in data})
-        png = text_of(data["image/png"]).replace("\n", "")
-        base64.b64decode(png, validate=True)
-        return f'<figure><img src="data:image/png;base64,{png}" alt="{html.escape(alt)}"></figure>'
-    if "text/html" in data:
-        return f'<div class="html">{text_of(data["text/html"])}</div>'
-    if "text/markdown" in data:
-        return markdown2html_mistune(text_of(data["text/markdown"]))
-    if "text/plain" in data:
-        return f'<pre class="result" tabindex="0">{html.escape(text_of(data["text/plain"]))}</pre>'
-    return ""
+class AltTextCheck(Preprocessor):
+    """Every picture an output shows (PNG, JPEG, SVG; a widget's static picture too) carries its text
+    alternative in the output's metadata (``{mime: {"alt": ...}}``), or the build fails naming the
+    output; a cell that raised fails it too. Records each figure in ``resources["site"]["figures"]``
+    and keeps the last frame of progress bars that redraw with carriage returns."""
+
+    def preprocess_cell(self, cell, resources, index):
+        lesson = resources["site"]["lesson"]
+        for out in cell.get("outputs", []):
+            kind = out.get("output_type")
+            if kind == "error":
+                raise RuntimeError(f"{lesson}: {out['ename']}: {out['evalue']}")
+            if kind == "stream":
+                out["text"] = last_frame(text_of(out["text"]))
+                continue
+            data, meta = out.get("data", {}), out.get("metadata", {})
+            mime = next((m for m in IMAGE_MIMES if m in data), None)
+            if mime is None:
+                continue
+            alt = meta.get(mime, {}).get("alt", "")
+            if not str(alt).strip():
+                raise RuntimeError(f"{lesson}: a figure ({mime}) has no text alternative "
+                                   f"({text_of(data.get('text/plain', ''))[:80]})")
+            if mime != "image/svg+xml":
+                base64.b64decode(text_of(data[mime]).replace("\n", ""), validate=True)
+            resources["site"]["figures"].append({"lesson": lesson, "alt": alt, "widget": WIDGET_MIME in data})
+        return cell, resources
+
+
+class WidgetLabelCheck(Preprocessor):
+    """Every widget control in the notebook's saved widget state has a label a screen reader can
+    announce; the ones without are reported in ``resources["site"]["problems"]``, and the build fails."""
+
+    def preprocess(self, nb, resources):
+        bad = unlabelled_controls(nb)
+        if bad:
+            resources["site"]["problems"].append(
+                f"{resources['site']['lesson']}: widget controls without a label (description or tooltip): {bad}")
+        resources["site"]["widget_controls"] = len(widget_controls(nb))
+        return nb, resources
 
 
 def fix_links(body: str, course: Course, pages: set[str]) -> str:
-    """Lesson -> lesson links stay in the site; links to other files go to the repository."""
+    """Lesson -> lesson links stay in the site; links to other files go to the repository; a link
+    above the repository's root is left as it is (there is nothing to point it at)."""
     def repl(match):
         href = match.group(1)
         if re.match(r"[a-z][a-z0-9+.-]*:|#", href):
             return match.group(0)
         target, _, anchor = href.partition("#")
-        resolved = (Path("lessons") / target).as_posix()
         parts = []
-        for part in resolved.split("/"):
+        for part in (Path("lessons") / target).as_posix().split("/"):
+            if part == ".." and not parts:
+                return match.group(0)
             if part == "..":
                 parts.pop()
             elif part not in ("", "."):
@@ -227,61 +238,66 @@ def fix_links(body: str, course: Course, pages: set[str]) -> str:
     return re.sub(r'href="([^"]*)"', repl, body)
 
 
-def render_lesson(nb, path: Path, course: Course, pages: set[str], figures: list[dict]) -> tuple[str, str]:
-    rel = f"lessons/{path.name}"
-    title, parts = path.stem, []
+def lesson_title(nb, stem: str) -> str:
+    """The text of the lesson's first top-level heading (``# ...``), or its file name."""
     for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            if cell.source.startswith("# ") and title == path.stem:
-                title = cell.source.splitlines()[0][2:].strip()
-            parts.append(markdown2html_mistune(cell.source))
-        elif cell.cell_type == "code":
-            parts.append(f'<div class="input"><pre tabindex="0"><code>{html.escape(cell.source)}</code></pre></div>')
-            outs = "".join(render_output(o, figures, path.stem) for o in cell.get("outputs", []))
-            if outs:
-                parts.append(f'<div class="output">{outs}</div>')
+        if cell.cell_type == "markdown" and cell.source.startswith("# "):
+            return cell.source.splitlines()[0][2:].strip()
+    return stem
+
+
+def make_exporter(course: Course, pages: set[str]) -> HTMLExporter:
+    """nbconvert's HTML exporter with the course's template, its checks and its link filter."""
+    exporter = HTMLExporter(extra_template_basedirs=[str(TEMPLATES)], template_name="genlearn_site")
+    exporter.register_preprocessor(AltTextCheck(parent=exporter), enabled=True)
+    exporter.register_preprocessor(WidgetLabelCheck(parent=exporter), enabled=True)
+    exporter.register_filter("site_links", functools.partial(fix_links, course=course, pages=pages))
+    return exporter
+
+
+def render_lesson(nb, path: Path, course: Course, exporter: HTMLExporter, nav=()) -> tuple[str, dict]:
+    """A lesson's page (HTML) and what the checks found: ``{"title", "figures", "problems", "widget_controls"}``.
+    The Binder and Colab links go in after the lesson's first cell."""
+    rel = f"lessons/{path.name}"
+    nb = copy.deepcopy(nb)
     open_links = (f'<p class="open">Run it yourself: <a href="{html.escape(course.binder(rel))}">Open in Binder</a>'
                   f'<a href="{html.escape(course.colab(rel))}">Open in Colab</a></p>')
-    body = parts[0] + open_links + "".join(parts[1:])
-    return title, fix_links(body, course, pages)
+    nb.cells.insert(1, nbformat.v4.new_raw_cell(open_links, metadata={"raw_mimetype": "text/html"}))
+    site = {"lesson": path.stem, "title": lesson_title(nb, path.stem), "base": "../", "nav": list(nav),
+            "mathjax": MATHJAX, "version": course.version, "figures": [], "problems": []}
+    body, resources = exporter.from_notebook_node(nb, {"site": site, "metadata": {"name": path.stem,
+                                                                                   "path": str(path.parent)}})
+    return body, resources["site"]
 
 
-def page(title: str, body: str, base: str, nav: str, version: str) -> str:
-    return PAGE.format(title=html.escape(title), body=body, base=base, nav=nav, mathjax=MATHJAX, version=version)
+def contents_page(lessons: list[Path], titles: dict, course: Course) -> str:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES / "genlearn_site"), autoescape=False)
+    items = [{"stem": p.stem, "title": titles[p.stem], "binder": course.binder(f"lessons/{p.name}"),
+              "colab": course.colab(f"lessons/{p.name}")} for p in lessons]
+    site = {"title": "genlearn course", "base": "", "nav": [], "mathjax": MATHJAX, "version": course.version}
+    return env.get_template("contents.html.j2").render(site=site, lessons=items)
 
 
 def build(out: Path, lessons: list[Path], course: Course, timeout: int) -> dict:
     (out / "lessons").mkdir(parents=True, exist_ok=True)
     (out / "executed").mkdir(exist_ok=True)
     (out / "style.css").write_text(CSS)
-    pages = {p.stem for p in lessons}
+    exporter = make_exporter(course, {p.stem for p in lessons})
     report, figures, titles, problems = {"lessons": []}, [], {}, []
     for i, path in enumerate(lessons):
         nb, seconds = execute(path, timeout)
         nbformat.write(nb, str(out / "executed" / path.name))
-        bad, controls = unlabelled_controls(nb), len(widget_controls(nb))
-        if bad:
-            problems.append(f"{path.stem}: widget controls without a label (description or tooltip): {bad}")
-        n_before = len(figures)
-        title, body = render_lesson(nb, path, course, pages, figures)
-        titles[path.stem] = title
-        nav = "".join(f'<a href="{lessons[j].stem}.html">{label}</a>'
-                      for j, label in ((i - 1, "previous lesson"), (i + 1, "next lesson")) if 0 <= j < len(lessons))
-        (out / "lessons" / f"{path.stem}.html").write_text(page(title, body, "../", nav, course.version))
+        nav = [(f"{lessons[j].stem}.html", label) for j, label in ((i - 1, "previous lesson"), (i + 1, "next lesson"))
+               if 0 <= j < len(lessons)]
+        body, site = render_lesson(nb, path, course, exporter, nav)
+        (out / "lessons" / f"{path.stem}.html").write_text(body)
+        titles[path.stem] = site["title"]
+        figures += site["figures"]
+        problems += site["problems"]
         report["lessons"].append({"lesson": path.stem, "seconds": round(seconds, 1),
-                                  "figures": len(figures) - n_before, "widget_controls": controls})
+                                  "figures": len(site["figures"]), "widget_controls": site["widget_controls"]})
         print(json.dumps(report["lessons"][-1]), flush=True)
-    items = "".join(
-        f'<li><a href="lessons/{p.stem}.html">{html.escape(titles[p.stem])}</a> '
-        f'<span class="open">(<a href="{html.escape(course.binder("lessons/" + p.name))}" '
-        f'aria-label="{html.escape(titles[p.stem])} on Binder">Binder</a>, '
-        f'<a href="{html.escape(course.colab("lessons/" + p.name))}" '
-        f'aria-label="{html.escape(titles[p.stem])} on Colab">Colab</a>)</span></li>' for p in lessons)
-    index = (f"<h1>genlearn: generative models, in Jupyter</h1>"
-             f"<p>Every lesson of the course, executed, with its figures. The widgets appear as static "
-             f"pictures; open a lesson on Binder or Colab to use them.</p>"
-             f'<h2>Lessons</h2><ol class="toc">{items}</ol>')
-    (out / "index.html").write_text(page("genlearn course", index, "", "", course.version))
+    (out / "index.html").write_text(contents_page(lessons, titles, course))
     report["figures"] = figures
     report["problems"] = problems
     (out / "site.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -410,6 +410,65 @@ def test_export_rejects_a_template_of_the_other_lms(tmp_path):
         lms.export_grades(grades, lms.CANVAS, tmp_path / "o.csv", _write(tmp_path / "t.csv", MOODLE_EXPORT))
 
 
+def _small_gradebook(path: Path):
+    from nbgrader.api import Gradebook
+
+    gb = Gradebook(f"sqlite:///{path}", "genlearn")
+    gb.update_or_create_assignment(AID)
+    for sid, first, last, email in (("alovelace", "Ada", "Lovelace", "ada@example.org"),
+                                    ("cbabbage", "Charles", "Babbage", "charles@example.org")):
+        gb.update_or_create_student(sid, first_name=first, last_name=last, email=email)
+    return gb
+
+
+@pytest.mark.parametrize("plugin, header", [(lms.CanvasExport, "ex01_likelihood (987654)"),
+                                            (lms.MoodleExport, f"Assignment: {AID} (Real)")])
+def test_export_plugins_are_nbgrader_exporters(tmp_path, plugin, header):
+    """The Canvas and Moodle exporters are nbgrader ExportPlugins: --to, --assignment, --student
+    and the template, titles and warnings of genlearn-course export."""
+    from nbgrader.plugins import ExportPlugin
+
+    assert issubclass(plugin, ExportPlugin)
+    template = _write(tmp_path / "t.csv", CANVAS_EXPORT if plugin is lms.CanvasExport else MOODLE_EXPORT)
+    out = tmp_path / "out.csv"
+    with _small_gradebook(tmp_path / "gradebook.db") as gb:
+        exporter = plugin(to=str(out), assignment=[AID], student=["alovelace"], template=str(template))
+        exporter.export(gb)
+    rows = list(csv.DictReader(out.open(newline="", encoding="utf-8")))
+    graded = [r for r in rows if r[header] != "" and "Points Possible" not in r.get("Student", "")]
+    assert [r.get("SIS Login ID") or r.get("Email address") for r in graded] == [
+        "alovelace" if plugin is lms.CanvasExport else "ada@example.org"], rows
+    assert graded[0][header] == "0", "no submission scores 0"
+    assert exporter.result["file"] == str(out) and exporter.grades.assignments == [(AID, 0.0)]
+    assert [s["id"] for s in exporter.grades.students] == ["alovelace"], "--student narrows the export"
+    said = "\n".join(exporter.result["warnings"])
+    assert ("Babbage, Charles" if plugin is lms.CanvasExport else "Charles") in said, said
+
+
+def test_export_plugin_warns_about_a_template_column_it_cannot_find(tmp_path, caplog):
+    with _small_gradebook(tmp_path / "gradebook.db") as gb:
+        exporter = lms.CanvasExport(to=str(tmp_path / "o.csv"), assignment=[AID], titles={AID: "Exercise 9"},
+                                    template=str(_write(tmp_path / "t.csv", CANVAS_EXPORT)))
+        exporter.log.propagate = True
+        with caplog.at_level("WARNING"):
+            exporter.export(gb)
+    assert any(f"{AID} has no column in the Canvas export" in w for w in exporter.result["warnings"])
+    assert "has no column in the Canvas export" in caplog.text
+
+
+@pytest.mark.grading
+def test_nbgrader_export_with_the_canvas_exporter(graded, tmp_path):
+    """`nbgrader export --exporter genlearn.course.lms.CanvasExport` writes what genlearn-course export writes."""
+    course, _, _ = graded
+    ours, _ = _export(course, tmp_path, "canvas", CANVAS_EXPORT)
+    out = tmp_path / "nbgrader-canvas.csv"
+    proc = gt.nbgrader(["export", "--exporter", "genlearn.course.lms.CanvasExport", "--to", str(out),
+                        f"--CanvasExport.template={tmp_path / 'canvas-export.csv'}"], course)
+    assert proc.returncode == 0, proc.stderr
+    assert list(csv.DictReader(out.open(newline="", encoding="utf-8"))) == ours
+    assert "not graded by hand yet" in proc.stderr, "the warnings are logged"
+
+
 # ----------------------------------------------------------------------------- archives in
 
 

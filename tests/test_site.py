@@ -1,6 +1,7 @@
-"""The course site (scripts/build_site.py) in headless Chromium: every page loads, no broken
-link or image inside the site, every figure has a text alternative, and axe-core finds no
-serious or critical accessibility violation.
+"""The course site (scripts/build_site.py, nbconvert with the course's template) in headless
+Chromium: every page loads, no broken link or image inside the site, every figure has a text
+alternative, widget state is embedded, and axe-core finds no serious or critical accessibility
+violation.
 
 CI builds the whole site once, in the Colab-pinned environment, and points GENLEARN_SITE at
 it (.ci/run); without it this test builds a site of lesson 00 alone (about 15 s).
@@ -70,6 +71,10 @@ def test_site_pages_links_images_and_accessibility(site, server):
     assert all(f["alt"].strip() for f in report["figures"]), "a figure has an empty text alternative"
     assert any(f["widget"] for f in report["figures"]), "no widget left a static picture on the site"
     assert not report["problems"], report["problems"]
+    for lesson in report["lessons"]:  # nbconvert embeds the widgets' saved state in the page
+        text = (site / "lessons" / f"{lesson['lesson']}.html").read_text()
+        if lesson["widget_controls"]:
+            assert 'type="application/vnd.jupyter.widget-state+json"' in text, lesson
 
     axe, counts, serious, broken = Axe(), {}, [], []
     with sync_playwright() as p:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -134,8 +135,11 @@ def _autograde(args) -> dict:
 
 
 def _export(args) -> dict:
+    """Through the nbgrader export plugins of genlearn.course.lms, on the course's gradebook."""
+    from nbgrader.api import Gradebook
+
     from .config import load_course
-    from .lms import SYSTEMS, export_grades, read_grades
+    from .lms import EXPORTERS, released_assignments
 
     if not (args.canvas or args.moodle):
         raise ValueError("say where to write: --canvas OUT.csv and/or --moodle OUT.csv")
@@ -146,29 +150,27 @@ def _export(args) -> dict:
             raise ValueError(f"expected --title ASSIGNMENT=NAME (e.g. ex01_likelihood='Exercise 1'), got {text!r}")
         titles[aid.strip()] = name.strip()
     config, coursedir = load_course(args.course)
-    grades = read_grades(coursedir.db_url, coursedir.course_id, args.assignments, released_assignments(config, coursedir))
-    out = {"assignments": [a for a, _ in grades.assignments], "left_out": grades.left_out}
-    warnings = []
-    for name, lms in SYSTEMS.items():
-        dest = getattr(args, name)
-        if dest:
-            out[name] = export_grades(grades, lms, dest, getattr(args, f"{name}_template"), titles)
-            out[name]["file"] = str(dest)
+    released = released_assignments(config, coursedir.course_id)
+    quiet = logging.getLogger("genlearn.course.export")  # the warnings are printed below, once
+    quiet.addHandler(logging.NullHandler())
+    quiet.propagate = False
+    out, warnings = {}, []
+    with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
+        for name, plugin_class in EXPORTERS.items():
+            dest, template = getattr(args, name), getattr(args, f"{name}_template")
+            if not dest:
+                continue
+            plugin = plugin_class(config=config, log=quiet, to=str(dest), assignment=args.assignments,
+                                  released=released, template=str(template or ""), titles=titles)
+            plugin.export(gb)
+            out.setdefault("assignments", [a for a, _ in plugin.grades.assignments])
+            out.setdefault("left_out", plugin.grades.left_out)
+            out[name] = plugin.result
             warnings += [f"{name}: {w}" for w in out[name]["warnings"]]
     for w in warnings:
         print(f"genlearn-course export: WARNING {w}", file=sys.stderr)
     out["ok"] = not warnings
     return out
-
-
-def released_assignments(config, coursedir) -> list:
-    """Assignments in the exchange's outbound folder (released to students), if there is one."""
-    root = config.Exchange.get("root") if "Exchange" in config else None
-    outbound = Path(root or "/srv/nbgrader/exchange") / coursedir.course_id / "outbound"
-    try:
-        return sorted(p.name for p in outbound.iterdir() if p.is_dir())
-    except OSError:
-        return []
 
 
 def main(argv=None) -> int:

@@ -17,6 +17,13 @@ Exports
     then ``Assignment: <id> (Real)`` per assignment. On import, map ``Email address`` to
     the user's e-mail (or ``ID number`` to the ID number) and each column to its grade item.
 
+    Both are nbgrader export plugins (:class:`CanvasExport`, :class:`MoodleExport`)::
+
+        nbgrader export --exporter genlearn.course.lms.CanvasExport --to canvas.csv \\
+            --CanvasExport.template=canvas_export.csv
+
+    and ``genlearn-course export`` runs them (exiting 1 when there is something to look at).
+
 Archives
     Canvas and Moodle name each downloaded file after the student's *name*, not an id:
 
@@ -40,9 +47,10 @@ import os
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from nbgrader.plugins import FileNameCollectorPlugin
-from traitlets import Bool, List, Unicode
+from nbgrader.plugins import ExportPlugin, FileNameCollectorPlugin
+from traitlets import Bool, Dict, Instance, List, Unicode, default
 
 # ----------------------------------------------------------------------------- grades
 
@@ -57,40 +65,47 @@ class Grades:
 
 
 def read_grades(db_url: str, course_id: str, only=None, released=()) -> Grades:
-    """Final scores from the gradebook, computed as nbgrader's ``export`` computes them.
+    """Final scores from the gradebook at ``db_url``: :func:`grades_from` on it."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(db_url, course_id) as gb:
+        return grades_from(gb, only, released)
+
+
+def grades_from(gb, only=None, released=(), students=None) -> Grades:
+    """Final scores from an open nbgrader ``Gradebook``, computed as nbgrader's ``export`` computes them.
 
     Columns: the assignments named in ``only``; else those with at least one submission or
     in ``released`` (the exchange's outbound). An assignment nobody received (``setup``
     registers every assignment of the course) would become an all-zero column that the LMS
-    creates as a new assignment."""
-    from nbgrader.api import Gradebook, MissingEntry
+    creates as a new assignment. Rows: every student, or those named in ``students``."""
+    from nbgrader.api import MissingEntry
 
-    with Gradebook(db_url, course_id) as gb:
-        everything = sorted(gb.assignments, key=lambda a: (a.duedate is None, a.duedate or 0, a.name))
-        if only:
-            unknown = sorted(set(only) - {a.name for a in everything})
-            if unknown:
-                raise ValueError(f"not in the gradebook: {', '.join(unknown)} (it has {', '.join(a.name for a in everything)})")
-            assignments = [a for a in everything if a.name in only]
-        else:
-            assignments = [a for a in everything if a.submissions or a.name in released]
-        columns = [(a.name, float(a.max_score)) for a in assignments]
-        students = [{"id": s.id, "first_name": s.first_name or "", "last_name": s.last_name or "",
-                     "email": s.email or "", "lms_user_id": s.lms_user_id or ""}
-                    for s in sorted(gb.students, key=lambda s: s.id)]
-        scores, ungraded = {}, {}
-        for s in students:
-            for aid, _ in columns:
-                try:
-                    sub = gb.find_submission(aid, s["id"])
-                except MissingEntry:
-                    scores[s["id"], aid] = 0.0
-                else:
-                    scores[s["id"], aid] = max(0.0, float(sub.score) - float(sub.late_submission_penalty or 0.0))
-                    if sub.needs_manual_grade:
-                        ungraded[s["id"], aid] = sorted(g.name for nb in sub.notebooks for g in nb.grades
-                                                        if g.needs_manual_grade)
-    return Grades(columns, students, scores, ungraded, [a.name for a in everything if a not in assignments])
+    everything = sorted(gb.assignments, key=lambda a: (a.duedate is None, a.duedate or 0, a.name))
+    if only:
+        unknown = sorted(set(only) - {a.name for a in everything})
+        if unknown:
+            raise ValueError(f"not in the gradebook: {', '.join(unknown)} (it has {', '.join(a.name for a in everything)})")
+        assignments = [a for a in everything if a.name in only]
+    else:
+        assignments = [a for a in everything if a.submissions or a.name in released]
+    columns = [(a.name, float(a.max_score)) for a in assignments]
+    roster = sorted((s for s in gb.students if not students or s.id in students), key=lambda s: s.id)
+    grades = Grades(columns, [{"id": s.id, "first_name": s.first_name or "", "last_name": s.last_name or "",
+                               "email": s.email or "", "lms_user_id": s.lms_user_id or ""} for s in roster],
+                    {}, {}, [a.name for a in everything if a not in assignments])
+    for s in grades.students:
+        for aid, _ in columns:
+            try:
+                sub = gb.find_submission(aid, s["id"])
+            except MissingEntry:
+                grades.scores[s["id"], aid] = 0.0
+                continue
+            grades.scores[s["id"], aid] = max(0.0, float(sub.score) - float(sub.late_submission_penalty or 0.0))
+            if sub.needs_manual_grade:
+                grades.ungraded[s["id"], aid] = sorted(g.name for nb in sub.notebooks for g in nb.grades
+                                                       if g.needs_manual_grade)
+    return grades
 
 
 @dataclass(frozen=True)
@@ -128,94 +143,180 @@ def _fmt(x: float) -> str:
     return f"{x:.2f}".rstrip("0").rstrip(".")
 
 
-def export_grades(grades: Grades, lms: LMS, out, template=None, titles=None) -> dict:
-    """Write ``grades`` as ``lms``'s import CSV to ``out``; returns what matched and what did not,
-    with ``warnings``: anything an instructor must look at before importing (the command then
-    exits 1). ``titles`` maps an assignment id to the name the LMS gives it."""
-    titles = dict(titles or {})
-    header_of = {aid: lms.header.format(aid=aid) for aid, _ in grades.assignments}
-    rows, unmatched_rows, placed, warnings, new_columns = [], [], set(), [], []
-    identity = list(lms.identity)
-    if template is not None:
-        with open(template, newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            tcols = reader.fieldnames or []
-            missing = [k for k, _ in lms.keys[:1] if k not in tcols]
-            if missing:
-                raise ValueError(f"{template}: not a {lms.name} gradebook export: no {missing[0]!r} column "
-                                 f"(its header reads {', '.join(tcols)})")
-            existing = {}
-            for col in tcols:  # the LMS's own header for an assignment it already has
-                m = re.match(lms.header_pattern, col)
-                if m:
-                    existing[m.group(1)] = col
-            for aid in header_of:
-                name = titles.get(aid, aid)
-                if name in existing:
-                    header_of[aid] = existing[name]
-                else:
-                    new_columns.append(aid)
-            # The LMS's identity columns lead its export, up to the first grade column.
-            first_grade = next((i for i, c in enumerate(tcols) if re.match(lms.header_pattern, c)), len(tcols))
-            identity = tcols[:first_grade]
-            by_key = {}
-            for s in grades.students:
-                for col, fld in lms.keys:
-                    if s.get(fld):
-                        by_key.setdefault((col, s[fld].casefold()), s["id"])
-            for trow in reader:
-                first = (trow.get(identity[0]) or "").strip()
-                if lms is CANVAS and first.startswith(_CANVAS_SKIP_ROWS):
-                    continue
-                sid = next((by_key[col, trow[col].strip().casefold()] for col, _ in lms.keys
-                            if (trow.get(col) or "").strip() and (col, trow[col].strip().casefold()) in by_key), None)
-                row = {c: trow.get(c, "") for c in identity}
-                if sid is None or sid in placed:
-                    unmatched_rows.append(first)
-                else:
-                    placed.add(sid)
-                    row.update({header_of[aid]: _fmt(grades.scores[sid, aid]) for aid, _ in grades.assignments})
-                rows.append(row)
-        if not placed:
-            raise ValueError(f"{template}: none of its {len(unmatched_rows)} students matches the roster "
-                             f"(matched by {', '.join(sorted({c for c, _ in lms.keys if c in tcols}))} against the "
-                             "roster's id, email and lms_user_id): add an lms_user_id column to the roster "
-                             f"(with what {lms.name.title()} shows in one of those columns) and rerun setup --roster")
-    students_by_id = {s["id"]: s for s in grades.students}
-    not_in_template = [sid for sid in students_by_id if sid not in placed] if template is not None else []
-    if template is None:
-        for sid in students_by_id:
-            row = {c: lms.identity_row(students_by_id[sid]).get(c, "") for c in identity}
-            row.update({header_of[aid]: _fmt(grades.scores[sid, aid]) for aid, _ in grades.assignments})
-            rows.append(row)
+@dataclass
+class _Sheet:
+    """The CSV being built: its identity columns, each assignment's header, its rows, and what did not match."""
+    identity: list
+    header_of: dict                                          # assignment id -> column header
+    rows: list = field(default_factory=list)
+    unmatched_rows: list = field(default_factory=list)       # template rows that are no student's
+    placed: set = field(default_factory=set)                 # student ids with a row
+    new_columns: list = field(default_factory=list)          # assignments the template has no column for
 
-    if unmatched_rows:
-        warnings.append(f"{len(unmatched_rows)} {lms.name.title()} row(s) match no student and are left blank: "
-                        + ", ".join(unmatched_rows))
+
+def _grade_cells(grades: Grades, sheet: _Sheet, sid: str) -> dict:
+    return {sheet.header_of[aid]: _fmt(grades.scores[sid, aid]) for aid, _ in grades.assignments}
+
+
+def _template_columns(lms: LMS, template, tcols: list, sheet: _Sheet, titles: dict) -> None:
+    """Check that ``template`` is ``lms``'s export; take its identity columns and its headers for known assignments."""
+    if lms.keys[0][0] not in tcols:
+        raise ValueError(f"{template}: not a {lms.name} gradebook export: no {lms.keys[0][0]!r} column "
+                         f"(its header reads {', '.join(tcols)})")
+    existing = {m.group(1): col for col in tcols if (m := re.match(lms.header_pattern, col))}
+    for aid in sheet.header_of:
+        name = titles.get(aid, aid)
+        if name in existing:
+            sheet.header_of[aid] = existing[name]
+        else:
+            sheet.new_columns.append(aid)
+    # The LMS's identity columns lead its export, up to the first grade column.
+    first_grade = next((i for i, c in enumerate(tcols) if re.match(lms.header_pattern, c)), len(tcols))
+    sheet.identity = tcols[:first_grade]
+
+
+def _fill_from_template(grades: Grades, lms: LMS, template, titles: dict, sheet: _Sheet) -> None:
+    """One row per row of the LMS's own export, in its order, with the grades of the student it matches."""
+    with open(template, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        tcols = reader.fieldnames or []
+        _template_columns(lms, template, tcols, sheet, titles)
+        by_key = {}
+        for s in grades.students:
+            for col, fld in lms.keys:
+                if s.get(fld):
+                    by_key.setdefault((col, s[fld].casefold()), s["id"])
+        for trow in reader:
+            first = (trow.get(sheet.identity[0]) or "").strip()
+            if lms is CANVAS and first.startswith(_CANVAS_SKIP_ROWS):
+                continue
+            keys = [(col, (trow.get(col) or "").strip().casefold()) for col, _ in lms.keys]
+            sid = next((by_key[k] for k in keys if k[1] and k in by_key), None)
+            row = {c: trow.get(c, "") for c in sheet.identity}
+            if sid is None or sid in sheet.placed:
+                sheet.unmatched_rows.append(first)
+            else:
+                sheet.placed.add(sid)
+                row.update(_grade_cells(grades, sheet, sid))
+            sheet.rows.append(row)
+    if not sheet.placed:
+        raise ValueError(f"{template}: none of its {len(sheet.unmatched_rows)} students matches the roster "
+                         f"(matched by {', '.join(sorted({c for c, _ in lms.keys if c in tcols}))} against the "
+                         "roster's id, email and lms_user_id): add an lms_user_id column to the roster "
+                         f"(with what {lms.name.title()} shows in one of those columns) and rerun setup --roster")
+
+
+def _warnings(grades: Grades, lms: LMS, sheet: _Sheet, not_in_template: list) -> list:
+    """What an instructor must look at before importing."""
+    system, warnings = lms.name.title(), []
+    if sheet.unmatched_rows:
+        warnings.append(f"{len(sheet.unmatched_rows)} {system} row(s) match no student and are left blank: "
+                        + ", ".join(sheet.unmatched_rows))
     if not_in_template:
-        warnings.append(f"{len(not_in_template)} student(s) are not in the {lms.name.title()} export and are not "
+        warnings.append(f"{len(not_in_template)} student(s) are not in the {system} export and are not "
                         "exported: " + ", ".join(not_in_template))
-    for aid in new_columns:
-        warnings.append(f"{aid} has no column in the {lms.name.title()} export: importing would create a new "
+    for aid in sheet.new_columns:
+        warnings.append(f"{aid} has no column in the {system} export: importing would create a new "
                         f"assignment; if it is there under another name, say --title {aid}=NAME")
     for (sid, aid), cells in sorted(grades.ungraded.items()):
         warnings.append(f"{sid} / {aid}: not graded by hand yet ({', '.join(cells)}): exported without those points")
     if not grades.assignments:
         warnings.append("no assignment has a submission yet: nothing to export (name one with --assignment)")
+    return warnings
 
-    fields = identity + [header_of[aid] for aid, _ in grades.assignments]
+
+def _write_sheet(out, grades: Grades, lms: LMS, sheet: _Sheet) -> list:
+    fields = sheet.identity + [sheet.header_of[aid] for aid, _ in grades.assignments]
     with open(out, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         if lms.points_row:
-            points = {c: "" for c in identity}
-            points[identity[0]] = "    Points Possible"
-            points.update({header_of[aid]: _fmt(m) for aid, m in grades.assignments})
+            points = {c: "" for c in sheet.identity}
+            points[sheet.identity[0]] = "    Points Possible"
+            points.update({sheet.header_of[aid]: _fmt(m) for aid, m in grades.assignments})
             writer.writerow(points)
-        writer.writerows(rows)
-    return {"rows": len(rows), "graded": len(rows) - len(unmatched_rows), "columns": fields,
-            "template_rows_without_student": unmatched_rows, "students_not_in_template": not_in_template,
+        writer.writerows(sheet.rows)
+    return fields
+
+
+def export_grades(grades: Grades, lms: LMS, out, template=None, titles=None) -> dict:
+    """Write ``grades`` as ``lms``'s import CSV to ``out``; returns what matched and what did not,
+    with ``warnings``: anything an instructor must look at before importing (the command then
+    exits 1). ``titles`` maps an assignment id to the name the LMS gives it."""
+    sheet = _Sheet(list(lms.identity), {aid: lms.header.format(aid=aid) for aid, _ in grades.assignments})
+    not_in_template = []
+    if template is not None:
+        _fill_from_template(grades, lms, template, dict(titles or {}), sheet)
+        not_in_template = [s["id"] for s in grades.students if s["id"] not in sheet.placed]
+    else:
+        for s in grades.students:
+            row = {c: lms.identity_row(s).get(c, "") for c in sheet.identity}
+            row.update(_grade_cells(grades, sheet, s["id"]))
+            sheet.rows.append(row)
+    warnings = _warnings(grades, lms, sheet, not_in_template)
+    fields = _write_sheet(out, grades, lms, sheet)
+    return {"rows": len(sheet.rows), "graded": len(sheet.rows) - len(sheet.unmatched_rows), "columns": fields,
+            "template_rows_without_student": sheet.unmatched_rows, "students_not_in_template": not_in_template,
             "warnings": warnings}
+
+
+def released_assignments(config, course_id: str) -> list:
+    """Assignments in the exchange's outbound folder (released to students), if there is one."""
+    root = config.Exchange.get("root") if "Exchange" in config else None
+    outbound = Path(root or "/srv/nbgrader/exchange") / course_id / "outbound"
+    try:
+        return sorted(p.name for p in outbound.iterdir() if p.is_dir())
+    except OSError:
+        return []
+
+
+class LMSExport(ExportPlugin):
+    """nbgrader export plugin: final grades as an LMS's import CSV (:func:`export_grades`).
+
+    ``nbgrader export --exporter genlearn.course.lms.CanvasExport --to canvas.csv`` (or
+    ``MoodleExport``); ``--CanvasExport.template=EXPORT.csv`` keeps the LMS's ids and column
+    names, ``--CanvasExport.titles ASSIGNMENT=NAME`` names an assignment as the LMS does.
+    ``--assignment`` and ``--student`` narrow the export as for nbgrader's CSV exporter.
+    Warnings are logged; :attr:`result` holds the summary (``genlearn-course export`` prints it).
+    """
+
+    lms: LMS = None
+    template = Unicode("", help="The LMS's own gradebook export (CSV): keep its ids and column names.").tag(config=True)
+    titles = Dict(value_trait=Unicode(), help="Assignment id -> the name the LMS gives it.").tag(config=True)
+    released = List(Unicode(), help="Assignments released to students (default: the exchange's outbound folder); "
+                                    "exported even before anyone submitted.").tag(config=True)
+    result = Dict(help="What the last export wrote, matched and warned about.")
+    grades = Instance(Grades, allow_none=True, help="The grades the last export read from the gradebook.")
+
+    @default("released")
+    def _released_default(self):
+        coursedir = getattr(self.parent, "coursedir", None)
+        return released_assignments(self.config, coursedir.course_id) if coursedir is not None else []
+
+    def export(self, gradebook) -> None:
+        if self.lms is None:
+            raise ValueError("LMSExport is the base class: use genlearn.course.lms.CanvasExport or MoodleExport")
+        dest = self.to or f"{self.lms.name}.csv"
+        self.grades = grades_from(gradebook, [str(a) for a in self.assignment], self.released,
+                                  [str(s) for s in self.student])
+        self.log.info("Exporting %s grades to %s", self.lms.name.title(), dest)
+        self.result = export_grades(self.grades, self.lms, dest, self.template or None, self.titles)
+        self.result["file"] = str(dest)
+        for warning in self.result["warnings"]:
+            self.log.warning("%s: %s", self.lms.name, warning)
+
+
+class CanvasExport(LMSExport):
+    """Canvas's gradebook import (Grades > Import)."""
+    lms = CANVAS
+
+
+class MoodleExport(LMSExport):
+    """Moodle's grade import (Grades > Import > CSV file)."""
+    lms = MOODLE
+
+
+EXPORTERS = {"canvas": CanvasExport, "moodle": MoodleExport}
 
 
 # ----------------------------------------------------------------------------- archives
