@@ -410,20 +410,28 @@ def test_export_rejects_a_template_of_the_other_lms(tmp_path):
         lms.export_grades(grades, lms.CANVAS, tmp_path / "o.csv", _write(tmp_path / "t.csv", MOODLE_EXPORT))
 
 
-def _small_gradebook(path: Path):
+@pytest.fixture(scope="module")
+def small_gradebook(tmp_path_factory):
+    """A factory of small gradebooks (ex01 and two students) at a given path: each a copy of one
+    made once, since making a gradebook runs its migrations (about 2 s), copying it takes ms."""
     from nbgrader.api import Gradebook
 
-    gb = Gradebook(f"sqlite:///{path}", "genlearn")
-    gb.update_or_create_assignment(AID)
-    for sid, first, last, email in (("alovelace", "Ada", "Lovelace", "ada@example.org"),
-                                    ("cbabbage", "Charles", "Babbage", "charles@example.org")):
-        gb.update_or_create_student(sid, first_name=first, last_name=last, email=email)
-    return gb
+    template = tmp_path_factory.mktemp("gradebook") / "gradebook.db"
+    with Gradebook(f"sqlite:///{template}", "genlearn") as gb:
+        gb.update_or_create_assignment(AID)
+        for sid, first, last, email in (("alovelace", "Ada", "Lovelace", "ada@example.org"),
+                                        ("cbabbage", "Charles", "Babbage", "charles@example.org")):
+            gb.update_or_create_student(sid, first_name=first, last_name=last, email=email)
+
+    def make(path: Path):
+        shutil.copyfile(template, path)
+        return Gradebook(f"sqlite:///{path}", "genlearn")
+    return make
 
 
 @pytest.mark.parametrize("plugin, header", [(lms.CanvasExport, "ex01_likelihood (987654)"),
                                             (lms.MoodleExport, f"Assignment: {AID} (Real)")])
-def test_export_plugins_are_nbgrader_exporters(tmp_path, plugin, header):
+def test_export_plugins_are_nbgrader_exporters(tmp_path, plugin, header, small_gradebook):
     """The Canvas and Moodle exporters are nbgrader ExportPlugins: --to, --assignment, --student
     and the template, titles and warnings of genlearn-course export."""
     from nbgrader.plugins import ExportPlugin
@@ -431,7 +439,7 @@ def test_export_plugins_are_nbgrader_exporters(tmp_path, plugin, header):
     assert issubclass(plugin, ExportPlugin)
     template = _write(tmp_path / "t.csv", CANVAS_EXPORT if plugin is lms.CanvasExport else MOODLE_EXPORT)
     out = tmp_path / "out.csv"
-    with _small_gradebook(tmp_path / "gradebook.db") as gb:
+    with small_gradebook(tmp_path / "gradebook.db") as gb:
         exporter = plugin(to=str(out), assignment=[AID], student=["alovelace"], template=str(template))
         exporter.export(gb)
     rows = list(csv.DictReader(out.open(newline="", encoding="utf-8")))
@@ -445,8 +453,8 @@ def test_export_plugins_are_nbgrader_exporters(tmp_path, plugin, header):
     assert ("Babbage, Charles" if plugin is lms.CanvasExport else "Charles") in said, said
 
 
-def test_export_plugin_warns_about_a_template_column_it_cannot_find(tmp_path, caplog):
-    with _small_gradebook(tmp_path / "gradebook.db") as gb:
+def test_export_plugin_warns_about_a_template_column_it_cannot_find(tmp_path, caplog, small_gradebook):
+    with small_gradebook(tmp_path / "gradebook.db") as gb:
         exporter = lms.CanvasExport(to=str(tmp_path / "o.csv"), assignment=[AID], titles={AID: "Exercise 9"},
                                     template=str(_write(tmp_path / "t.csv", CANVAS_EXPORT)))
         exporter.log.propagate = True
