@@ -12,17 +12,18 @@ and N students do at once what a browser does at 9:00:
     lab       GET their JupyterLab page through the proxy
 
 For each student it records the seconds from the start of the wave to each step; for the wave,
-when the last JupyterLab page came back, the hub's own "took X seconds to start" lines, and its
-"Event loop was unresponsive for at least X s" warnings (JupyterHub measures its event loop;
-it warns past 1 s). The hub is stopped (with every server) between waves. Writes
+when the first and the last JupyterLab page came back, the hub's own "took X seconds to start"
+lines, and its "Event loop was unresponsive for at least X s" warnings (JupyterHub measures its
+event loop; it warns past 1 s). The hub is stopped (with every server) between waves. Writes
 benchmarks/results/hub_start.json.
 
-The settings compared are hub/jupyterhub_config.py's, by environment variable:
-``--nice 0 5`` compares user servers at the hub's own priority (nice 0: the code before issue
-25) with servers and their kernels 5 steps lower, so that the hub and its proxy are served
-first when a class's servers and kernels saturate the CPUs.
+``--variant NAME KEY=VALUE,...`` compares hub settings side by side (each a set of GENLEARN_*
+environment variables for hub/start, which hub/jupyterhub_config.py reads): each class size
+then runs A B B A over the variants, so that neither always runs on a warmer machine. Without
+it, the hub as shipped, twice.
 
-    sudo python benchmarks/hub_start.py --students 10 30 60 --nice 0 5
+    sudo python benchmarks/hub_start.py --students 10 30 60
+    sudo python benchmarks/hub_start.py --students 30 --variant shipped "" --variant big GENLEARN_MEM_LIMIT=4G
 """
 
 from __future__ import annotations
@@ -82,10 +83,19 @@ def student(site: hs.HubSite, name: str, password: str, go: threading.Event, t0:
         out["error"] = f"{type(e).__name__}: {e}"[:300]
 
 
-def wave(site: hs.HubSite, ids: list[str], passwords: dict, nice: int) -> dict:
-    """One class start: a fresh hub, every student at once; the hub stopped afterwards."""
-    os.environ["GENLEARN_SERVER_NICE"] = str(nice)  # HubSite.start passes the environment on
-    site.start()
+def wave(site: hs.HubSite, ids: list[str], passwords: dict, variant: str, settings: dict) -> dict:
+    """One class start: a fresh hub with ``settings`` in its environment, every student at once;
+    the hub stopped afterwards."""
+    saved = {k: os.environ.get(k) for k in settings}
+    os.environ.update(settings)  # HubSite.start passes the environment on to hub/start
+    try:
+        site.start()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     log_from = len(site.log.read_text(errors="replace"))
     go, t0, outs = threading.Event(), [0.0], [{} for _ in ids]
     threads = [threading.Thread(target=student, args=(site, sid, passwords[sid], go, t0, o), daemon=True)
@@ -112,7 +122,7 @@ def wave(site: hs.HubSite, ids: list[str], passwords: dict, nice: int) -> dict:
     def med(xs):
         return round(statistics.median(xs), 1) if xs else None
 
-    return {"students": len(ids), "nice": nice, "failed": len(failed), "errors": failed[:3],
+    return {"students": len(ids), "variant": variant, "failed": len(failed), "errors": failed[:3],
             "login_median_s": med([o["login_s"] for o in outs if "login_s" in o]),
             "ready_median_s": med([o["ready_s"] for o in outs if "ready_s" in o]),
             "lab_median_s": med(lab), "first_lab_s": round(lab[0], 1) if lab else None,
@@ -121,14 +131,27 @@ def wave(site: hs.HubSite, ids: list[str], passwords: dict, nice: int) -> dict:
             "loop_stalls": len(stalls), "loop_stall_max_s": max(stalls) if stalls else 0.0}
 
 
+def parse_settings(spec: str) -> dict:
+    """``"GENLEARN_A=1,GENLEARN_B=x"`` -> {"GENLEARN_A": "1", "GENLEARN_B": "x"} ("" -> {})."""
+    settings = {}
+    for item in filter(None, spec.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep or not re.fullmatch(r"GENLEARN_[A-Z_]+", key):
+            raise SystemExit(f"--variant settings must be GENLEARN_NAME=value, comma-separated; got {item!r}")
+        settings[key] = value
+    return settings
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--students", type=int, nargs="+", default=[10, 30, 60])
-    ap.add_argument("--nice", type=int, nargs="+", default=[0, 5], help="hub settings to compare (GENLEARN_SERVER_NICE)")
+    ap.add_argument("--variant", nargs=2, action="append", metavar=("NAME", "KEY=VALUE,..."),
+                    help="hub settings to compare (GENLEARN_* variables); default: the hub as shipped")
     ap.add_argument("--out", type=Path, default=RESULTS / "hub_start.json")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root: the benchmark creates Unix users and runs servers as them")
+    variants = {name: parse_settings(spec) for name, spec in (args.variant or [("shipped", "")])}
     hs.check_can_run()
     reuse = os.environ.get("GENLEARN_HUB_TEST_PREFIX")
     prefix = hs.open_dir(Path(reuse)) if reuse else hs.new_workdir("genlearn-hub-prefix-")
@@ -147,9 +170,9 @@ def main():
         site.course_cli("setup", str(site.course_dir), "--source", str(ROOT), "--exchange", str(site.exchange),
                         "--assignment", "ex01_likelihood", "--roster", str(roster))
         for n in args.students:
-            order = list(args.nice) + list(reversed(args.nice))  # A B B A
-            for nice in order:
-                result = wave(site, ids[:n], passwords, nice)
+            order = list(variants) + list(reversed(list(variants)))  # A B B A (one variant: twice)
+            for name in order:
+                result = wave(site, ids[:n], passwords, name, variants[name])
                 print(json.dumps(result), flush=True)
                 results["waves"].append(result)
                 args.out.write_text(json.dumps(results, indent=1) + "\n")

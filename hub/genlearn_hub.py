@@ -22,10 +22,6 @@ Limits (LocalProcessSpawner enforces none of its own)
                        an enforced share of the CPU
     umask              students 077 (their files are theirs alone), instructors 007 (the
                        instructors' group shares the course folder)
-    ``server_nice``    the user's server and its kernels run this many steps below the hub
-                       (nice), so that when a class's servers and kernels fill the CPUs the
-                       hub and its proxy are still served first: logins, spawn pages and
-                       every request through the proxy (benchmarks/hub_start.py)
 
     A per-user total of memory and an enforced CPU share need cgroups: on a machine run by
     systemd use jupyterhub-systemdspawner (``c.SystemdSpawner.mem_limit`` / ``cpu_limit``),
@@ -63,8 +59,6 @@ class CourseSpawner(LocalProcessSpawner):
     course_dir = Unicode("/srv/genlearn/course", help="The instructors' course folder").tag(config=True)
     exchange_root = Unicode("/srv/nbgrader/exchange", help="nbgrader's exchange").tag(config=True)
     max_processes = Integer(512, help="RLIMIT_NPROC of the user's processes (threads count)").tag(config=True)
-    server_nice = Integer(5, min=0, max=19, help="Steps below the hub's priority (nice) that each user's "
-                                                  "server and its kernels run at").tag(config=True)
 
     @property
     def role(self) -> str:
@@ -110,11 +104,8 @@ class CourseSpawner(LocalProcessSpawner):
         become_user = super().make_preexec_fn(name)
         memory, processes = int(self.mem_limit or 0), int(self.max_processes or 0)
         umask = 0o007 if role_of(name, self.instructors_group) == "instructor" else 0o077
-        nice = self.server_nice
 
         def preexec():  # in the child, after fork and before exec: limits first, then the user
-            if nice:
-                os.nice(nice)
             if memory:
                 resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
             if processes:

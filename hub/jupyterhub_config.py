@@ -17,7 +17,6 @@ environment variable with the default shown; ``hub/install`` writes them to
     GENLEARN_STUDENTS         genlearn-students       Unix group: may log in
     GENLEARN_MEM_LIMIT        2G                      per process of a user's server (RLIMIT_AS)
     GENLEARN_CPU_LIMIT        1                       threads per kernel
-    GENLEARN_SERVER_NICE      5                       users' servers and kernels run this far below the hub (nice)
     GENLEARN_IDLE_MINUTES     60                      stop servers idle this long (0: never)
 
 Users log in with their Unix password (PAM); only members of the two groups may.
@@ -65,7 +64,6 @@ c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 120
 c.Spawner.mem_limit = env("GENLEARN_MEM_LIMIT", "2G")
 c.Spawner.cpu_limit = float(env("GENLEARN_CPU_LIMIT", "1"))
-c.CourseSpawner.server_nice = int(env("GENLEARN_SERVER_NICE", "5"))
 c.CourseSpawner.instructors_group = instructors
 c.CourseSpawner.config_root = os.path.join(prefix, "etc", "jupyter")
 c.CourseSpawner.course_id = env("GENLEARN_COURSE_ID", "genlearn")
