@@ -16,7 +16,6 @@ removed at the end (tests/hub_support.py). Writes benchmarks/results/hub_servers
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import statistics
@@ -66,15 +65,8 @@ def main():
     install_s = hs.install(prefix, Path("/tmp") / "genlearn-hub-bench-install.log")
     site = hs.HubSite(prefix, hs.new_workdir())
     try:
-        roster = site.workdir / "roster.csv"
         ids = [f"{site.tag}s{i:03d}" for i in range(args.users)]
-        with roster.open("w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["id", "first_name", "last_name", "email"])
-            w.writerows([sid, "Student", str(i), f"{sid}@example.org"] for i, sid in enumerate(ids))
-        passwords = site.add_users(roster)
-        site.course_cli("setup", str(site.course_dir), "--source", str(ROOT), "--exchange", str(site.exchange),
-                        "--assignment", "ex01_likelihood", "--roster", str(roster))
+        passwords = site.enroll(ids, ROOT)
         hub_up = site.start()
         users, login_s = [], []
         for sid in ids:

@@ -29,7 +29,6 @@ it, the hub as shipped, twice.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import re
@@ -161,14 +160,7 @@ def main():
     try:
         results["install_s"] = round(hs.install(prefix, site.workdir / "install.log", tag), 1)
         ids = [f"{tag}s{i:03d}" for i in range(max(args.students))]
-        roster = site.workdir / "roster.csv"
-        with roster.open("w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["id", "first_name", "last_name", "email"])
-            w.writerows([sid, "Student", str(i), f"{sid}@example.org"] for i, sid in enumerate(ids))
-        passwords = site.add_users(roster)
-        site.course_cli("setup", str(site.course_dir), "--source", str(ROOT), "--exchange", str(site.exchange),
-                        "--assignment", "ex01_likelihood", "--roster", str(roster))
+        passwords = site.enroll(ids, ROOT)
         for n in args.students:
             order = list(variants) + list(reversed(list(variants)))  # A B B A (one variant: twice)
             for name in order:

@@ -141,6 +141,19 @@ class HubSite:
         with self.passwords.open() as f:
             return {row["id"]: row["password"] for row in csv.DictReader(f)}
 
+    def enroll(self, ids: list[str], source: Path, assignment: str = "ex01_likelihood") -> dict:
+        """A class for the benchmarks: student accounts for ``ids`` (a roster) and the course set up
+        from ``source`` with ``assignment``; returns {user: password}."""
+        roster = self.workdir / "roster.csv"
+        with roster.open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["id", "first_name", "last_name", "email"])
+            w.writerows([sid, "Student", str(i), f"{sid}@example.org"] for i, sid in enumerate(ids))
+        passwords = self.add_users(roster)
+        self.course_cli("setup", str(self.course_dir), "--source", str(source), "--exchange", str(self.exchange),
+                        "--assignment", assignment, "--roster", str(roster))
+        return passwords
+
     # -- the hub
     def start(self, timeout: float = 90) -> float:
         self.port, self.api_port, self.hub_port = free_port(), free_port(), free_port()
