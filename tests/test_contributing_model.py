@@ -146,16 +146,12 @@ def test_following_the_checklist_adds_a_kind_that_every_named_test_covers(repo):
 
 
 @pytest.mark.slow
-def test_a_kind_left_out_of_the_registry_fails_the_named_tests(repo):
-    add_tiny_kind(repo, register=False, result=KEEPS_INTERFACE)
+@pytest.mark.parametrize("register, result, message", [
+    (False, KEEPS_INTERFACE, "TinyConfig in genlearn/models/ belong(s) to no kind in MODEL_KINDS"),  # left out
+    (True, BARE_TENSOR, "tiny: loss must return (loss, parts)"),  # breaks the interface
+], ids=["left-out-of-the-registry", "breaks-the-interface"])
+def test_a_kind_done_wrong_fails_the_named_tests(repo, register, result, message):
+    add_tiny_kind(repo, register=register, result=result)
     run = run_named_tests(repo, "-x")
     assert run.returncode == 1, run.stdout[-4000:] + run.stderr[-2000:]
-    assert "TinyConfig in genlearn/models/ belong(s) to no kind in MODEL_KINDS" in run.stdout
-
-
-@pytest.mark.slow
-def test_a_kind_that_breaks_the_interface_fails_the_named_tests(repo):
-    add_tiny_kind(repo, register=True, result=BARE_TENSOR)
-    run = run_named_tests(repo, "-x")
-    assert run.returncode == 1, run.stdout[-4000:] + run.stderr[-2000:]
-    assert "tiny: loss must return (loss, parts)" in run.stdout
+    assert message in run.stdout
