@@ -26,17 +26,29 @@ Limits (LocalProcessSpawner enforces none of its own)
     A per-user total of memory and an enforced CPU share need cgroups: on a machine run by
     systemd use jupyterhub-systemdspawner (``c.SystemdSpawner.mem_limit`` / ``cpu_limit``),
     as The Littlest JupyterHub does; docs/hub.md shows how.
+
+A line for starting servers (``concurrent_starts``)
+    A server's start is about a CPU-second of imports and set-up. When a class logs in at
+    the same moment, every server started at once shares the CPUs with all the others, so
+    they all finish together, late, and the hub's own event loop waits for CPU among them.
+    Servers therefore start a few at a time (by default as many as the hub has CPUs), first
+    come first served; the others wait in line, and their spawn page says how many are
+    ahead. A turn lasts until the server listens on its port (or exits, or ``http_timeout``
+    passes). The wait in line counts in JupyterHub's ``start_timeout``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import grp
 import os
 import pwd
 import resource
+import time
 
 from jupyterhub.spawner import LocalProcessSpawner
-from traitlets import Integer, Unicode
+from traitlets import Integer, Unicode, default
 
 ROLES = ("instructor", "student")
 THREAD_VARS = ("GENLEARN_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -52,6 +64,50 @@ def role_of(name: str, instructors_group: str) -> str:
     return "instructor" if instructors_group in user_groups(name) else "student"
 
 
+class StartLine:
+    """At most ``size`` holders at once, the others served first come, first served.
+
+    ``turn()`` is an async context manager; ``ahead(ticket)`` says how many wait in front of
+    the holder of a ticket from ``turn``. A holder cancelled while waiting leaves the line; one
+    cancelled just after its turn came passes the turn on."""
+
+    def __init__(self, size: int):
+        self.size, self.running = size, 0
+        self.line: list[asyncio.Future] = []
+
+    def ahead(self, ticket: asyncio.Future | None) -> int:
+        return self.line.index(ticket) if ticket in self.line else 0
+
+    @contextlib.asynccontextmanager
+    async def turn(self, on_ticket=lambda ticket: None):
+        if self.running < self.size and not self.line:
+            self.running += 1
+        else:
+            ticket = asyncio.get_running_loop().create_future()
+            self.line.append(ticket)
+            on_ticket(ticket)
+            try:
+                await ticket  # resolved by a leaving holder, who hands us its place
+            except asyncio.CancelledError:
+                if ticket in self.line:
+                    self.line.remove(ticket)
+                else:
+                    self._leave()
+                raise
+        try:
+            yield
+        finally:
+            self._leave()
+
+    def _leave(self) -> None:
+        while self.line:
+            ticket = self.line.pop(0)
+            if not ticket.done():
+                ticket.set_result(None)
+                return
+        self.running -= 1
+
+
 class CourseSpawner(LocalProcessSpawner):
     instructors_group = Unicode("genlearn-instructors", help="Unix group of the instructors").tag(config=True)
     config_root = Unicode(help="Folder with common/, instructor/ and student/ Jupyter configuration").tag(config=True)
@@ -59,6 +115,20 @@ class CourseSpawner(LocalProcessSpawner):
     course_dir = Unicode("/srv/genlearn/course", help="The instructors' course folder").tag(config=True)
     exchange_root = Unicode("/srv/nbgrader/exchange", help="nbgrader's exchange").tag(config=True)
     max_processes = Integer(512, help="RLIMIT_NPROC of the user's processes (threads count)").tag(config=True)
+    concurrent_starts = Integer(
+        help="Servers starting at the same time; the others wait in line (0: no line, all at once). "
+             "Default: the number of CPUs the hub may use").tag(config=True)
+
+    _lines: dict[int, StartLine] = {}  # one line per size, shared by every spawner of the hub
+    _ticket: asyncio.Future | None = None
+
+    @default("concurrent_starts")
+    def _default_concurrent_starts(self) -> int:
+        return len(os.sched_getaffinity(0))
+
+    def start_line(self) -> StartLine | None:
+        size = self.concurrent_starts
+        return None if size <= 0 else CourseSpawner._lines.setdefault(size, StartLine(size))
 
     @property
     def role(self) -> str:
@@ -83,7 +153,48 @@ class CourseSpawner(LocalProcessSpawner):
     async def start(self):
         if self.role == "instructor":
             self.link_course()
-        return await super().start()
+        line = self.start_line()
+        if line is None:
+            return await super().start()
+        waited = time.perf_counter()
+        async with line.turn(on_ticket=self._take_ticket):
+            self._ticket = None
+            if time.perf_counter() - waited > 1:
+                self.log.info("%s waited %.1f s in line to start", self._log_name, time.perf_counter() - waited)
+            ip, port = await super().start()
+            await self.wait_until_listening(ip, port)
+        return ip, port
+
+    def _take_ticket(self, ticket: asyncio.Future) -> None:
+        self._ticket = ticket
+
+    async def wait_until_listening(self, ip: str, port: int) -> None:
+        """Return once the server accepts connections on its port; raise if it exits first or
+        does not listen within ``http_timeout``."""
+        deadline = time.perf_counter() + self.http_timeout
+        while True:
+            status = self.proc.poll() if self.proc is not None else None
+            if status is not None:
+                raise RuntimeError(f"{self._log_name}'s server exited with status {status} before it listened on port {port}")
+            with contextlib.suppress(OSError):
+                _, writer = await asyncio.open_connection(ip, port)
+                writer.close()
+                return
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"{self._log_name}'s server did not listen on port {port} within {self.http_timeout} s")
+            await asyncio.sleep(0.1)
+
+    async def progress(self):
+        """The spawn page's messages: the place in line while waiting, then the start."""
+        told = None
+        while self._ticket is not None and not self._ticket.done():
+            ahead = self.start_line().ahead(self._ticket)
+            if ahead != told:
+                told = ahead
+                yield {"progress": 10, "message": f"Waiting for a turn to start: {ahead} ahead of you "
+                                                  f"({self.concurrent_starts} servers start at a time)"}
+            await asyncio.sleep(0.5)
+        yield {"progress": 50, "message": "Starting your JupyterLab..."}
 
     def get_env(self):
         env = super().get_env()

@@ -18,6 +18,7 @@ environment variable with the default shown; ``hub/install`` writes them to
     GENLEARN_MEM_LIMIT        2G                      per process of a user's server (RLIMIT_AS)
     GENLEARN_CPU_LIMIT        1                       threads per kernel
     GENLEARN_IDLE_MINUTES     60                      stop servers idle this long (0: never)
+    GENLEARN_CONCURRENT_STARTS  (the CPUs)            servers starting at once, the rest in line (0: no line)
 
 Users log in with their Unix password (PAM); only members of the two groups may.
 """
@@ -60,7 +61,9 @@ c.JupyterHub.spawner_class = CourseSpawner
 c.Spawner.cmd = [os.path.join(sys.prefix, "bin", "jupyterhub-singleuser")]
 c.Spawner.default_url = "/lab"
 c.Spawner.notebook_dir = "~"
-c.Spawner.start_timeout = 120
+# start_timeout includes the wait in the start line (genlearn_hub.py): 600 s lets a whole class of
+# a few hundred log in at 9:00; a server that fails or hangs is given up after http_timeout.
+c.Spawner.start_timeout = 600
 c.Spawner.http_timeout = 120
 c.Spawner.mem_limit = env("GENLEARN_MEM_LIMIT", "2G")
 c.Spawner.cpu_limit = float(env("GENLEARN_CPU_LIMIT", "1"))
@@ -69,6 +72,8 @@ c.CourseSpawner.config_root = os.path.join(prefix, "etc", "jupyter")
 c.CourseSpawner.course_id = env("GENLEARN_COURSE_ID", "genlearn")
 c.CourseSpawner.course_dir = env("GENLEARN_COURSE_DIR", "/srv/genlearn/course")
 c.CourseSpawner.exchange_root = env("GENLEARN_EXCHANGE", "/srv/nbgrader/exchange")
+if env("GENLEARN_CONCURRENT_STARTS"):
+    c.CourseSpawner.concurrent_starts = int(env("GENLEARN_CONCURRENT_STARTS"))
 
 # -- stop idle servers (a class of 200 leaves many open tabs): jupyterhub-idle-culler
 idle = int(env("GENLEARN_IDLE_MINUTES", "60"))

@@ -485,3 +485,134 @@ def test_spawner_limits_memory_and_processes():
     out = subprocess.run([sys.executable, "-c", probe], preexec_fn=spawner.make_preexec_fn("root"),
                          capture_output=True, text=True, timeout=60)
     assert out.stdout.split() == [str(2**30), "300", "0o77", "MemoryError"], out.stdout + out.stderr
+
+
+def _start_line(size):
+    _spawner()  # puts hub/ on the path
+    from genlearn_hub import StartLine
+
+    return StartLine(size)
+
+
+def test_start_line_lets_a_few_in_at_once_first_come_first_served():
+    import asyncio
+
+    async def scenario():
+        line = _start_line(2)
+        inside, most, order, tickets = set(), [0], [], {}
+
+        async def holder(i):
+            async with line.turn(on_ticket=lambda t: tickets.__setitem__(i, t)):
+                inside.add(i)
+                most[0] = max(most[0], len(inside))
+                order.append(i)
+                await asyncio.sleep(0.02)
+                inside.discard(i)
+
+        tasks = [asyncio.create_task(holder(i)) for i in range(6)]
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        places = {i: line.ahead(t) for i, t in tickets.items()}
+        await asyncio.gather(*tasks)
+        return most[0], order, places, line.running, line.line
+
+    most, order, places, running, left = asyncio.run(scenario())
+    assert most == 2, f"{most} servers started at once in a line of 2"
+    assert order == list(range(6)), f"not first come, first served: {order}"
+    assert places == {2: 0, 3: 1, 4: 2, 5: 3}, f"places in line: {places}"
+    assert running == 0 and left == [], "the line is not empty after everyone's turn"
+
+
+def test_start_line_survives_holders_that_give_up():
+    """A student who cancels while waiting leaves the line; one cancelled at the moment their turn
+    came passes it on; either way the others still get theirs and nobody's slot is lost."""
+    import asyncio
+
+    async def scenario():
+        line = _start_line(1)
+        done = []
+
+        async def holder(i, hold=0.02):
+            async with line.turn():
+                await asyncio.sleep(hold)
+                done.append(i)
+
+        first = asyncio.create_task(holder(0))
+        await asyncio.sleep(0)
+        quitter, late, last = (asyncio.create_task(holder(i)) for i in (1, 2, 3))
+        await asyncio.sleep(0.005)
+        quitter.cancel()  # still waiting
+        await first
+        late.cancel()  # its turn was just handed to it, before it could run
+        await asyncio.gather(quitter, late, return_exceptions=True)
+        await asyncio.wait_for(last, 5)
+        return done, line.running, line.line
+
+    done, running, left = asyncio.run(scenario())
+    assert done == [0, 3], f"turns taken: {done}"
+    assert running == 0 and left == []
+
+
+def test_spawner_waits_for_the_server_to_listen_and_reports_a_server_that_dies(tmp_path):
+    import asyncio
+    import socket
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    listen = (f"import socket, time; time.sleep(0.5); s = socket.socket(); s.bind(('127.0.0.1', {port})); "
+              "s.listen(); time.sleep(30)")
+    spawner = _spawner(http_timeout=20)
+    spawner.user = SimpleNamespace(name="ada")
+    spawner.proc = subprocess.Popen([sys.executable, "-c", listen])
+    try:
+        t = time.perf_counter()
+        asyncio.run(spawner.wait_until_listening("127.0.0.1", port))
+        assert time.perf_counter() - t >= 0.4, "returned before the server listened"
+    finally:
+        spawner.proc.kill()
+        spawner.proc.wait()
+    spawner.proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(3)"])
+    with pytest.raises(RuntimeError, match="exited with status 3"):
+        asyncio.run(spawner.wait_until_listening("127.0.0.1", port))
+
+
+def test_spawn_page_says_the_place_in_line(monkeypatch):
+    import asyncio
+    from types import SimpleNamespace
+
+    from jupyterhub.spawner import LocalProcessSpawner
+
+    async def scenario():
+        started = asyncio.Event()
+
+        async def fake_start(self):
+            started.set()
+            await asyncio.sleep(0.3)
+            return "127.0.0.1", 1
+
+        async def listening(self, ip, port):
+            return None
+
+        monkeypatch.setattr(LocalProcessSpawner, "start", fake_start)
+        spawners = []
+        for name in ("ada", "bob", "cy"):
+            sp = _spawner(concurrent_starts=1, instructors_group="no-such-group-genlearn")
+            sp.user = SimpleNamespace(name=name)
+            monkeypatch.setattr(sp, "wait_until_listening", listening.__get__(sp))
+            monkeypatch.setattr(type(sp), "role", property(lambda self: "student"))
+            spawners.append(sp)
+        starts = [asyncio.create_task(sp.start()) for sp in spawners]
+        await started.wait()
+        messages = []
+        async for event in spawners[2].progress():
+            messages.append(event["message"])
+        await asyncio.gather(*starts)
+        return messages
+
+    messages = asyncio.run(scenario())
+    assert messages[0].startswith("Waiting for a turn to start: 1 ahead of you"), messages
+    assert "0 ahead of you" in " ".join(messages) and messages[-1] == "Starting your JupyterLab...", messages
