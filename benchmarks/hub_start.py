@@ -20,10 +20,13 @@ benchmarks/results/hub_start.json.
 ``--variant NAME KEY=VALUE,...`` compares hub settings side by side (each a set of GENLEARN_*
 environment variables for hub/start, which hub/jupyterhub_config.py reads): each class size
 then runs A B B A over the variants, so that neither always runs on a warmer machine. Without
-it, the hub as shipped, twice.
+it, the hub as shipped, twice. ``--baseline DIR`` adds the hub of another checkout (say, a
+worktree of the commit before a change), installed into a prefix of its own, as one more
+variant: ``before``; the same accounts and course serve both.
 
     sudo python benchmarks/hub_start.py --students 10 30 60
     sudo python benchmarks/hub_start.py --students 30 --variant shipped "" --variant big GENLEARN_MEM_LIMIT=4G
+    sudo python benchmarks/hub_start.py --students 30 --variant shipped "" --baseline /tmp/main-checkout
 """
 
 from __future__ import annotations
@@ -32,12 +35,14 @@ import argparse
 import json
 import os
 import re
+import resource
 import statistics
 import sys
 import threading
 import time
 from pathlib import Path
 
+import psutil
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,14 +87,41 @@ def student(site: hs.HubSite, name: str, password: str, go: threading.Event, t0:
         out["error"] = f"{type(e).__name__}: {e}"[:300]
 
 
-def wave(site: hs.HubSite, ids: list[str], passwords: dict, variant: str, settings: dict) -> dict:
-    """One class start: a fresh hub with ``settings`` in its environment, every student at once;
-    the hub stopped afterwards."""
+def cpu_seconds(procs) -> float:
+    """User + system CPU seconds of the processes, their reaped children included (gone ones: 0)."""
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+        except Exception:  # exited meanwhile
+            pass
+    return total
+
+
+def where_cpu_went(site: hs.HubSite, before: dict) -> dict:
+    """CPU seconds since ``before`` (None: since their start) of the hub, the proxy, the users'
+    servers (and whatever they started), and this benchmark's own client threads."""
+    hub = psutil.Process(site.proc.pid)
+    proxy = site.proxy_pid()
+    now = {"hub": cpu_seconds([hub]),
+           "proxy": cpu_seconds([psutil.Process(proxy)]) if proxy and psutil.pid_exists(proxy) else 0.0,
+           "servers": cpu_seconds(site.user_processes()),
+           "client": sum(resource.getrusage(resource.RUSAGE_SELF)[:2])}
+    return {k: round(v - (before or {}).get(k, 0.0), 1) for k, v in now.items()}
+
+
+def wave(site: hs.HubSite, ids: list[str], passwords: dict, variant: str, settings: dict,
+         prefix: Path | None = None) -> dict:
+    """One class start: a fresh hub (from ``prefix``, default the site's) with ``settings`` in its
+    environment, every student at once; the hub stopped afterwards."""
     saved = {k: os.environ.get(k) for k in settings}
     os.environ.update(settings)  # HubSite.start passes the environment on to hub/start
+    own_prefix, site.prefix = site.prefix, prefix or site.prefix
     try:
         site.start()
     finally:
+        site.prefix = own_prefix
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -102,10 +134,13 @@ def wave(site: hs.HubSite, ids: list[str], passwords: dict, variant: str, settin
     for t in threads:
         t.start()
     time.sleep(0.5)
+    cpu_before = where_cpu_went(site, None)
+    cpu_before["servers"] = 0.0  # none yet
     t0[0] = time.perf_counter()
     go.set()
     for t in threads:
         t.join(900)
+    cpu = where_cpu_went(site, cpu_before)
     log = site.log.read_text(errors="replace")[log_from:]
     site.stop()
     for p in site.user_processes():  # servers the hub's stop left behind, if any
@@ -127,7 +162,18 @@ def wave(site: hs.HubSite, ids: list[str], passwords: dict, variant: str, settin
             "lab_median_s": med(lab), "first_lab_s": round(lab[0], 1) if lab else None,
             "all_up_s": round(lab[-1], 1) if len(lab) == len(ids) else None,
             "hub_took_median_s": med(took), "hub_took_max_s": max(took) if took else None,
-            "loop_stalls": len(stalls), "loop_stall_max_s": max(stalls) if stalls else 0.0}
+            "loop_stalls": len(stalls), "loop_stall_max_s": max(stalls) if stalls else 0.0,
+            "cpu_s": cpu, "cpu_s_per_student": round(sum(cpu.values()) / len(ids), 2)}
+
+
+def commit_of(checkout: Path) -> str:
+    """The checkout's commit, with "+changes" when its working tree differs from it."""
+    import subprocess
+
+    head = subprocess.run(["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", str(checkout), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True)
+    return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
 
 
 def parse_settings(spec: str) -> dict:
@@ -146,6 +192,8 @@ def main():
     ap.add_argument("--students", type=int, nargs="+", default=[10, 30, 60])
     ap.add_argument("--variant", nargs=2, action="append", metavar=("NAME", "KEY=VALUE,..."),
                     help="hub settings to compare (GENLEARN_* variables); default: the hub as shipped")
+    ap.add_argument("--baseline", type=Path, metavar="DIR",
+                    help="another checkout whose hub runs as the variant 'before', in its own prefix")
     ap.add_argument("--out", type=Path, default=RESULTS / "hub_start.json")
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -156,20 +204,32 @@ def main():
     prefix = hs.open_dir(Path(reuse)) if reuse else hs.new_workdir("genlearn-hub-prefix-")
     tag = hs.new_tag()
     site = hs.HubSite(prefix, hs.new_workdir(), tag=tag)
-    results = {"cpus": os.cpu_count(), "started": time.strftime("%Y-%m-%d %H:%M:%S"), "waves": []}
+    results = {"cpus": os.cpu_count(), "started": time.strftime("%Y-%m-%d %H:%M:%S"), "commit": commit_of(ROOT),
+               "waves": []}
+    prefixes = {name: None for name in variants}
+    reuse_base = os.environ.get("GENLEARN_HUB_BASELINE_PREFIX")  # like GENLEARN_HUB_TEST_PREFIX
     try:
         results["install_s"] = round(hs.install(prefix, site.workdir / "install.log", tag), 1)
+        if args.baseline:
+            base = hs.open_dir(Path(reuse_base)) if reuse_base else hs.new_workdir("genlearn-hub-baseline-")
+            hs.install(base, site.workdir / "install-baseline.log", tag, repo=args.baseline)
+            results["baseline"] = {"checkout": str(args.baseline), "commit": commit_of(args.baseline)}
+            variants["before"], prefixes["before"] = {}, base
         ids = [f"{tag}s{i:03d}" for i in range(max(args.students))]
         passwords = site.enroll(ids, ROOT)
         for n in args.students:
             order = list(variants) + list(reversed(list(variants)))  # A B B A (one variant: twice)
             for name in order:
-                result = wave(site, ids[:n], passwords, name, variants[name])
+                result = wave(site, ids[:n], passwords, name, variants[name], prefixes[name])
                 print(json.dumps(result), flush=True)
                 results["waves"].append(result)
                 args.out.write_text(json.dumps(results, indent=1) + "\n")
     finally:
         site.close()
+        if prefixes.get("before") and not reuse_base:
+            import shutil
+
+            shutil.rmtree(prefixes["before"], ignore_errors=True)
         if not reuse:
             import shutil
 

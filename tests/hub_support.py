@@ -67,8 +67,9 @@ def open_dir(path: Path) -> Path:
     return path
 
 
-def install(prefix: Path, log: Path, tag: str | None = None) -> float:
-    """``hub/install`` into ``prefix``; returns the seconds it took.
+def install(prefix: Path, log: Path, tag: str | None = None, repo: Path = ROOT) -> float:
+    """``hub/install`` of the checkout ``repo`` (default: this one) into ``prefix``; returns the
+    seconds it took.
 
     With ``tag``, the install is for the groups a :class:`HubSite` of that tag makes, and its
     login-shell PATH script is ``/etc/profile.d/genlearn-hub-<tag>.sh`` (remove it with
@@ -81,7 +82,7 @@ def install(prefix: Path, log: Path, tag: str | None = None) -> float:
         env.pop(var, None)
     start = time.perf_counter()
     with log.open("w") as out:
-        proc = subprocess.run(["bash", str(HUB / "install")], env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.run(["bash", str(Path(repo) / "hub" / "install")], env=env, stdout=out, stderr=subprocess.STDOUT)
     if proc.returncode != 0:
         raise RuntimeError(f"hub/install failed ({proc.returncode}):\n{log.read_text()[-4000:]}")
     return time.perf_counter() - start
