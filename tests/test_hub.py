@@ -565,19 +565,28 @@ def test_spawner_waits_for_the_server_to_listen_and_reports_a_server_that_dies(t
         port = s.getsockname()[1]
     listen = (f"import socket, time; time.sleep(0.5); s = socket.socket(); s.bind(('127.0.0.1', {port})); "
               "s.listen(); time.sleep(30)")
-    spawner = _spawner(http_timeout=20)
+    spawner = _spawner()
     spawner.user = SimpleNamespace(name="ada")
     spawner.proc = subprocess.Popen([sys.executable, "-c", listen])
     try:
         t = time.perf_counter()
-        asyncio.run(spawner.wait_until_listening("127.0.0.1", port))
+        assert asyncio.run(spawner.wait_until_listening("127.0.0.1", port, 20)) is True
         assert time.perf_counter() - t >= 0.4, "returned before the server listened"
+    finally:
+        spawner.proc.kill()
+        spawner.proc.wait()
+    # a server that never listens (a student's ~/.jupyter config can sleep): its turn ends in time
+    spawner.proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        t = time.perf_counter()
+        assert asyncio.run(spawner.wait_until_listening("127.0.0.1", port, 1.0)) is False
+        assert time.perf_counter() - t < 5, "the turn of a server that never listens did not end"
     finally:
         spawner.proc.kill()
         spawner.proc.wait()
     spawner.proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(3)"])
     with pytest.raises(RuntimeError, match="exited with status 3"):
-        asyncio.run(spawner.wait_until_listening("127.0.0.1", port))
+        asyncio.run(spawner.wait_until_listening("127.0.0.1", port, 20))
 
 
 def test_spawn_page_says_the_place_in_line(monkeypatch):
@@ -594,8 +603,8 @@ def test_spawn_page_says_the_place_in_line(monkeypatch):
             await asyncio.sleep(0.3)
             return "127.0.0.1", 1
 
-        async def listening(self, ip, port):
-            return None
+        async def listening(self, ip, port, timeout):
+            return True
 
         monkeypatch.setattr(LocalProcessSpawner, "start", fake_start)
         spawners = []
@@ -616,3 +625,46 @@ def test_spawn_page_says_the_place_in_line(monkeypatch):
     messages = asyncio.run(scenario())
     assert messages[0].startswith("Waiting for a turn to start: 1 ahead of you"), messages
     assert "0 ahead of you" in " ".join(messages) and messages[-1] == "Starting your JupyterLab...", messages
+
+
+def test_a_server_that_never_listens_gives_up_its_turn(monkeypatch):
+    """A student's own ~/.jupyter config runs in their server before it listens, so it can sleep:
+    that server's turn in the start line ends after turn_seconds, and the next student starts."""
+    import asyncio
+    import socket
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    from jupyterhub.spawner import LocalProcessSpawner
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    started = {}
+
+    async def fake_start(self):
+        started[self.user.name] = time.perf_counter()
+        self.proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])  # never listens
+        return "127.0.0.1", closed_port
+
+    async def scenario():
+        monkeypatch.setattr(LocalProcessSpawner, "start", fake_start)
+        monkeypatch.setattr(_spawner().__class__, "role", property(lambda self: "student"))
+        spawners = []
+        for name in ("eve", "ada"):
+            sp = _spawner(concurrent_starts=1, turn_seconds=0.5)
+            sp.user = SimpleNamespace(name=name)
+            spawners.append(sp)
+        t0 = time.perf_counter()
+        try:
+            await asyncio.wait_for(asyncio.gather(*(sp.start() for sp in spawners)), 10)
+        finally:
+            for sp in spawners:
+                if sp.proc is not None:
+                    sp.proc.kill()
+                    sp.proc.wait()
+        return started["ada"] - t0
+
+    waited = asyncio.run(scenario())
+    assert 0.4 <= waited < 3, f"the next student started after {waited:.1f} s (a turn lasts 0.5 s here)"
