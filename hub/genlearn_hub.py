@@ -37,6 +37,13 @@ A line for starting servers (``concurrent_starts``)
     pass: a server that starts slowly (or a student's own ~/.jupyter config that sleeps) then
     goes on starting outside the line, so nobody holds the class up for longer than that. The
     wait in line counts in JupyterHub's ``start_timeout``.
+
+A template for servers (``server_template``)
+    Most of a server's start is imports. The first start runs ``server_template.py`` (as
+    root, with an environment of its own), which imports them once; each server is then
+    forked from it, becomes its user with the same ``become`` as a spawned server, and runs
+    with everything already imported. Its docstring says what keeps users apart. A custom
+    ``Spawner.cmd``, or a template that fails, falls back to a new interpreter per server.
 """
 
 from __future__ import annotations
@@ -44,13 +51,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import grp
+import json
 import os
 import pwd
-import resource
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
 
 from jupyterhub.spawner import LocalProcessSpawner
-from traitlets import Float, Integer, Unicode, default
+from jupyterhub.utils import random_port
+from server_template import become, template_env
+from traitlets import Bool, Float, Integer, Unicode, default
+
+TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "server_template.py")
 
 ROLES = ("instructor", "student")
 THREAD_VARS = ("GENLEARN_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -124,8 +139,13 @@ class CourseSpawner(LocalProcessSpawner):
     turn_seconds = Float(15, help="Longest turn in the start line: a server not listening by then "
                                    "goes on starting outside it").tag(config=True)
 
+    server_template = Bool(True, help="Fork each server from a template that has already imported what "
+                                      "servers import (server_template.py); False: a new interpreter each").tag(config=True)
+
     _lines: dict[int, StartLine] = {}  # one line per size, shared by every spawner of the hub
     _ticket: asyncio.Future | None = None
+    _template: dict = {}  # the hub's one template: {"proc", "socket", "folder"}
+    _template_lock: asyncio.Lock | None = None
 
     @default("concurrent_starts")
     def _default_concurrent_starts(self) -> int:
@@ -160,17 +180,74 @@ class CourseSpawner(LocalProcessSpawner):
             self.link_course()
         line = self.start_line()
         if line is None:
-            return await super().start()
+            return await self.spawn_server()
         waited = time.perf_counter()
         async with line.turn(on_ticket=self._take_ticket):
             self._ticket = None
             if time.perf_counter() - waited > 1:
                 self.log.info("%s waited %.1f s in line to start", self._log_name, time.perf_counter() - waited)
-            ip, port = await super().start()
+            ip, port = await self.spawn_server()
             if not await self.wait_until_listening(ip, port, self.turn_seconds):
                 self.log.warning("%s's server did not listen within %g s: it goes on starting outside the line",
                                  self._log_name, self.turn_seconds)
         return ip, port
+
+    async def spawn_server(self) -> tuple[str, int]:
+        """The user's server, forked from the template where it can be, else as JupyterHub starts
+        it (a new interpreter through ``Popen`` and ``make_preexec_fn``)."""
+        if self.uses_template():
+            try:
+                return await self.fork_from_template()
+            except Exception as e:  # the template is an optimization: never the reason a server fails
+                self.log.warning("%s: the server template failed (%s: %s); starting a new interpreter",
+                                 self._log_name, type(e).__name__, e)
+                self.port = 0
+        return await super().start()
+
+    def uses_template(self) -> bool:
+        """Only for the command the course ships (c.Spawner.cmd in jupyterhub_config.py)."""
+        shipped = [os.path.join(sys.prefix, "bin", "jupyterhub-singleuser")]
+        return self.server_template and list(self.cmd) == shipped and not self.shell_cmd
+
+    async def template_socket(self) -> str:
+        """The template's socket, starting the template first if it is not running."""
+        cls = CourseSpawner
+        if cls._template_lock is None:
+            cls._template_lock = asyncio.Lock()
+        async with cls._template_lock:
+            old = cls._template
+            if old and old["proc"].poll() is None:
+                return old["socket"]
+            if old:  # it died: its folder may be left
+                shutil.rmtree(old["folder"], ignore_errors=True)
+            folder = tempfile.mkdtemp(prefix="genlearn-server-template-")  # mode 0700: root only
+            path = os.path.join(folder, "socket")
+            proc = subprocess.Popen([sys.executable, TEMPLATE, path], env=template_env(), cwd="/",
+                                    stdin=subprocess.DEVNULL, close_fds=True)
+            deadline = time.perf_counter() + 120
+            while not os.path.exists(path):
+                if proc.poll() is not None or time.perf_counter() > deadline:
+                    proc.kill()
+                    raise RuntimeError(f"the server template did not start (exit status {proc.poll()})")
+                await asyncio.sleep(0.05)
+            cls._template = {"proc": proc, "socket": path, "folder": folder}
+            return path
+
+    async def fork_from_template(self) -> tuple[str, int]:
+        if self.port == 0:
+            self.port = random_port()
+        request = {"argv": list(self.cmd) + self.get_args(), "env": self.get_env(),
+                   "settings": self.process_settings(self.user.name)}
+        reader, writer = await asyncio.open_unix_connection(await self.template_socket())
+        try:
+            writer.write(json.dumps(request).encode() + b"\n")
+            await writer.drain()
+            answer = await asyncio.wait_for(reader.readline(), 30)
+        finally:
+            writer.close()
+        self.pid, self.proc = int(json.loads(answer)["pid"]), None
+        self.log.info("%s's server forked from the template: pid %d", self._log_name, self.pid)
+        return self.ip or "127.0.0.1", self.port
 
     def _take_ticket(self, ticket: asyncio.Future) -> None:
         self._ticket = ticket
@@ -180,7 +257,10 @@ class CourseSpawner(LocalProcessSpawner):
         ``timeout`` seconds; raises if it exits first."""
         deadline = time.perf_counter() + timeout
         while True:
-            status = self.proc.poll() if self.proc is not None else None
+            if self.proc is not None:
+                status = self.proc.poll()
+            else:  # forked from the template: not our child, but ours to signal
+                status = None if self.pid and await self._signal(0) else "unknown"
             if status is not None:
                 raise RuntimeError(f"{self._log_name}'s server exited with status {status} before it listened on port {port}")
             with contextlib.suppress(OSError):
@@ -218,17 +298,18 @@ class CourseSpawner(LocalProcessSpawner):
             env.update({var: threads for var in THREAD_VARS})
         return env
 
+    def process_settings(self, name: str) -> dict:
+        """Who the user's server runs as and its limits: what ``server_template.become`` applies."""
+        user = pwd.getpwnam(name)
+        rlimits = {"RLIMIT_AS": int(self.mem_limit or 0), "RLIMIT_NPROC": int(self.max_processes or 0)}
+        return {"uid": user.pw_uid, "gid": user.pw_gid, "groups": os.getgrouplist(name, user.pw_gid),
+                "home": user.pw_dir, "umask": 0o007 if role_of(name, self.instructors_group) == "instructor" else 0o077,
+                "rlimits": {k: v for k, v in rlimits.items() if v}}
+
     def make_preexec_fn(self, name):
-        become_user = super().make_preexec_fn(name)
-        memory, processes = int(self.mem_limit or 0), int(self.max_processes or 0)
-        umask = 0o007 if role_of(name, self.instructors_group) == "instructor" else 0o077
+        settings = self.process_settings(name)
 
         def preexec():  # in the child, after fork and before exec: limits first, then the user
-            if memory:
-                resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-            if processes:
-                resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
-            os.umask(umask)
-            become_user()
+            become(settings)
 
         return preexec

@@ -19,6 +19,7 @@ environment variable with the default shown; ``hub/install`` writes them to
     GENLEARN_CPU_LIMIT        1                       threads per kernel
     GENLEARN_IDLE_MINUTES     60                      stop servers idle this long (0: never)
     GENLEARN_CONCURRENT_STARTS  (the CPUs)            servers starting at once, the rest in line (0: no line)
+    GENLEARN_SERVER_TEMPLATE  1                       fork servers from a pre-imported template (0: a new interpreter each)
 
 Users log in with their Unix password (PAM); only members of the two groups may.
 """
@@ -72,6 +73,7 @@ c.CourseSpawner.config_root = os.path.join(prefix, "etc", "jupyter")
 c.CourseSpawner.course_id = env("GENLEARN_COURSE_ID", "genlearn")
 c.CourseSpawner.course_dir = env("GENLEARN_COURSE_DIR", "/srv/genlearn/course")
 c.CourseSpawner.exchange_root = env("GENLEARN_EXCHANGE", "/srv/nbgrader/exchange")
+c.CourseSpawner.server_template = env("GENLEARN_SERVER_TEMPLATE", "1") != "0"
 if env("GENLEARN_CONCURRENT_STARTS"):
     c.CourseSpawner.concurrent_starts = int(env("GENLEARN_CONCURRENT_STARTS"))
 

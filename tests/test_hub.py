@@ -142,6 +142,11 @@ def test_a_class_on_the_hub(site, tmp_path):
         assert disabled == (name != instructor), \
             f"formgrader's lab extension should be {'off' if name != instructor else 'on'} for {name}"
     print(f"\nhub up in {startup:.1f} s; login -> JupyterLab (s): {timings}")
+    log = site.log.read_text(errors="replace")
+    for name in users:  # everything below runs in servers forked from the template (hub/server_template.py)
+        assert f"{name}'s server forked from the template" in log, f"{name}'s server was not forked from the template"
+    templates = [p for p in psutil.process_iter(["cmdline"]) if any("server_template.py" in a for a in p.info["cmdline"] or [])]
+    assert len(templates) == 1, f"expected the hub's one server template, found {len(templates)}"
 
     # Roles: formgrader answers the instructor only.
     teacher = users[instructor]
@@ -291,7 +296,7 @@ def test_a_class_on_the_hub(site, tmp_path):
     site.stop()
     assert site.proc.returncode is not None
     time.sleep(1)
-    alive = [p for p in [proxy, *servers] if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    alive = [p for p in [proxy, *servers, templates[0].pid] if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
     assert not alive, f"still running after the hub stopped: {alive}"
     assert not site.user_processes(), f"test users still own processes: {site.user_processes()}"
     site.close()
@@ -668,3 +673,74 @@ def test_a_server_that_never_listens_gives_up_its_turn(monkeypatch):
 
     waited = asyncio.run(scenario())
     assert 0.4 <= waited < 3, f"the next student started after {waited:.1f} s (a turn lasts 0.5 s here)"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the template forks servers as other users: needs root")
+def test_server_template_forks_a_server_that_is_the_user_and_holds_no_hub_secret(monkeypatch):
+    """The template (hub/server_template.py) as the spawner starts it: its environment holds none
+    of the hub's; only root can reach its socket; a server forked from it has given up root
+    exactly as a spawned one (uid, groups, umask, limits, home) and sees only its own request."""
+    import asyncio
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    monkeypatch.setenv("CONFIGPROXY_AUTH_TOKEN", "hub-secret-4711")
+    nobody = pwd.getpwnam("nobody")
+    spawner = _spawner(mem_limit="1G", max_processes=300, instructors_group="no-such-group-genlearn")
+    spawner.user = SimpleNamespace(name="nobody")
+    import shutil
+    import tempfile
+
+    shared = Path(tempfile.mkdtemp(prefix="genlearn-template-test-"))  # pytest's tmp_path is root's alone
+    shared.chmod(0o777)
+    out = shared / "probe.json"
+    probe = ("import json, os, resource, sys\n"
+             "json.dump({'uid': os.getuid(), 'euid': os.geteuid(), 'gid': os.getgid(), 'groups': os.getgroups(),\n"
+             "  'umask': os.umask(0), 'as': resource.getrlimit(resource.RLIMIT_AS)[0], 'cwd': os.getcwd(),\n"
+             "  'token': os.environ.get('JUPYTERHUB_API_TOKEN'), 'secret': 'hub-secret-4711' in repr(os.environ)},\n"
+             f"  open({str(out)!r}, 'w'))\n")
+
+    async def scenario():
+        path = await spawner.template_socket()
+        template = CourseSpawner_template()
+        environ = open(f"/proc/{template['proc'].pid}/environ", "rb").read()
+        reader, writer = await asyncio.open_unix_connection(path)
+        # PYTHON* in the environment: served by executing the command, after giving up root
+        request = {"argv": ["/usr/bin/python3", "-c", probe], "settings": spawner.process_settings("nobody"),
+                   "env": {"PATH": "/usr/bin:/bin", "PYTHONSAFEPATH": "1", "JUPYTERHUB_API_TOKEN": "ada-only"}}
+        writer.write(json.dumps(request).encode() + b"\n")
+        await writer.drain()
+        pid = json.loads(await reader.readline())["pid"]
+        writer.close()
+        return path, environ, pid
+
+    from genlearn_hub import CourseSpawner
+
+    def CourseSpawner_template():
+        return CourseSpawner._template
+
+    try:
+        path, environ, pid = asyncio.run(scenario())
+        assert b"hub-secret-4711" not in environ, "the template inherited the hub's environment"
+        deadline = time.perf_counter() + 30
+        while not out.exists() and time.perf_counter() < deadline:
+            time.sleep(0.1)
+        got = json.loads(out.read_text())
+        assert got["uid"] == got["euid"] == nobody.pw_uid and got["gid"] == nobody.pw_gid
+        assert set(got["groups"]) <= set(os.getgrouplist("nobody", nobody.pw_gid))
+        assert got["umask"] == 0o077 and got["as"] == 2**30 and got["cwd"] in (nobody.pw_dir, "/")
+        assert got["token"] == "ada-only" and not got["secret"]
+        denied = subprocess.run(["/usr/bin/python3", "-c", f"import socket; socket.socket(socket.AF_UNIX).connect({path!r})"],
+                                preexec_fn=lambda: (os.setgid(nobody.pw_gid), os.setgroups([]), os.setuid(nobody.pw_uid)),
+                                capture_output=True, text=True, timeout=60)
+        assert denied.returncode != 0 and "Permission denied" in denied.stderr, \
+            f"a user reached the template's socket: {denied.returncode} {denied.stderr[-300:]}"
+    finally:
+        template = CourseSpawner._template
+        if template:
+            template["proc"].terminate()  # as when the hub stops: it takes its socket along
+            template["proc"].wait(30)
+            assert not os.path.exists(template["folder"]), "the stopped template left its socket's folder"
+            CourseSpawner._template = {}
+        shutil.rmtree(shared, ignore_errors=True)
