@@ -100,11 +100,19 @@ def cpu_seconds(procs) -> float:
 
 
 def where_cpu_went(site: hs.HubSite, before: dict) -> dict:
-    """CPU seconds since ``before`` (None: since their start) of the hub, the proxy, the users'
-    servers (and whatever they started), and this benchmark's own client threads."""
+    """CPU seconds since ``before`` (None: since their start) of the hub, its server template (if
+    running: it starts with the first spawn), the proxy, the users' servers (and whatever they
+    started), and this benchmark's own client threads."""
     hub = psutil.Process(site.proc.pid)
     proxy = site.proxy_pid()
-    now = {"hub": cpu_seconds([hub]),
+    template = []
+    for child in hub.children():
+        try:
+            if "server_template.py" in " ".join(child.cmdline()):
+                template.append(child)
+        except psutil.Error:
+            pass
+    now = {"hub": cpu_seconds([hub]), "template": cpu_seconds(template),
            "proxy": cpu_seconds([psutil.Process(proxy)]) if proxy and psutil.pid_exists(proxy) else 0.0,
            "servers": cpu_seconds(site.user_processes()),
            "client": sum(resource.getrusage(resource.RUSAGE_SELF)[:2])}
@@ -135,7 +143,7 @@ def wave(site: hs.HubSite, ids: list[str], passwords: dict, variant: str, settin
         t.start()
     time.sleep(0.5)
     cpu_before = where_cpu_went(site, None)
-    cpu_before["servers"] = 0.0  # none yet
+    cpu_before["servers"] = cpu_before["template"] = 0.0  # none yet
     t0[0] = time.perf_counter()
     go.set()
     for t in threads:
