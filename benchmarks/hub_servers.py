@@ -62,8 +62,10 @@ def main():
         sys.exit("run as root: the benchmark creates Unix users and runs servers as them")
     reuse = os.environ.get("GENLEARN_HUB_TEST_PREFIX")
     prefix = hs.open_dir(Path(reuse)) if reuse else hs.new_workdir("genlearn-hub-prefix-")
-    install_s = hs.install(prefix, Path("/tmp") / "genlearn-hub-bench-install.log")
-    site = hs.HubSite(prefix, hs.new_workdir())
+    tag = hs.new_tag()
+    site = hs.HubSite(prefix, hs.new_workdir(), tag=tag)
+    # for this site's groups only: its login-shell PATH script is the tag's, removed at the end
+    install_s = hs.install(prefix, site.workdir / "install.log", tag)
     try:
         ids = [f"{site.tag}s{i:03d}" for i in range(args.users)]
         passwords = site.enroll(ids, ROOT)
@@ -87,6 +89,7 @@ def main():
         hub_mb = hub_memory(site)
     finally:
         site.close()
+        hs.remove_profile(tag)
         if not reuse:
             import shutil
 

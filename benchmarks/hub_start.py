@@ -234,6 +234,7 @@ def main():
                 args.out.write_text(json.dumps(results, indent=1) + "\n")
     finally:
         site.close()
+        hs.remove_profile(tag)
         if prefixes.get("before") and not reuse_base:
             import shutil
 
