@@ -182,7 +182,7 @@ class CourseSpawner(LocalProcessSpawner):
         if line is None:
             return await self.spawn_server()
         waited = time.perf_counter()
-        async with line.turn(on_ticket=self._take_ticket):
+        async with line.turn(on_ticket=lambda ticket: setattr(self, "_ticket", ticket)):
             self._ticket = None
             if time.perf_counter() - waited > 1:
                 self.log.info("%s waited %.1f s in line to start", self._log_name, time.perf_counter() - waited)
@@ -197,11 +197,12 @@ class CourseSpawner(LocalProcessSpawner):
         it (a new interpreter through ``Popen`` and ``make_preexec_fn``)."""
         if self.uses_template():
             try:
-                return await self.fork_from_template()
+                reader, writer = await asyncio.open_unix_connection(await self.template_socket())
             except Exception as e:  # the template is an optimization: never the reason a server fails
-                self.log.warning("%s: the server template failed (%s: %s); starting a new interpreter",
+                self.log.warning("%s: the server template is not available (%s: %s); starting a new interpreter",
                                  self._log_name, type(e).__name__, e)
-                self.port = 0
+            else:  # once the request is sent, a failure is the server's: no second server beside it
+                return await self.fork_from_template(reader, writer)
         return await super().start()
 
     def uses_template(self) -> bool:
@@ -233,12 +234,12 @@ class CourseSpawner(LocalProcessSpawner):
             cls._template = {"proc": proc, "socket": path, "folder": folder}
             return path
 
-    async def fork_from_template(self) -> tuple[str, int]:
+    async def fork_from_template(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> tuple[str, int]:
+        """Send the server's request over a connection to the template; its child answers with its pid."""
         if self.port == 0:
             self.port = random_port()
         request = {"argv": list(self.cmd) + self.get_args(), "env": self.get_env(),
                    "settings": self.process_settings(self.user.name)}
-        reader, writer = await asyncio.open_unix_connection(await self.template_socket())
         try:
             writer.write(json.dumps(request).encode() + b"\n")
             await writer.drain()
@@ -248,9 +249,6 @@ class CourseSpawner(LocalProcessSpawner):
         self.pid, self.proc = int(json.loads(answer)["pid"]), None
         self.log.info("%s's server forked from the template: pid %d", self._log_name, self.pid)
         return self.ip or "127.0.0.1", self.port
-
-    def _take_ticket(self, ticket: asyncio.Future) -> None:
-        self._ticket = ticket
 
     async def wait_until_listening(self, ip: str, port: int, timeout: float) -> bool:
         """True once the server accepts connections on its port, False if it does not within

@@ -701,9 +701,11 @@ def test_server_template_forks_a_server_that_is_the_user_and_holds_no_hub_secret
              "  'token': os.environ.get('JUPYTERHUB_API_TOKEN'), 'secret': 'hub-secret-4711' in repr(os.environ)},\n"
              f"  open({str(out)!r}, 'w'))\n")
 
+    from genlearn_hub import CourseSpawner
+
     async def scenario():
         path = await spawner.template_socket()
-        template = CourseSpawner_template()
+        template = CourseSpawner._template
         environ = open(f"/proc/{template['proc'].pid}/environ", "rb").read()
         reader, writer = await asyncio.open_unix_connection(path)
         # PYTHON* in the environment: served by executing the command, after giving up root
@@ -714,11 +716,6 @@ def test_server_template_forks_a_server_that_is_the_user_and_holds_no_hub_secret
         pid = json.loads(await reader.readline())["pid"]
         writer.close()
         return path, environ, pid
-
-    from genlearn_hub import CourseSpawner
-
-    def CourseSpawner_template():
-        return CourseSpawner._template
 
     try:
         path, environ, pid = asyncio.run(scenario())
@@ -744,3 +741,43 @@ def test_server_template_forks_a_server_that_is_the_user_and_holds_no_hub_secret
             assert not os.path.exists(template["folder"]), "the stopped template left its socket's folder"
             CourseSpawner._template = {}
         shutil.rmtree(shared, ignore_errors=True)
+
+
+def test_spawner_falls_back_only_when_the_template_cannot_be_reached(monkeypatch):
+    """No template (it would not start): a new interpreter, as JupyterHub starts servers. A
+    template reached but whose server then fails: that failure is the start's, with no second
+    server started beside one that may be running."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from jupyterhub.spawner import LocalProcessSpawner
+
+    popen_starts = []
+
+    async def popen_start(self):
+        popen_starts.append(self.user.name)
+        return "127.0.0.1", 1
+
+    async def no_template(self):
+        raise RuntimeError("the server template did not start")
+
+    async def lost_answer(self, reader, writer):
+        raise asyncio.TimeoutError("no pid from the template's child")
+
+    async def reached(path):
+        return None, None
+
+    monkeypatch.setattr(LocalProcessSpawner, "start", popen_start)
+    spawner = _spawner(concurrent_starts=0)
+    spawner.user = SimpleNamespace(name="ada")
+    monkeypatch.setattr(type(spawner), "role", property(lambda self: "student"))
+    monkeypatch.setattr(type(spawner), "uses_template", lambda self: True)
+    monkeypatch.setattr(type(spawner), "template_socket", no_template)
+    assert asyncio.run(spawner.start()) == ("127.0.0.1", 1) and popen_starts == ["ada"]
+
+    monkeypatch.setattr(type(spawner), "template_socket", lambda self: asyncio.sleep(0, "/sock"))
+    monkeypatch.setattr(asyncio, "open_unix_connection", reached)
+    monkeypatch.setattr(type(spawner), "fork_from_template", lost_answer)
+    with pytest.raises(asyncio.TimeoutError):
+        asyncio.run(spawner.start())
+    assert popen_starts == ["ada"], "a second server was started after the template's child got the request"
