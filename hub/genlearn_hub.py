@@ -43,7 +43,8 @@ A template for servers (``server_template``)
     root, with an environment of its own), which imports them once; each server is then
     forked from it, becomes its user with the same ``become`` as a spawned server, and runs
     with everything already imported. Its docstring says what keeps users apart. A custom
-    ``Spawner.cmd``, or a template that fails, falls back to a new interpreter per server.
+    ``Spawner.cmd``, or a template that cannot be reached, falls back to a new interpreter per
+    server; once a request is sent, its failure is the start's (no second server beside it).
 """
 
 from __future__ import annotations
