@@ -15,6 +15,11 @@ Each submission's kernel runs under bubblewrap (``bwrap``, Debian package ``bubb
 * **limits**: ``prlimit`` caps address space (memory), CPU seconds, processes and file size;
 * **processes**: a PID namespace: when the kernel ends or is killed, every process it
   started dies with it (``--die-with-parent`` covers nbgrader itself being killed).
+* **start**: as root, the process bubblewrap runs is a placeholder, and the kernel is forked
+  into the sandbox from a template that has imported torch already
+  (:mod:`genlearn.grading.forkserver`: the same namespaces, root, limits and identity,
+  checked); otherwise, or with ``c.Sandbox.fork_kernels = False``, bubblewrap runs the
+  kernel's own command.
 
 :class:`Sandbox` holds the settings (``c.Sandbox.*`` in ``nbgrader_config.py``);
 :class:`SandboxKernelManager` is a jupyter_client kernel manager that launches the kernel
@@ -23,10 +28,13 @@ inside it. Nothing here runs student code: :mod:`genlearn.grading.execute` drive
 
 from __future__ import annotations
 
+import atexit
 import fcntl
+import json
 import os
 import pwd
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -38,6 +46,8 @@ from pathlib import Path
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Bool, Int, List, Unicode
 from traitlets.config import LoggingConfigurable
+
+from .forkserver import KERNEL_MODULE, PLACEHOLDER, ForkServer, limits_of, placeholder_of
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)i?[bB]?\s*$")
 _UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
@@ -78,6 +88,10 @@ class Sandbox(LoggingConfigurable):
     bwrap = Unicode("bwrap", help="The bubblewrap executable.").tag(config=True)
     max_copy_file = Unicode("64M", help="Largest file of a submission copied into its sandbox (larger ones are refused and reported).").tag(config=True)
     max_copy_total = Unicode("256M", help="Bytes of a submission's files copied into its sandbox in all.").tag(config=True)
+    fork_kernels = Bool(True, help=(
+        "As root, fork each kernel into its sandbox from a template that has imported ipykernel, "
+        "torch and genlearn already (genlearn.grading.forkserver), instead of starting a new "
+        "interpreter in it: the sandbox is the same; the imports are paid once per grader.")).tag(config=True)
     read_only_paths = List(Unicode(), help=(
         "Extra folders the notebooks need to read (data shipped beside the course), mounted "
         "read-only at the same path.")).tag(config=True)
@@ -297,6 +311,8 @@ class SandboxKernelManager(AsyncKernelManager):
         self.workdir: str | None = None
         self.stderr_path = os.path.join(self.base_dir, "kernel-stderr.log")
         self._stderr = None
+        self._outer: int | None = None   # a pidfd of bubblewrap, when the kernel was forked into it
+        self._joined = None
 
     def give(self, path: str) -> None:
         """Make ``path`` (in the ipc folder) the sandbox identity's."""
@@ -316,13 +332,62 @@ class SandboxKernelManager(AsyncKernelManager):
             for name in (self.ipc_dir, self.connection_file):
                 self.give(name)
         env = _kernel_env(kw.get("env") or os.environ, real)
-        cmd = self.sandbox.command(kernel_cmd, workdir=real, scratch=scratch, ipc_dir=self.ipc_dir,
+        server = self._forkserver(kernel_cmd, env)
+        ready = os.path.join(self.ipc_dir, "ready")
+        inside = PLACEHOLDER + [ready] if server else kernel_cmd
+        cmd = self.sandbox.command(inside, workdir=real, scratch=scratch, ipc_dir=self.ipc_dir,
                                    uid=self.uid, env=env, binds=self.binds)
         self._stderr = open(self.stderr_path, "wb")
         kw.update(cwd="/", env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
                   stdout=subprocess.DEVNULL, stderr=self._stderr)
         self.log.debug("sandboxed kernel: %s", " ".join(cmd))
         await super()._async_launch_kernel(cmd, **kw)
+        if server:
+            await self._fork_into_sandbox(server, kernel_cmd, env, ready, real)
+
+    def _forkserver(self, kernel_cmd: list[str], env: dict[str, str]):
+        """The grader's template (:mod:`genlearn.grading.forkserver`) when this kernel can be
+        forked from it: as root, for ipykernel's command (with any options of its own, such as
+        nbgrader's ``--HistoryManager.hist_file=:memory:``)."""
+        if not (self.sandbox.fork_kernels
+                and kernel_cmd[:5] == [sys.executable, "-m", KERNEL_MODULE, "-f", self.connection_file]):
+            return None
+        return _template_for(env, self.log)
+
+    async def _fork_into_sandbox(self, server, kernel_cmd: list[str], env: dict[str, str], ready: str,
+                                 workdir: str) -> None:
+        import asyncio
+        import time
+
+        outer = self.provisioner.process.pid
+        self._outer = os.pidfd_open(outer)  # bubblewrap, this process's own child: never another's pid
+        deadline, placeholder = time.monotonic() + 30, None
+        while placeholder is None:
+            if self.provisioner.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"genlearn: the kernel's sandbox did not start: {self.stderr_tail()}")
+            if os.path.exists(ready):
+                placeholder = placeholder_of(outer, os.getuid() if self.uid is None else self.uid)
+            if placeholder is None:
+                await asyncio.sleep(0.005)
+        # the limits prlimit gave the placeholder, which is one more of the uid's processes
+        limits = limits_of(placeholder)
+        limits["nproc"] = [n if n == resource.RLIM_INFINITY else n + 1 for n in limits["nproc"]]
+        request = {"uid": self.uid, "limits": limits, "umask": _umask(), "env": env,
+                   "args": kernel_cmd[3:], "cwd": workdir}
+        loop = asyncio.get_running_loop()
+        self._joined = await loop.run_in_executor(None, lambda: server.join(
+            placeholder, stderr_path=self.stderr_path, request=request, user_ns=self.uid is None))
+        self._joined.watch(self._stop_sandbox)
+
+    def _stop_sandbox(self) -> None:
+        """The forked kernel ended: so does its sandbox (what jupyter_client watches)."""
+        import signal
+
+        if self._outer is not None:
+            try:
+                signal.pidfd_send_signal(self._outer, signal.SIGKILL)
+            except OSError:
+                pass  # already gone
 
     async def _async_interrupt_kernel(self) -> None:
         """Interrupt by message: a signal to bwrap would not reach the kernel inside."""
@@ -355,6 +420,12 @@ class SandboxKernelManager(AsyncKernelManager):
         # grader's next submission, or a grader beside it), and a second dispose must not kill it.
         if self.lease is not None and self.uid is not None:
             _kill_uid(self.uid)
+        if self._joined is not None:
+            self._joined.close()
+            self._joined = None
+        if self._outer is not None:
+            os.close(self._outer)
+            self._outer = None
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None
@@ -443,3 +514,34 @@ def _kernel_env(outer: dict, workdir: str) -> dict[str, str]:
     # an editable install elsewhere points to: its folder holds only the package in the sandbox.
     env["PYTHONPATH"] = os.path.dirname(_package_dir())
     return env
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_templates: dict[str, ForkServer | None] = {}
+
+
+def _template_for(env: dict[str, str], log) -> ForkServer | None:
+    """This process's template for kernels with ``env`` (but their HOME), started on first use;
+    None when it cannot be (said once; kernels then start as new interpreters)."""
+    key = json.dumps({k: v for k, v in sorted(env.items()) if k != "HOME"})
+    if key in _templates:
+        server = _templates[key]
+        if server is None or server.alive():
+            return server
+        log.warning("genlearn sandbox: the kernel template stopped (%s); starting a new one",
+                    server.process.returncode if server.process else "?")
+        server.stop()
+    server = ForkServer({**env, "HOME": "/nonexistent"})
+    if server.start():
+        atexit.register(server.stop)
+    else:
+        log.warning("genlearn sandbox: kernels start as new interpreters: the kernel template did not "
+                    "start: %s", server.error)
+        server = None
+    _templates[key] = server
+    return server
