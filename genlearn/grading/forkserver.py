@@ -61,9 +61,10 @@ PRELOAD = (
 )
 KERNEL_MODULE = "ipykernel_launcher"
 PLACEHOLDER = ["/bin/sh", "-c", ': > "$0" && exec sleep infinity']  # + the ready file's path
-NAMESPACES = (("user", 0x10000000), ("ipc", 0x08000000), ("uts", 0x04000000), ("net", 0x40000000),
-              ("cgroup", 0x02000000), ("pid", 0x20000000), ("mnt", 0x00020000))  # the user namespace first, mount last
-MUST_DIFFER = ("user", "ipc", "uts", "net", "pid", "mnt")  # from the grader's: the sandbox's own
+CLONE_NEWUSER, NS_GET_PARENT = 0x10000000, 0xB702
+NAMESPACES = (("ipc", 0x08000000), ("uts", 0x04000000), ("net", 0x40000000),
+              ("cgroup", 0x02000000), ("pid", 0x20000000), ("mnt", 0x00020000))  # the mount namespace last
+MUST_DIFFER = ("ipc", "uts", "net", "pid", "mnt")  # from the grader's: the sandbox's own
 LIMITS = {"as": resource.RLIMIT_AS, "cpu": resource.RLIMIT_CPU, "nproc": resource.RLIMIT_NPROC,
           "fsize": resource.RLIMIT_FSIZE, "core": resource.RLIMIT_CORE}
 LIMIT_NAMES = {"as": "Max address space", "cpu": "Max cpu time", "nproc": "Max processes",
@@ -148,9 +149,16 @@ def _start_kernel(conn: socket.socket, base_path: list[str], last_cap: int) -> i
     fd = dict(zip(request["fds"], fds))
     log = fd.pop("stderr")
     try:
+        # Run as a user, the sandbox has user namespaces ("user:0" outermost): its other
+        # namespaces belong to the outermost, entered first; bubblewrap's --disable-userns
+        # nests another, entered last (entering it gives up the rights in the outer one).
+        users = sorted((k for k in fd if k.startswith("user:")), key=lambda k: int(k[5:]))
+        if users:
+            _call("setns", fd[users[0]], CLONE_NEWUSER)
         for name, flag in NAMESPACES:
-            if name in fd:  # the user namespace: only when the sandbox has one (run as a user)
-                _call("setns", fd[name], flag)
+            _call("setns", fd[name], flag)
+        for name in users[1:]:
+            _call("setns", fd[name], CLONE_NEWUSER)
         os.fchdir(fd["root"])
         os.chroot(".")
         os.chdir(request["cwd"])
@@ -314,9 +322,11 @@ class ForkServer:
         fds, names = [], []
         pidfd = os.pidfd_open(placeholder)
         try:
+            if user_ns:
+                for depth, ns in enumerate(_user_namespaces(placeholder)):
+                    fds.append(ns)
+                    names.append(f"user:{depth}")
             for name, _ in NAMESPACES:
-                if name == "user" and not user_ns:
-                    continue
                 fds.append(os.open(f"/proc/{placeholder}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC))
                 names.append(name)
                 if name in MUST_DIFFER and os.fstat(fds[-1]).st_ino == os.stat(f"/proc/self/ns/{name}").st_ino:
@@ -435,3 +445,26 @@ def limits_of(pid: int) -> dict[str, list[int]]:
         rows = {line[:26].strip(): line[26:].split()[:2] for line in f.read().splitlines()[1:]}
     value = lambda v: resource.RLIM_INFINITY if v == "unlimited" else int(v)  # noqa: E731
     return {name: [value(v) for v in rows[label]] for name, label in LIMIT_NAMES.items()}
+
+
+def _user_namespaces(pid: int, most: int = 8) -> list[int]:
+    """Descriptors of the user namespaces from the one below this process's down to ``pid``'s,
+    outermost first (NS_GET_PARENT); raises when ``pid`` shares this process's."""
+    import fcntl
+
+    mine = os.stat("/proc/self/ns/user").st_ino
+    chain = [os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)]
+    try:
+        if os.fstat(chain[0]).st_ino == mine:
+            raise RuntimeError(f"process {pid} shares the grader's user namespace: not a sandbox")
+        while len(chain) <= most:
+            parent = fcntl.ioctl(chain[0], NS_GET_PARENT)
+            if os.fstat(parent).st_ino == mine:
+                os.close(parent)
+                return chain
+            chain.insert(0, parent)
+        raise RuntimeError(f"process {pid}: more than {most} user namespaces below the grader's")
+    except BaseException:
+        for fd in chain:
+            os.close(fd)
+        raise
