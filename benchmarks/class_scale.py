@@ -65,17 +65,26 @@ def _code_from_argv() -> Path:
 
 
 CODE = _code_from_argv()
-if CODE != ROOT:
-    if not (CODE / "genlearn" / "__init__.py").is_file():
-        sys.exit(f"--code {CODE}: not a checkout of genlearn (no genlearn/__init__.py)")
-    sys.path.insert(0, str(CODE))
-    # nbgrader's workers inherit it; each kernel imports the genlearn its worker runs
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(CODE), os.environ.get("PYTHONPATH")]))
+if not (CODE / "genlearn" / "__init__.py").is_file():
+    sys.exit(f"--code {CODE}: not a checkout of genlearn (no genlearn/__init__.py)")
+sys.path.insert(0, str(CODE))
+# nbgrader's workers inherit it, this checkout's own included (without it they would import the
+# genlearn pip installed, wherever that is); each kernel imports the genlearn its worker runs
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(CODE), os.environ.get("PYTHONPATH")]))
 import grading_tools as gt  # noqa: E402
 from genlearn.course import create, parallel  # noqa: E402
 from genlearn.course.config import load_course, nbgrader_env  # noqa: E402
 
 assert Path(parallel.__file__).resolve().is_relative_to(CODE), parallel.__file__
+
+
+def check_workers_code() -> None:
+    """Exit unless a process started as the workers are (this environment, another folder)
+    imports the grading code from CODE: a check of the subprocesses, not just of this one."""
+    where = subprocess.run([sys.executable, "-c", "import genlearn.grading.execute as e; print(e.__file__)"],
+                           env=nbgrader_env(), cwd="/", capture_output=True, text=True).stdout.strip()
+    if not where or not Path(where).resolve().is_relative_to(CODE):
+        sys.exit(f"the grading workers would import genlearn from {where or '?'}, not from {CODE}")
 
 
 def code_label(checkout: Path = CODE) -> str:
@@ -279,6 +288,7 @@ def main():
         if not args.assignment or not (args.workers or args.serial):
             ap.error("name an assignment and --workers N or --serial")
         k, of = (int(x) for x in args.chunk.split("/"))
+        check_workers_code()
         r = run(args.assignment, args.workers, (k, of), args.students, args.grader)
         results = [x for x in results if (x["assignment"], x["mode"], x["students"], x["chunk"])
                    != (r["assignment"], r["mode"], r["students"], r["chunk"])] + [r]

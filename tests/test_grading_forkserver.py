@@ -74,6 +74,7 @@ async def _kernel(work, code: str, fork: bool = True, **settings):
 def _probe(work, fork: bool) -> dict:
     text, km = _run(_kernel(work, PROBE, fork))
     assert "JSON" in text, text
+    assert km.started_as == ("forked" if fork else "new interpreter")
     info = json.loads(text.split("JSON", 1)[1])
     info["mounts"] = [m.replace(km.ipc_dir, "<ipc>") for m in info["mounts"]]
     return info
@@ -186,3 +187,55 @@ def test_only_ipykernels_own_command_is_forked(tmp_path):
         assert km._forkserver(cmd, env) is None
     finally:
         km.dispose()
+
+
+def test_limits_of_reads_what_getrlimit_says():
+    import resource
+
+    mine = forkserver.limits_of(os.getpid())
+    for name, which in forkserver.LIMITS.items():
+        assert mine[name] == list(resource.getrlimit(which)), name
+
+
+def test_a_template_that_stopped_is_replaced(tmp_path, caplog):
+    _run(_kernel(tmp_path, "pass"))
+    (old,) = [s for s in sandbox._templates.values() if s is not None and s.alive()][:1]
+    old.process.kill()
+    old.process.wait()
+    with caplog.at_level(logging.WARNING):
+        text, km = _run(_kernel(tmp_path, "import sys; print('torch' in sys.modules)"))
+    assert text.strip() == "True" and km.started_as == "forked"
+    assert any("template stopped" in r.getMessage() for r in caplog.records)
+    assert all(s is not old for s in sandbox._templates.values())
+
+
+def test_an_idle_template_is_stopped_and_its_running_kernels_go_on(tmp_path, monkeypatch):
+    """formgrader's server would hold a template (and its memory) for good: one unused for
+    TEMPLATE_IDLE_S stops; a kernel forked from it before goes on, and the next kernel gets a new one."""
+    monkeypatch.setattr(sandbox, "_templates", {})
+    monkeypatch.setattr(sandbox, "TEMPLATE_IDLE_S", 1)
+
+    async def run():
+        km = SandboxKernelManager(kernel_name="python3", sandbox=Sandbox())
+        await km.start_kernel(cwd=str(tmp_path))
+        kc = km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=60)
+            (server,) = sandbox._templates.values()
+            deadline = time.monotonic() + 20
+            while server.alive() and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+            out = []
+            await kc.execute_interactive("print(6 * 7)", timeout=30,
+                                         output_hook=lambda m: out.append(m["content"].get("text", "")))
+            return server, "".join(out), km.started_as
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel(now=True)
+
+    server, out, how = _run(run())
+    assert not server.alive() and sandbox._templates == {}, "the idle template was not stopped"
+    assert out.strip() == "42" and how == "forked", "a kernel forked before stopped with its template"
+    text, km = _run(_kernel(tmp_path, "print('again')"))
+    assert text.strip() == "again" and km.started_as == "forked"

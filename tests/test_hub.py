@@ -247,7 +247,10 @@ def test_a_class_on_the_hub(site, tmp_path):
     regraded = teacher.server("POST", f"formgrader/api/submission/{AID}/{students[0]}/autograde").json()
     assert regraded.get("success"), regraded
     assert report_path.stat().st_mtime_ns > before, "formgrader's autograde did not use the course's grading"
-    assert json.loads(report_path.read_text())["sandboxed"]
+    report = json.loads(report_path.read_text())
+    assert report["sandboxed"]
+    # graded as the instructor, not root: both kernels forked into their sandboxes' user namespaces
+    assert report["kernels"] == {"student": "forked", "grader": "forked"}, report["kernels"]
     _ok(teacher.server("POST", f"formgrader/api/assignment/{AID}/generate_feedback"), "generate_feedback")
     _ok(teacher.server("POST", f"formgrader/api/assignment/{AID}/release_feedback"), "release_feedback")
 

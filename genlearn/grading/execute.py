@@ -49,13 +49,7 @@ from . import guard as guard_module
 from .policy import TAMPER, bound_names, free_names, imported_names, scan
 from .sandbox import Sandbox, SandboxKernelManager, copy_regular_files
 
-DEFAULT_GUARDED_MODULES = [
-    "math", "copy", "time", "numpy", "numpy.linalg", "numpy.testing", "torch", "torch.nn",
-    "torch.nn.functional", "torch.autograd", "torch.linalg", "torch.testing", "torch.distributions",
-    "torch.optim",
-    "genlearn", "genlearn.data", "genlearn.metrics", "genlearn.models", "genlearn.ethics",
-    "genlearn.train", "genlearn.grading.checks", "traitlets.traitlets",
-]
+DEFAULT_GUARDED_MODULES = list(guard_module.DEFAULT_GUARDED_MODULES)
 BRIDGE = "_genlearn_bridge"  # the bridge's module, as the grader's kernel names it
 
 
@@ -83,6 +77,7 @@ class Report:
     grader_kernel_died: str | None = None   # the grader's kernel (a test that did not run scores 0)
     grader_errors: list[str] = field(default_factory=list)  # locked cells that failed in the grader's kernel
     refused_files: list[str] = field(default_factory=list)  # not copied into the student's sandbox
+    kernels: dict[str, str] = field(default_factory=dict)  # how each kernel started: forked from the template, or not
     zeroed_tests: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0        # the whole notebook
     guard_seconds: float = 0.0  # of which: installing the guard and asking it
@@ -184,6 +179,7 @@ class SandboxedExecute(_CappedOutput, Execute):
                 os.chmod(self._bridge_dir, 0o711)  # the student's kernel may connect to the socket, not list
             if self._sandboxed:
                 self._report.refused_files = list(self.km.refused)
+                self._report.kernels = {"student": self.km.started_as, "grader": self._grader.km.started_as}
             reply = await self.async_wait_for_reply(self.kc.kernel_info())
             self.nb.metadata["language_info"] = reply["content"]["language_info"]
             # both kernels import what they need at once: the guard's snapshot, the bridge (torch)

@@ -1,35 +1,37 @@
-"""Sandboxed kernels forked from one that has imported torch already: the import paid once per
-grader, not twice per submission.
+"""Sandboxed kernels forked from one that has imported torch already: the imports paid once
+per grader, not twice per submission.
 
 Every kernel that grades a submission still gets a sandbox of its own, built by bubblewrap
 exactly as before (:meth:`genlearn.grading.sandbox.Sandbox.command`): its own mount, PID,
-network, IPC and UTS namespaces, its own leased uid, its limits. What changes is the process
-that runs inside it. Instead of a new interpreter that imports ipykernel, torch, numpy and
-genlearn (about 2 CPU-seconds on the course machine, for each of a submission's two kernels),
-bubblewrap starts a placeholder (``sleep``), and a **template** forks the kernel into that
-sandbox:
+network, IPC and UTS namespaces, its own leased uid (as root) or user namespace (as a user),
+its limits. What changes is the process that runs inside it. Instead of a new interpreter
+that imports ipykernel, torch, numpy and genlearn (about 2 CPU-seconds on the course machine,
+for each of a submission's two kernels), bubblewrap runs a placeholder (``sleep``), and a
+**template** forks the kernel into that sandbox:
 
-1. The template is a process of the grader's, started once (as root) with the kernels' clean
+1. The template is a process of the grader's, started on first use with the kernels' clean
    environment (:func:`genlearn.grading.sandbox._kernel_env`). It imports the modules every
    kernel imports (:data:`PRELOAD`), then waits. It never reads anything a student wrote, and
    never reads a request either: it **forks first**; only the fork reads one request, from the
-   grader, over a socket in a folder only root can enter.
-2. The fork joins the placeholder's namespaces (``setns``, as ``nsenter`` does) and its root
-   folder, then forks once more, so that the kernel is a member of the sandbox's PID namespace.
-3. The kernel gives itself the sandbox's limits and identity (:func:`drop_privileges`: limits,
-   no capabilities in any set, no supplementary groups, the leased uid and gid, no new
-   privileges), checks all of them from ``/proc/self/status`` and exits rather than go on
+   grader, over a socket in a folder only the grader's user can enter.
+2. The fork joins the placeholder's namespaces (``setns``, as ``nsenter`` does; as a user, its
+   user namespaces too) and its root folder, then forks once more, so that the kernel is a
+   member of the sandbox's PID namespace.
+3. The kernel gives itself the placeholder's limits and identity (:func:`drop_privileges`: no
+   capability in any set; as root also no supplementary groups and the leased uid and gid; no
+   new privileges), checks all of them from ``/proc/self/status`` and exits rather than go on
    with any left, and only then takes the kernel's environment and starts ipykernel.
 
 Nothing carries from one submission to the next: each kernel is a fresh fork of the template,
 which no student code has ever run in, into a sandbox made for it alone. When the kernel ends,
 its parent (outside the sandbox) writes how it ended to the kernel's log and hangs up; the grader
-then stops the sandbox (:class:`Joined`). When the sandbox is stopped, the PID namespace takes
-the kernel with it.
+then stops the sandbox (:class:`Joined`). When the sandbox is stopped, its PID namespace takes
+the kernel with it. The template ends with the grader, or after a while unused (running kernels
+go on).
 
-Used only as root, and only for the plain ipykernel command with the template's environment
-(:func:`genlearn.grading.sandbox.SandboxKernelManager`); otherwise, and when the template cannot
-be started, kernels start as before. ``c.Sandbox.fork_kernels = False`` turns it off.
+:class:`genlearn.grading.sandbox.SandboxKernelManager` uses it for ipykernel's own command; for
+any other, when the template cannot be started, or with ``c.Sandbox.fork_kernels = False``,
+kernels start as new interpreters in the same sandbox.
 """
 
 from __future__ import annotations
@@ -49,16 +51,12 @@ import threading
 import time
 import traceback
 
-# What every grading kernel imports: ipykernel, the guard's modules (genlearn.grading.execute's
-# DEFAULT_GUARDED_MODULES), the bridge (the grader's kernel) and what answers it (the student's).
-PRELOAD = (
-    "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel_launcher",
-    "math", "copy", "time", "numpy", "numpy.linalg", "numpy.testing", "torch", "torch.nn",
-    "torch.nn.functional", "torch.autograd", "torch.linalg", "torch.testing", "torch.distributions",
-    "torch.optim", "genlearn", "genlearn.data", "genlearn.metrics", "genlearn.models", "genlearn.ethics",
-    "genlearn.train", "genlearn.grading.checks", "traitlets.traitlets",
-    "genlearn.grading.guard", "genlearn.grading.serve", "genlearn.grading.bridge",
-)
+from .guard import DEFAULT_GUARDED_MODULES
+
+# What every grading kernel imports: ipykernel, the guard and the modules it snapshots, the bridge
+# (the grader's kernel) and what answers it (the student's).
+PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel_launcher",
+           *DEFAULT_GUARDED_MODULES, "genlearn.grading.guard", "genlearn.grading.serve", "genlearn.grading.bridge")
 KERNEL_MODULE = "ipykernel_launcher"
 PLACEHOLDER = ["/bin/sh", "-c", ': > "$0" && exec sleep infinity']  # + the ready file's path
 CLONE_NEWUSER, NS_GET_PARENT = 0x10000000, 0xB702
@@ -142,8 +140,9 @@ def _threads() -> int:
 
 
 def _start_kernel(conn: socket.socket, base_path: list[str], last_cap: int) -> int:
-    """In the fork: one request, one kernel in the sandbox it names; returns once the kernel ended."""
-    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # ends with the template
+    """In the fork: one request, one kernel in the sandbox it names; returns once the kernel ended.
+    (It outlives the template, if need be: a template stopped while idle leaves running kernels be;
+    when the grader ends, bubblewrap ends each sandbox, the kernel with it, and then this.)"""
     data, fds, _, _ = socket.recv_fds(conn, 1 << 16, 16)
     request = json.loads(data)
     fd = dict(zip(request["fds"], fds))
@@ -296,6 +295,8 @@ class ForkServer:
         self.log_path = os.path.join(self.folder, "log")
         self.process: subprocess.Popen | None = None
         self.error: str | None = None
+        self.last_used = 0.0  # time.monotonic() when a kernel last asked for it
+        self.retire: threading.Timer | None = None  # stops it once idle for long (genlearn.grading.sandbox)
 
     def start(self, timeout: float = 120) -> bool:
         with open(self.log_path, "wb") as log:
@@ -356,6 +357,8 @@ class ForkServer:
                 os.close(value)
 
     def stop(self) -> None:
+        if self.retire is not None:
+            self.retire.cancel()
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
@@ -365,23 +368,28 @@ class ForkServer:
 
 
 class Joined:
-    """A kernel forked into a sandbox: :meth:`watch` calls back once it has ended."""
+    """A kernel forked into a sandbox, seen from the grader: its parent's socket."""
 
     def __init__(self, conn: socket.socket):
         self.conn = conn
-        self._thread: threading.Thread | None = None
 
-    def watch(self, ended) -> None:
+    def watch(self, sandbox_pidfd: int) -> None:
+        """When the kernel ends (its parent hangs up), kill the sandbox: bubblewrap's process, by a
+        pidfd this takes over (a pid could be another process's by then; a pidfd cannot)."""
         def run():
             try:
                 while self.conn.recv(4096):
                     pass
             except OSError:
                 pass
-            ended()
+            try:
+                signal.pidfd_send_signal(sandbox_pidfd, signal.SIGKILL)
+            except OSError:
+                pass  # ended already
+            finally:
+                os.close(sandbox_pidfd)
 
-        self._thread = threading.Thread(target=run, name="genlearn-kernel-watch", daemon=True)
-        self._thread.start()
+        threading.Thread(target=run, name="genlearn-kernel-watch", daemon=True).start()
 
     def close(self) -> None:
         try:

@@ -31,6 +31,15 @@ the grader reports a missing answer too.
 
 from __future__ import annotations
 
+# Modules whose functions student code is reported for patching (c.SandboxedExecute.guarded_modules;
+# the kernels' template, genlearn.grading.forkserver, imports them before any kernel starts).
+DEFAULT_GUARDED_MODULES = (
+    "math", "copy", "time", "numpy", "numpy.linalg", "numpy.testing", "torch", "torch.nn",
+    "torch.nn.functional", "torch.autograd", "torch.linalg", "torch.testing", "torch.distributions",
+    "torch.optim",
+    "genlearn", "genlearn.data", "genlearn.metrics", "genlearn.models", "genlearn.ethics",
+    "genlearn.train", "genlearn.grading.checks", "traitlets.traitlets",
+)
 _REPORTED = {  # audited operations that change or spy on how tests run, when student code does them
     "sys.settrace": "sets a trace function (sys.settrace)",
     "sys.setprofile": "sets a profile function (sys.setprofile)",

@@ -15,11 +15,10 @@ Each submission's kernel runs under bubblewrap (``bwrap``, Debian package ``bubb
 * **limits**: ``prlimit`` caps address space (memory), CPU seconds, processes and file size;
 * **processes**: a PID namespace: when the kernel ends or is killed, every process it
   started dies with it (``--die-with-parent`` covers nbgrader itself being killed).
-* **start**: as root, the process bubblewrap runs is a placeholder, and the kernel is forked
-  into the sandbox from a template that has imported torch already
-  (:mod:`genlearn.grading.forkserver`: the same namespaces, root, limits and identity,
-  checked); otherwise, or with ``c.Sandbox.fork_kernels = False``, bubblewrap runs the
-  kernel's own command.
+* **start**: the process bubblewrap runs is a placeholder, and the kernel is forked into the
+  sandbox from a template that has imported torch already (:mod:`genlearn.grading.forkserver`:
+  the same namespaces, root, limits and identity, checked); for a kernel command other than
+  ipykernel's, or with ``c.Sandbox.fork_kernels = False``, bubblewrap runs the command itself.
 
 :class:`Sandbox` holds the settings (``c.Sandbox.*`` in ``nbgrader_config.py``);
 :class:`SandboxKernelManager` is a jupyter_client kernel manager that launches the kernel
@@ -40,6 +39,8 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -89,9 +90,9 @@ class Sandbox(LoggingConfigurable):
     max_copy_file = Unicode("64M", help="Largest file of a submission copied into its sandbox (larger ones are refused and reported).").tag(config=True)
     max_copy_total = Unicode("256M", help="Bytes of a submission's files copied into its sandbox in all.").tag(config=True)
     fork_kernels = Bool(True, help=(
-        "As root, fork each kernel into its sandbox from a template that has imported ipykernel, "
-        "torch and genlearn already (genlearn.grading.forkserver), instead of starting a new "
-        "interpreter in it: the sandbox is the same; the imports are paid once per grader.")).tag(config=True)
+        "Fork each kernel into its sandbox from a template that has imported ipykernel, torch and "
+        "genlearn already (genlearn.grading.forkserver), instead of starting a new interpreter in "
+        "it: the sandbox is the same; the imports are paid once per grader.")).tag(config=True)
     read_only_paths = List(Unicode(), help=(
         "Extra folders the notebooks need to read (data shipped beside the course), mounted "
         "read-only at the same path.")).tag(config=True)
@@ -311,8 +312,8 @@ class SandboxKernelManager(AsyncKernelManager):
         self.workdir: str | None = None
         self.stderr_path = os.path.join(self.base_dir, "kernel-stderr.log")
         self._stderr = None
-        self._outer: int | None = None   # a pidfd of bubblewrap, when the kernel was forked into it
-        self._joined = None
+        self._joined = None  # the forked kernel's line to its parent (forkserver.Joined)
+        self.started_as = "new interpreter"  # or "forked" from the template (genlearn.grading.forkserver)
 
     def give(self, path: str) -> None:
         """Make ``path`` (in the ipc folder) the sandbox identity's."""
@@ -357,10 +358,8 @@ class SandboxKernelManager(AsyncKernelManager):
     async def _fork_into_sandbox(self, server, kernel_cmd: list[str], env: dict[str, str], ready: str,
                                  workdir: str) -> None:
         import asyncio
-        import time
 
         outer = self.provisioner.process.pid
-        self._outer = os.pidfd_open(outer)  # bubblewrap, this process's own child: never another's pid
         deadline, placeholder = time.monotonic() + 30, None
         while placeholder is None:
             if self.provisioner.process.poll() is not None or time.monotonic() > deadline:
@@ -374,20 +373,24 @@ class SandboxKernelManager(AsyncKernelManager):
         limits["nproc"] = [n if n == resource.RLIM_INFINITY else n + 1 for n in limits["nproc"]]
         request = {"uid": self.uid, "limits": limits, "umask": _umask(), "env": env,
                    "args": kernel_cmd[3:], "cwd": workdir}
+        join = lambda server: server.join(placeholder, stderr_path=self.stderr_path,  # noqa: E731
+                                          request=request, user_ns=self.uid is None)
         loop = asyncio.get_running_loop()
-        self._joined = await loop.run_in_executor(None, lambda: server.join(
-            placeholder, stderr_path=self.stderr_path, request=request, user_ns=self.uid is None))
-        self._joined.watch(self._stop_sandbox)
-
-    def _stop_sandbox(self) -> None:
-        """The forked kernel ended: so does its sandbox (what jupyter_client watches)."""
-        import signal
-
-        if self._outer is not None:
+        # bubblewrap is this process's own child, not yet reaped: its pid is not another's
+        outer_fd = os.pidfd_open(outer)
+        try:
             try:
-                signal.pidfd_send_signal(self._outer, signal.SIGKILL)
-            except OSError:
-                pass  # already gone
+                self._joined = await loop.run_in_executor(None, join, server)
+            except (ConnectionRefusedError, FileNotFoundError):  # the template ended: a new one, once
+                server = _template_for(env, self.log)
+                if server is None:
+                    raise
+                self._joined = await loop.run_in_executor(None, join, server)
+        except BaseException:
+            os.close(outer_fd)
+            raise
+        self.started_as = "forked"
+        self._joined.watch(outer_fd)  # when the kernel ends, so does its sandbox (what jupyter_client watches)
 
     async def _async_interrupt_kernel(self) -> None:
         """Interrupt by message: a signal to bwrap would not reach the kernel inside."""
@@ -423,9 +426,6 @@ class SandboxKernelManager(AsyncKernelManager):
         if self._joined is not None:
             self._joined.close()
             self._joined = None
-        if self._outer is not None:
-            os.close(self._outer)
-            self._outer = None
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None
@@ -523,25 +523,48 @@ def _umask() -> int:
 
 
 _templates: dict[str, ForkServer | None] = {}
+_templates_lock = threading.Lock()
+TEMPLATE_IDLE_S = 300  # a template unused this long is stopped (formgrader's server would hold it for good)
 
 
 def _template_for(env: dict[str, str], log) -> ForkServer | None:
-    """This process's template for kernels with ``env`` (but their HOME), started on first use;
-    None when it cannot be (said once; kernels then start as new interpreters)."""
+    """This process's template for kernels with ``env`` (but their HOME), started on first use
+    and stopped after :data:`TEMPLATE_IDLE_S` unused; None when it cannot be started (said once;
+    kernels then start as new interpreters)."""
     key = json.dumps({k: v for k, v in sorted(env.items()) if k != "HOME"})
-    if key in _templates:
-        server = _templates[key]
-        if server is None or server.alive():
-            return server
-        log.warning("genlearn sandbox: the kernel template stopped (%s); starting a new one",
-                    server.process.returncode if server.process else "?")
-        server.stop()
-    server = ForkServer({**env, "HOME": "/nonexistent"})
-    if server.start():
-        atexit.register(server.stop)
-    else:
-        log.warning("genlearn sandbox: kernels start as new interpreters: the kernel template did not "
-                    "start: %s", server.error)
-        server = None
-    _templates[key] = server
+    with _templates_lock:
+        server = _templates.get(key)
+        if key in _templates and (server is None or server.alive()):
+            return _used(key, server)
+        if server is not None:
+            log.warning("genlearn sandbox: the kernel template stopped (%s); starting a new one",
+                        server.process.returncode if server.process else "?")
+            server.stop()
+        server = ForkServer({**env, "HOME": "/nonexistent"})
+        if server.start():
+            atexit.register(server.stop)
+        else:
+            log.warning("genlearn sandbox: kernels start as new interpreters: the kernel template did not "
+                        "start: %s", server.error)
+            server = None
+        _templates[key] = server
+        return _used(key, server)
+
+
+def _used(key: str, server: ForkServer | None) -> ForkServer | None:
+    """Mark ``server`` used now (with the lock held), and stop it once it has been idle for long."""
+    if server is not None:
+        server.last_used = time.monotonic()
+        if server.retire is not None:
+            server.retire.cancel()
+        server.retire = threading.Timer(TEMPLATE_IDLE_S + 1, _retire, (key, server))
+        server.retire.daemon = True
+        server.retire.start()
     return server
+
+
+def _retire(key: str, server: ForkServer) -> None:
+    with _templates_lock:  # a kernel asking for it meanwhile has moved last_used on
+        if _templates.get(key) is server and time.monotonic() - server.last_used >= TEMPLATE_IDLE_S:
+            del _templates[key]
+            server.stop()
