@@ -110,7 +110,7 @@ def test_the_list_covers_every_private_name_genlearn_grading_reaches_into():
     used = set(re.findall(r"\b[a-z_]+\.(_[a-z][a-z0-9_]*)", everything))
     # genlearn's own: a def, or an assignment (`self.x = `, `self.x: T = `, `self.a, self.x = `)
     defined = {n for n in used if re.search(rf"def {n}\b|\.{n}\b[^\n=()]*[^=!<>]=(?!=)|^\s*{n}\s*=", everything, re.M)}
-    stdlib_or_torch = {"_getframe", "_exit", "_modules", "_parameters", "_buffers", "_non_persistent_buffers_set",
+    stdlib_or_torch = {"_getframe", "_exit", "_run_exitfuncs", "_modules", "_parameters", "_buffers", "_non_persistent_buffers_set",
                        "_dynamo", "_assign"}
     known = {member for _, _, member, _, _ in PRIVATE}
     unlisted = sorted(used - defined - stdlib_or_torch - known)

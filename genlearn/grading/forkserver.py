@@ -63,10 +63,9 @@ CLONE_NEWUSER, NS_GET_PARENT = 0x10000000, 0xB702
 NAMESPACES = (("ipc", 0x08000000), ("uts", 0x04000000), ("net", 0x40000000),
               ("cgroup", 0x02000000), ("pid", 0x20000000), ("mnt", 0x00020000))  # the mount namespace last
 MUST_DIFFER = ("ipc", "uts", "net", "pid", "mnt")  # from the grader's: the sandbox's own
-LIMITS = {"as": resource.RLIMIT_AS, "cpu": resource.RLIMIT_CPU, "nproc": resource.RLIMIT_NPROC,
-          "fsize": resource.RLIMIT_FSIZE, "core": resource.RLIMIT_CORE}
-LIMIT_NAMES = {"as": "Max address space", "cpu": "Max cpu time", "nproc": "Max processes",
-               "fsize": "Max file size", "core": "Max core file size"}  # in /proc/PID/limits
+LIMIT_NAMES = {"RLIMIT_AS": "Max address space", "RLIMIT_CPU": "Max cpu time", "RLIMIT_NPROC": "Max processes",
+               "RLIMIT_FSIZE": "Max file size", "RLIMIT_CORE": "Max core file size"}  # as /proc/PID/limits names them
+LIMITS = {name: getattr(resource, name) for name in LIMIT_NAMES}  # what prlimit sets (Sandbox.limits)
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP = 1, 4, 24
 PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 38, 47, 4
 

@@ -370,7 +370,7 @@ class SandboxKernelManager(AsyncKernelManager):
                 await asyncio.sleep(0.005)
         # the limits prlimit gave the placeholder, which is one more of the uid's processes
         limits = limits_of(placeholder)
-        limits["nproc"] = [n if n == resource.RLIM_INFINITY else n + 1 for n in limits["nproc"]]
+        limits["RLIMIT_NPROC"] = [n if n == resource.RLIM_INFINITY else n + 1 for n in limits["RLIMIT_NPROC"]]
         request = {"uid": self.uid, "limits": limits, "umask": _umask(), "env": env,
                    "args": kernel_cmd[3:], "cwd": workdir}
         join = lambda server: server.join(placeholder, stderr_path=self.stderr_path,  # noqa: E731
