@@ -295,6 +295,7 @@ class ForkServer:
         self.process: subprocess.Popen | None = None
         self.error: str | None = None
         self.last_used = 0.0  # time.monotonic() when a kernel last asked for it
+        self.too_big_said = False  # warned that its address space leaves a kernel too little room
         self.retire: threading.Timer | None = None  # stops it once idle for long (genlearn.grading.sandbox)
 
     def start(self, timeout: float = 120) -> bool:
@@ -310,6 +311,14 @@ class ForkServer:
             self.error = _tail(self.log_path) or "it did not answer"
             return False
         return True
+
+    def address_space(self) -> int:
+        """The template's virtual memory (VmSize) in bytes: where every fork of it starts."""
+        with open(f"/proc/{self.process.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+        return 0
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

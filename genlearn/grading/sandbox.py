@@ -353,7 +353,20 @@ class SandboxKernelManager(AsyncKernelManager):
         if not (self.sandbox.fork_kernels
                 and kernel_cmd[:5] == [sys.executable, "-m", KERNEL_MODULE, "-f", self.connection_file]):
             return None
-        return _template_for(env, self.log)
+        server = _template_for(env, self.log)
+        if server is None:
+            return None
+        # A fork starts with the template's address space (torch mapped: about 1 GB with the CPU
+        # build, several with a CUDA build); the kernel needs room beyond it under the sandbox's limit.
+        room = self.sandbox.limits()["as"] - server.address_space()
+        if room < FORK_ROOM:
+            if not server.too_big_said:
+                server.too_big_said = True
+                self.log.warning("genlearn sandbox: kernels start as new interpreters: the kernel template's "
+                                 "address space leaves %d MB of the %s memory limit (under %d MB)",
+                                 room // 2**20, self.sandbox.memory_limit, FORK_ROOM // 2**20)
+            return None
+        return server
 
     async def _fork_into_sandbox(self, server, kernel_cmd: list[str], env: dict[str, str], ready: str,
                                  workdir: str) -> None:
@@ -524,6 +537,7 @@ def _umask() -> int:
 
 _templates: dict[str, ForkServer | None] = {}
 _templates_lock = threading.Lock()
+FORK_ROOM = 256 * 2**20  # address space a forked kernel needs beyond its template's
 TEMPLATE_IDLE_S = 300  # a template unused this long is stopped (formgrader's server would hold it for good)
 
 
