@@ -245,7 +245,7 @@ def _max_fd() -> int:
     return soft if 0 < soft < 1 << 20 else 1 << 16
 
 
-def drop_privileges(uid: int | None, limits: dict[str, int], umask: int, last_cap: int) -> None:
+def drop_privileges(uid: int | None, limits: dict[str, list[int]], umask: int, last_cap: int) -> None:
     """What ``prlimit`` and ``setpriv --reuid --regid --clear-groups --no-new-privs --inh-caps=-all
     --bounding-set=-all`` give a command as root (``uid``), or bubblewrap's ``--cap-drop ALL`` in
     its user namespace (``uid=None``: the grader's own uid), done in this process; then checked,
@@ -289,7 +289,7 @@ class ForkServer:
 
     def __init__(self, env: dict[str, str]):
         self.env = dict(env)
-        self.folder = tempfile.mkdtemp(prefix="glfs-")  # 0700: only root may connect
+        self.folder = tempfile.mkdtemp(prefix="glfs-")  # 0700: only the grader's user may connect
         self.path = os.path.join(self.folder, "s")
         self.log_path = os.path.join(self.folder, "log")
         self.process: subprocess.Popen | None = None
@@ -308,7 +308,7 @@ class ForkServer:
         self.process.stdout.close()
         if ready != b"ready\n":
             self.stop()
-            self.error = _tail(self.log_path) or "it did not answer"
+            self.error = tail(self.log_path).strip() or "it did not answer"
             return False
         return True
 
@@ -356,7 +356,7 @@ class ForkServer:
                 raise
             if answer != b"started\n":
                 conn.close()
-                raise RuntimeError("the forkserver did not start the kernel: " + (_tail(stderr_path) or "no answer"))
+                raise RuntimeError("the forkserver did not start the kernel: " + (tail(stderr_path).strip() or "no answer"))
             conn.settimeout(None)
             return Joined(conn)
         finally:
@@ -419,12 +419,13 @@ def _read_line(stream, timeout: float) -> bytes:
     return b""
 
 
-def _tail(path: str, n: int = 2000) -> str:
+def tail(path: str, n: int = 2000) -> str:
+    """The last ``n`` bytes of a log file, as text ("" when it cannot be read)."""
     try:
         with open(path, "rb") as f:
             f.seek(0, 2)
             f.seek(max(0, f.tell() - n))
-            return f.read().decode(errors="replace").strip()
+            return f.read().decode(errors="replace")
     except OSError:
         return ""
 

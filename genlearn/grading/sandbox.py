@@ -48,7 +48,7 @@ from jupyter_client.manager import AsyncKernelManager
 from traitlets import Bool, Int, List, Unicode
 from traitlets.config import LoggingConfigurable
 
-from .forkserver import KERNEL_MODULE, PLACEHOLDER, ForkServer, limits_of, placeholder_of
+from .forkserver import KERNEL_MODULE, PLACEHOLDER, ForkServer, limits_of, placeholder_of, tail
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)i?[bB]?\s*$")
 _UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
@@ -415,13 +415,7 @@ class SandboxKernelManager(AsyncKernelManager):
     interrupt_kernel = _async_interrupt_kernel  # AsyncKernelManager binds the base class's at import
 
     def stderr_tail(self, n: int = 2000) -> str:
-        try:
-            with open(self.stderr_path, "rb") as f:
-                f.seek(0, 2)
-                f.seek(max(0, f.tell() - n))
-                return f.read().decode(errors="replace")
-        except OSError:
-            return ""
+        return tail(self.stderr_path, n)
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
