@@ -104,22 +104,48 @@ def student(i: int) -> str:
 
 
 class PeakRSS:
-    """The largest total resident memory of this process and all its descendants."""
+    """The largest total resident memory of this process and all its descendants (``peak``, RSS:
+    shared pages once per process), the largest total proportional set size (``peak_pss``:
+    shared pages split among the processes sharing them, so forked kernels do not count their
+    template's pages again; read every ``pss_every``-th sample, it costs more) and how far the
+    machine's MemAvailable fell below where it started (``drop``)."""
 
-    def __init__(self, every: float = 0.2):
-        self.every, self.peak, self._stop = every, 0, threading.Event()
+    def __init__(self, every: float = 0.2, pss_every: int = 5):
+        self.every, self.pss_every, self._stop = every, pss_every, threading.Event()
+        self.peak = self.peak_pss = self.drop = 0
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    @staticmethod
+    def mem_available() -> int:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+        return 0
+
+    @staticmethod
+    def pss(pid: int) -> int:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+        except (OSError, ValueError):
+            pass
+        return 0
+
     def _run(self):
-        me = psutil.Process()
+        me, start, n = psutil.Process(), self.mem_available(), 0
         while not self._stop.is_set():
-            total = 0
-            for p in [me, *me.children(recursive=True)]:
+            total, procs = 0, [me, *me.children(recursive=True)]
+            for p in procs:
                 try:
                     total += p.memory_info().rss
                 except psutil.Error:
                     pass
             self.peak = max(self.peak, total)
+            if n % self.pss_every == 0:
+                self.peak_pss = max(self.peak_pss, sum(self.pss(p.pid) for p in procs))
+                self.drop = max(self.drop, start - self.mem_available())
+            n += 1
             self._stop.wait(self.every)
 
     def __enter__(self):
@@ -194,12 +220,22 @@ def phases(course: Path, aid: str, students) -> dict:
     return {k: round(statistics.median(t.get(k, 0.0) for t in timings), 2) for k in keys} if timings else {}
 
 
-def run(aid: str, workers: int | None, chunk: tuple[int, int], students_n: int, grader: str = "api") -> dict:
+def default_workers() -> tuple[int, str]:
+    """The workers CODE's ``genlearn-course autograde`` chooses when not told: its
+    ``default_workers()`` where it has one, else ``autograde_class``'s default argument."""
+    if hasattr(parallel, "default_workers"):
+        return parallel.default_workers()
+    import inspect
+    return inspect.signature(parallel.autograde_class).parameters["workers"].default, "the code's fixed default"
+
+
+def run(aid: str, workers: int | None, chunk: tuple[int, int], students_n: int, grader: str = "api",
+        default: bool = False) -> dict:
     k, of = chunk
     indices = list(range(students_n))
     part = indices[(k - 1) * len(indices) // of: k * len(indices) // of]
     code = code_label()
-    mode = (f"{workers} workers ({grader})" if workers else "nbgrader autograde") + f" @ {code}"
+    mode = (f"{workers} workers{', its default' if default else ''} ({grader})" if workers else "nbgrader autograde") + f" @ {code}"
     course = prepare(aid, f"{workers or 0}-{grader}-{students_n}-{code}", part)
     ids = [student(i) for i in part]
     load_before = round(os.getloadavg()[0], 2)
@@ -220,7 +256,8 @@ def run(aid: str, workers: int | None, chunk: tuple[int, int], students_n: int, 
     got = scores(course, aid, ids)
     return {"assignment": aid, "mode": mode, "students": students_n, "chunk": f"{k}/{of}", "graded": len(ids),
             "seconds": round(seconds, 1), "machine_busy_s": round(busy, 1), "cpus": os.cpu_count(), "load_before": load_before,
-            "phases": phases(course, aid, ids), "peak_mb": round(mem.peak / 2**20), "rows_so_far": rows,
+            "phases": phases(course, aid, ids), "peak_mb": round(mem.peak / 2**20),
+            "peak_pss_mb": round(mem.peak_pss / 2**20), "mem_available_drop_mb": round(mem.drop / 2**20), "rows_so_far": rows,
             "lost": lost, "failed": failed, "locked_retries": locked, "scores": got,
             "kinds": {sid: KINDS[int(sid[1:]) % len(KINDS)] for sid in ids}}
 
@@ -230,8 +267,8 @@ def report(results: list) -> str:
     for r in results:
         groups.setdefault((r["assignment"], r["mode"], r["students"]), []).append(r)
     lines = ["| assignment | mode @ code | submissions graded | wall s | s / submission | CPUs busy | peak MB "
-             "| rows | lost | failed | 200 extrapolated, min |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| peak PSS MB | MemAvailable fell MB | rows | lost | failed | 200 extrapolated, min |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for (aid, mode, n), chunks in sorted(groups.items()):
         graded = sum(c["graded"] for c in chunks)
         seconds = sum(c["seconds"] for c in chunks)
@@ -240,11 +277,14 @@ def report(results: list) -> str:
         lost = sum(len(c["lost"]) for c in chunks)
         failed = sum(len(c["failed"]) for c in chunks)
         extrapolated = f"{per * N / 60:.1f}" + ("" if graded == N else " (extrapolated)")
+        def pss(key):  # blank for chunks measured before it was recorded
+            return max(c[key] for c in chunks) if all(key in c for c in chunks) else ""
         # how busy the machine was (all of it, grading or not): blank for chunks measured before this was recorded
         cpu = (f"{100 * sum(c['machine_busy_s'] for c in chunks) / sum(c['seconds'] * c['cpus'] for c in chunks):.0f}%"
                if all("machine_busy_s" in c for c in chunks) else "")
         lines.append(f"| {aid} | {mode} ({len(chunks)} chunk{'s' * (len(chunks) > 1)}) | {graded} | {seconds:.0f} | "
-                     f"{per:.2f} | {cpu} | {max(c['peak_mb'] for c in chunks)} | {rows} | {lost} | {failed} | {extrapolated} |")
+                     f"{per:.2f} | {cpu} | {max(c['peak_mb'] for c in chunks)} | {pss('peak_pss_mb')} | "
+                     f"{pss('mem_available_drop_mb')} | {rows} | {lost} | {failed} | {extrapolated} |")
     # The same submission must get the same score whichever way it was graded.
     by_student = {}
     for r in results:
@@ -274,6 +314,8 @@ def main():
     ap.add_argument("assignment", nargs="?")
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--workers", type=int, help="genlearn-course autograde with N workers")
+    mode.add_argument("--default-workers", action="store_true",
+                      help="as many workers as the grading code's autograde chooses by itself (its default)")
     mode.add_argument("--serial", action="store_true", help="plain `nbgrader autograde` (one process)")
     ap.add_argument("--grader", choices=("api", "cli"), default="api", help="how each worker grades (see genlearn.course.parallel)")
     ap.add_argument("--students", type=int, default=N, help="grade the first K of the 200 (a multiple of 20)")
@@ -285,11 +327,14 @@ def main():
     path = args.out
     results = json.loads(path.read_text()) if path.exists() else []
     if not args.report:
-        if not args.assignment or not (args.workers or args.serial):
-            ap.error("name an assignment and --workers N or --serial")
+        if not args.assignment or not (args.workers or args.serial or args.default_workers):
+            ap.error("name an assignment and --workers N, --default-workers or --serial")
+        if args.default_workers:
+            args.workers, why = default_workers()
+            print(f"{args.workers} workers, the default of the code at {code_label()} ({why})", flush=True)
         k, of = (int(x) for x in args.chunk.split("/"))
         check_workers_code()
-        r = run(args.assignment, args.workers, (k, of), args.students, args.grader)
+        r = run(args.assignment, args.workers, (k, of), args.students, args.grader, args.default_workers)
         results = [x for x in results if (x["assignment"], x["mode"], x["students"], x["chunk"])
                    != (r["assignment"], r["mode"], r["students"], r["chunk"])] + [r]
         path.write_text(json.dumps(results, indent=1) + "\n")

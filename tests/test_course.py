@@ -291,6 +291,34 @@ def test_cli_grader_writes_its_log_where_it_is_told(tmp_path):
     assert log_path.read_text().endswith("--student cbabbage\n" + log + "\n")
 
 
+@pytest.mark.parametrize("quota, memory, expected", [
+    (2, 24 * 2**30, 3),            # one per CPU plus one: the CPUs' idle share while kernels take turns
+    (16, None, 17),                # memory unknown: CPUs decide
+    (8, 3 * 2**30 + 5, 3),         # 3 GiB free at 1 GiB a worker: 3, not 9
+    (4, 100 * 2**20, 1),           # never fewer than one
+])
+def test_default_workers_follow_the_cpus_and_the_free_memory(monkeypatch, quota, memory, expected):
+    monkeypatch.setattr(parallel, "available_memory", lambda: memory)
+    n, why = parallel.default_workers(quota=quota)
+    assert n == expected
+    assert why.startswith(f"{quota} CPUs + 1") and (("memory free" in why) == (expected < quota + 1)), why
+
+
+def test_available_memory_takes_the_smaller_of_the_machine_and_the_cgroup(tmp_path):
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       24000000 kB\nMemFree:  100 kB\nMemAvailable:    8000000 kB\n")
+    cgroup = tmp_path / "cg"
+    cgroup.mkdir()
+    assert parallel.available_memory(meminfo, cgroup) == 8000000 * 1024  # no memory.max: the machine's
+    (cgroup / "memory.max").write_text("max\n")
+    (cgroup / "memory.current").write_text("123\n")
+    assert parallel.available_memory(meminfo, cgroup) == 8000000 * 1024
+    (cgroup / "memory.max").write_text(f"{4 * 2**30}\n")
+    (cgroup / "memory.current").write_text(f"{2**30}\n")
+    assert parallel.available_memory(meminfo, cgroup) == 3 * 2**30  # the container's limit is nearer
+    assert parallel.available_memory(tmp_path / "none", tmp_path / "none") is None
+
+
 @pytest.mark.parametrize("kwargs, error, match", [({"workers": 0}, ValueError, "workers must be >= 1, got 0"),
                                                   ({"workers": True}, TypeError, "workers must be an integer"),
                                                   ({"mode": "fast"}, ValueError, "unknown mode 'fast'")])
@@ -629,12 +657,15 @@ def test_zip_collect_names_with_accents_late_flags_and_uploads_that_are_not_note
     assert notes["late"] == ["alovelace"] and notes["not_a_notebook"] == ["answers.docx"]
 
     # The broken upload: one line, a 0 with the reason, and the rest graded.
-    proc = _cli("autograde", AID, "--course", str(course), "--workers", "1")
+    proc = _cli("autograde", AID, "--course", str(course))  # workers chosen by the command, and said
     assert proc.returncode == 0, proc.stderr[-3000:]
+    workers, why = parallel.default_workers()
+    assert f"{workers} workers ({why.split(',')[0]}" in proc.stderr.splitlines()[0], proc.stderr[:500]
     broken = [line for line in proc.stderr.splitlines() if line.startswith("BROKEN")]
     assert broken == [line for line in broken if "cbabbage" in line] and len(broken) == 1, proc.stderr[-2000:]
     assert "not a valid notebook" in broken[0] and "Traceback" not in proc.stderr
     summary = json.loads(proc.stdout)
     assert list(summary["broken"]) == ["cbabbage"] and summary["submissions"] == 2 and not summary["failed"]
+    assert summary["workers"] == workers and summary["workers_chosen"].startswith(why.split(",")[0])
     grades = lms.read_grades(f"sqlite:///{course / 'gradebook.db'}", "genlearn")
     assert grades.scores["cbabbage", AID] == 0 and grades.scores["jnunez", AID] == 0  # the release: no answers

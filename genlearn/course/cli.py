@@ -6,7 +6,7 @@ Examples (as root on the hub machine, or as an instructor in the course folder):
         --roster roster.csv --due ex01_likelihood=2027-01-15T23:59+01:00 --late-penalty 10 --late-max 50
     genlearn-course accounts roster.csv --group genlearn-students --passwords /root/passwords.csv
     genlearn-course accounts --user alice --group genlearn-instructors
-    genlearn-course autograde ex01_likelihood --workers 2          # in the course folder
+    genlearn-course autograde ex01_likelihood                      # in the course folder
     genlearn-course export --canvas canvas.csv --canvas-template canvas_export.csv --moodle moodle.csv
 """
 
@@ -68,7 +68,8 @@ def make_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("autograde", help="autograde every submission of an assignment with N workers")
     g.add_argument("assignment")
     g.add_argument("--course", type=Path, default=Path.cwd(), help="the course folder (default: here)")
-    g.add_argument("--workers", type=argparse_type(check_positive_int, "workers"), default=2, help="submissions graded at once (default 2)")
+    g.add_argument("--workers", type=argparse_type(check_positive_int, "workers"), default=None,
+                   help="submissions graded at once (default: one per CPU plus one, fewer if memory is short)")
     g.add_argument("--student", action="append", default=[], dest="students", help="only these (repeat)")
     g.add_argument("--force", action="store_true", help="grade again what was already graded")
     g.add_argument("--retries", type=int, default=2, help="regrade after 'database is locked' (default 2)")
@@ -118,7 +119,7 @@ def _accounts(args) -> dict:
 
 
 def _autograde(args) -> dict:
-    from .parallel import autograde_class
+    from .parallel import autograde_class, default_workers
 
     def progress(r):
         if r.log.startswith("BROKEN"):
@@ -127,9 +128,15 @@ def _autograde(args) -> dict:
         print(f"{'graded' if r.ok else 'FAILED'} {r.student} in {r.seconds:.1f} s"
               + (f" ({r.attempts} attempts)" if r.attempts > 1 else ""), file=sys.stderr, flush=True)
 
-    run = autograde_class(args.course, args.assignment, args.students or None, args.workers, args.force,
+    workers, chosen = args.workers, ""
+    if workers is None:
+        workers, chosen = default_workers()
+        print(f"{workers} workers ({chosen}); --workers N to choose", file=sys.stderr, flush=True)
+    run = autograde_class(args.course, args.assignment, args.students or None, workers, args.force,
                           args.retries, progress=progress, mode=args.mode)
     out = run.summary()
+    if chosen:
+        out["workers_chosen"] = chosen
     out["ok"] = not run.failed and not run.lost
     return out
 

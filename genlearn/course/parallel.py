@@ -48,6 +48,11 @@ from .config import load_course, nbgrader_env
 
 LOCKED = "database is locked"
 THREAD_VARS = ("GENLEARN_NUM_THREADS", "OMP_NUM_THREADS")
+# What one worker plans for when the workers are chosen for the instructor: its nbgrader process,
+# its kernel template and a submission's two kernels. Measured while grading ex03 with 3 workers,
+# proportional set size (shared pages counted once): see benchmarks/README.md, "Workers chosen
+# by the CPUs".
+WORKER_MEMORY = 2**30
 
 
 @dataclass
@@ -70,6 +75,7 @@ class ClassRun:
     lost: list = field(default_factory=list)  # graded here, but no autograded row in the gradebook
     mode: str = "api"
     broken: dict = field(default_factory=dict)  # student -> why their upload is not a notebook (0, not graded)
+    workers_chosen: str = ""   # how the workers were chosen, when the caller did not say
 
     @property
     def failed(self) -> list:
@@ -80,7 +86,8 @@ class ClassRun:
         return {"assignment": self.assignment, "workers": self.workers, "mode": self.mode, "submissions": n,
                 "seconds": round(self.seconds, 1), "seconds_per_submission": round(self.seconds / max(n, 1), 2),
                 "failed": self.failed, "lost": self.lost, "rows": self.rows, "broken": self.broken,
-                "locked_retries": sum(r.locked for r in self.results)}
+                "locked_retries": sum(r.locked for r in self.results)} | (
+                    {"workers_chosen": self.workers_chosen} if self.workers_chosen else {})
 
 
 def submitted_students(coursedir, assignment: str) -> list[str]:
@@ -268,10 +275,52 @@ def kernel_threads(env: dict, workers: int, quota: int | None = None) -> dict[st
     return {**env, **{var: str(n) for var in THREAD_VARS}}
 
 
-def autograde_class(course_dir, assignment: str, students=None, workers: int = 2, force: bool = False,
+def available_memory(meminfo: Path | str = "/proc/meminfo", cgroup_root: Path | str = "/sys/fs/cgroup") -> int | None:
+    """Bytes this process's cgroup and the machine can still give (the smaller), or None if unknown.
+
+    ``MemAvailable`` is the machine's; inside a container the cgroup's ``memory.max`` less its
+    ``memory.current`` is often much less."""
+    found = []
+    try:
+        for line in Path(meminfo).read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        limit = (Path(cgroup_root) / "memory.max").read_text().strip()
+        if limit != "max":
+            found.append(max(0, int(limit) - int((Path(cgroup_root) / "memory.current").read_text())))
+    except (OSError, ValueError):
+        pass
+    return min(found) if found else None
+
+
+def default_workers(quota: int | None = None, memory: int | None = None) -> tuple[int, str]:
+    """How many submissions to grade at once when the instructor does not say, and why.
+
+    One per CPU, plus one: a submission's two kernels take turns (the grader's cell waits while
+    the student's kernel runs the function it called, and back), so one worker per CPU left
+    the CPUs about 10% idle; a third worker on two CPUs graded 200 submissions of ex03 in
+    9.7 min against 10.3 (benchmarks/README.md). As many as the memory still free allows, at
+    ``WORKER_MEMORY`` each, and at least one."""
+    cpus = cpu_quota() if quota is None else quota
+    memory = available_memory() if memory is None else memory
+    n, why = cpus + 1, f"{cpus} CPU{'s' if cpus != 1 else ''} + 1"
+    if memory is not None and memory // WORKER_MEMORY < n:
+        n = max(1, memory // WORKER_MEMORY)
+        why += f", fewer for the memory free ({memory / 2**30:.1f} GiB, {WORKER_MEMORY / 2**30:g} GiB a worker)"
+    return n, why
+
+
+def autograde_class(course_dir, assignment: str, students=None, workers: int | None = None, force: bool = False,
                     retries: int = 2, busy_timeout: float = 60.0, timeout: float = 1800.0,
                     log_dir=None, progress=None, mode: str = "api") -> ClassRun:
-    """Grade every submission of ``assignment`` (or ``students``) with ``workers`` at a time."""
+    """Grade every submission of ``assignment`` (or ``students``) with ``workers`` at a time
+    (None: :func:`default_workers`)."""
+    chosen = ""
+    if workers is None:
+        workers, chosen = default_workers()
     workers = check_positive_int("workers", workers)
     check_choice("mode", mode, tuple(GRADERS))
     course_dir = Path(course_dir).resolve()
@@ -289,7 +338,7 @@ def autograde_class(course_dir, assignment: str, students=None, workers: int = 2
     log_dir = Path(log_dir) if log_dir else course_dir / "logs" / "autograde" / assignment
     (log_dir / "workers").mkdir(parents=True, exist_ok=True)
     stop, local, graders, numbers = threading.Event(), threading.local(), [], itertools.count()
-    run = ClassRun(assignment, workers, 0.0, mode=mode, broken=broken)
+    run = ClassRun(assignment, workers, 0.0, mode=mode, broken=broken, workers_chosen=chosen)
     for sid, why in broken.items():
         (log_dir / f"{sid}.log").write_text(f"BROKEN: {why}\n")
         if progress:
