@@ -22,7 +22,7 @@ pytestmark = [
 
 PROBE = r'''
 import sys, os, json, resource, socket
-info = {"torch_preloaded": "torch" in sys.modules}
+info = {"torch_preloaded": "torch" in sys.modules, "dynamo_preloaded": "torch._dynamo" in sys.modules}
 st = dict(l.split(":", 1) for l in open("/proc/self/status").read().splitlines() if ":" in l)
 info["status"] = {k: st[k].split() for k in ("Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd",
                                               "CapAmb", "NoNewPrivs", "Seccomp")}
@@ -97,6 +97,7 @@ def test_a_forked_kernel_is_sandboxed_as_one_started_in_its_sandbox(forks, tmp_p
     the imports already done, the placeholder process, and one more process allowed."""
     cold, warm = _probe(tmp_path, fork=False), _probe(tmp_path, fork=True)
     assert (cold["torch_preloaded"], warm["torch_preloaded"]) == (False, True)
+    assert warm["dynamo_preloaded"]  # what the first optimizer imports: 0.8 s a kernel otherwise
     assert warm["argv"][1:] == ["--HistoryManager.hist_file=:memory:", ":memory:"]
     for key in ("status", "mounts", "hostname", "net", "cwd", "path", "env", "umask", "files", "argv"):
         assert warm[key] == cold[key], key

@@ -54,9 +54,14 @@ import traceback
 from .guard import DEFAULT_GUARDED_MODULES
 
 # What every grading kernel imports: ipykernel, the guard and the modules it snapshots, the bridge
-# (the grader's kernel) and what answers it (the student's).
-PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel_launcher",
-           *DEFAULT_GUARDED_MODULES, "genlearn.grading.guard", "genlearn.grading.serve", "genlearn.grading.bridge")
+# (the grader's kernel) and what answers it (the student's). Also what torch and ipykernel import
+# only on first use, which nearly every kernel reaches: the first optimizer imports torch._dynamo
+# (about 800 modules, sympy among them: 0.8 s), torch.autograd.grad with grad_outputs imports
+# symbolic_shapes, ipykernel resolves its debugger's class when the kernel starts. A profile of
+# ex03's grading found them 36% of its kernels' CPU time (benchmarks/README.md, "Imports on first use").
+PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel_launcher", "ipykernel.debugger",
+           *DEFAULT_GUARDED_MODULES, "torch._dynamo", "torch.fx.experimental.symbolic_shapes",
+           "genlearn.grading.guard", "genlearn.grading.serve", "genlearn.grading.bridge")
 KERNEL_MODULE = "ipykernel_launcher"
 PLACEHOLDER = ["/bin/sh", "-c", ': > "$0" && exec sleep infinity']  # + the ready file's path
 CLONE_NEWUSER, NS_GET_PARENT = 0x10000000, 0xB702
@@ -70,6 +75,8 @@ PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP = 1, 4, 24
 PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 38, 47, 4
 
 _libc = ctypes.CDLL(None, use_errno=True)
+PER_USER_ENV = ("TORCHINDUCTOR_CACHE_DIR",)
+_SET_BY_IMPORTS: dict[str, str | None] = {}  # the template's: what PRELOAD's imports set in os.environ (None: removed)
 
 
 def _call(name: str, *args: int) -> None:
@@ -93,8 +100,15 @@ def main(argv: list[str] | None = None) -> None:
     # fork of a threaded process may inherit a lock held by a thread that is not there.
     importlib.import_module("numpy")
     allowed = _threads()
+    before = dict(os.environ)
     for name in PRELOAD:
         importlib.import_module(name)
+    # What the imports wrote into the environment (pydevd, imported with ipykernel's debugger,
+    # sets PYDEVD_USE_FRAME_EVAL): a kernel that imported them itself would have it too. Not what
+    # depends on the user (torch._dynamo sets TORCHINDUCTOR_CACHE_DIR to /tmp/torchinductor_<user>):
+    # the template's user is not the kernel's, and torch sets the kernel's own when it needs it.
+    _SET_BY_IMPORTS.update({k: os.environ.get(k) for k in before.keys() | os.environ.keys()
+                            if before.get(k) != os.environ.get(k) and k not in PER_USER_ENV})
     if _threads() > allowed:
         sys.exit(f"genlearn forkserver: {_threads() - allowed} thread(s) started by the imports; forking would be unsafe")
     gc.collect()
@@ -203,6 +217,11 @@ def _run_kernel(request: dict, log: int, base_path: list[str], last_cap: int) ->
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # after: a change of identity clears it
     os.environ.clear()
     os.environ.update(request["env"])
+    for key, value in _SET_BY_IMPORTS.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
     os.environ.setdefault("PWD", os.getcwd())  # as bubblewrap's --chdir sets it
     sys.path[:] = [os.getcwd(), *base_path]
     sys.argv = [sys.modules[KERNEL_MODULE].__file__, *request["args"]]
