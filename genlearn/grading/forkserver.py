@@ -58,7 +58,8 @@ from .guard import DEFAULT_GUARDED_MODULES
 # only on first use, which nearly every kernel reaches: the first optimizer imports torch._dynamo
 # (about 800 modules, sympy among them: 0.8 s), torch.autograd.grad with grad_outputs imports
 # symbolic_shapes, ipykernel resolves its debugger's class when the kernel starts. A profile of
-# ex03's grading found them 36% of its kernels' CPU time (benchmarks/README.md, "Imports on first use").
+# ex03's grading found them 36% of its kernels' CPU time (benchmarks/README.md, "Workers chosen by
+# the CPUs, imports on first use").
 PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel_launcher", "ipykernel.debugger",
            *DEFAULT_GUARDED_MODULES, "torch._dynamo", "torch.fx.experimental.symbolic_shapes",
            "genlearn.grading.guard", "genlearn.grading.serve", "genlearn.grading.bridge")
