@@ -116,13 +116,6 @@ class PeakRSS:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     @staticmethod
-    def mem_available() -> int:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-        return 0
-
-    @staticmethod
     def pss(pid: int) -> int:
         try:
             for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
@@ -133,7 +126,7 @@ class PeakRSS:
         return 0
 
     def _run(self):
-        me, start, n = psutil.Process(), self.mem_available(), 0
+        me, start, n = psutil.Process(), psutil.virtual_memory().available, 0
         while not self._stop.is_set():
             total, procs = 0, [me, *me.children(recursive=True)]
             for p in procs:
@@ -144,7 +137,7 @@ class PeakRSS:
             self.peak = max(self.peak, total)
             if n % self.pss_every == 0:
                 self.peak_pss = max(self.peak_pss, sum(self.pss(p.pid) for p in procs))
-                self.drop = max(self.drop, start - self.mem_available())
+                self.drop = max(self.drop, start - psutil.virtual_memory().available)
             n += 1
             self._stop.wait(self.every)
 
